@@ -1,0 +1,37 @@
+# ProUIE: every target sets up what it needs (the venv is created by scripts/setup_env.sh when missing).
+#   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
+#   make test    run the test suite
+#   make lint    ruff check
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.prouie-setup-stamp
+STUB_FILES := stubs/torchaudio/pyproject.toml $(shell find stubs/torchaudio/torchaudio -name "*.py" 2>/dev/null)
+
+# Subprocesses (llamafactory-cli, torchrun) are found on PATH; tests and smoke runs never reach the HF hub.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export PROUIE_VENV := $(VENV)
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: venv smoke test lint tiny-model clean-venv
+
+venv: $(STAMP)
+
+# setup_env.sh keeps its own stamp too (it returns at once when nothing changed), so a stale mtime is harmless.
+$(STAMP): pyproject.toml scripts/setup_env.sh $(STUB_FILES)
+	bash scripts/setup_env.sh
+
+smoke: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) launch/run_pipeline.py +experiment=smoke
+
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+
+tiny-model: venv
+	$(PY) -m launch.tiny_model
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,480 @@
+"""The output format, both directions: prompts and targets (render) and model output back to units (parse).
+
+This is the only module that builds or splits target strings; converters, rewards and eval import it.
+
+Prompts follow Figures 4-8 of the paper. A target is one JSON object whose keys are the schema's slots
+(entity types, relation types or event types). A slot with several values joins them with the profile's
+value separator: `` | `` by default, a single space in the ``paper`` profile (as the paper prints it). RE
+values are ``head, tail``; EE values are ``TRIGGER: ROLE: argument; ROLE: argument`` trigger groups.
+
+``parse_output`` never raises on model output. Where a separator could also sit inside a value, it applies
+the prompt's rule that values are exact substrings of the input: among the ways to cut a slot string at
+separators it keeps the one that leaves the fewest characters outside the input, then the fewest values.
+Values that are not in the input are kept and listed in ``not_in_input``: downstream they count as errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+from converters.records import Event, Schema, Units, gold_units, schema_of
+
+# --------------------------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How several values of one slot are joined; ``name`` is what recipes and reports refer to."""
+
+    name: str
+    value_sep: str
+
+
+PROFILES: dict[str, Profile] = {
+    "default": Profile("default", " | "),
+    "paper": Profile("paper", " "),
+}
+
+PAIR_SEP = ", "
+ROLE_SEP = ": "
+ARG_SEP = "; "
+CONCISE = "Please use concise output with no empty fields."
+STYLES = ("cm", "sa")
+
+
+def get_profile(profile: str | Profile) -> Profile:
+    """A profile by name (or the profile itself); unknown names raise with the list of known ones."""
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(f"unknown format profile {profile!r}; known: {sorted(PROFILES)}") from None
+
+
+def _schema(record_or_schema: Mapping[str, Any] | Schema) -> Schema:
+    return record_or_schema if isinstance(record_or_schema, Schema) else schema_of(record_or_schema)
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+
+
+def _instruction(schema: Schema, profile: Profile) -> str:
+    sep = profile.value_sep
+    if schema.task == "ner":
+        slots = schema.slots
+        return (
+            f"You are an information extraction assistant. Strictly extract {len(slots)} slots "
+            f"({', '.join(slots)}) from the user input. Slot values must be exact substrings of the input. "
+            f"If a slot has multiple values, join them with '{sep}' in the order of first appearance and "
+            f"remove duplicates."
+        )
+    if schema.task == "re":
+        return (
+            "You are an information extraction assistant. Strictly extract relation pairs for the following "
+            f"relation types ({', '.join(schema.slots)}) from the user input. Values must be exact substrings "
+            f"of the input. If a relation has multiple pairs, join them with '{sep}' in the order of first "
+            "appearance, and each pair must be formatted as 'word1, word2' ."
+        )
+    text = (
+        "You are an information extraction assistant. Strictly extract events for the following event types "
+        "from the user input and reply with a single JSON object only. The keys MUST be exactly these event "
+        f"types: [{', '.join(schema.slots)}]. For each event type, group arguments by trigger. Format each "
+        f"group as `TRIGGER: ROLE: argument; ROLE: argument`. Valid roles include: [{', '.join(schema.roles)}]."
+    )
+    if profile.name != "paper":  # the paper's Figure 6 leaves several groups of one type unspecified
+        text += f" If an event type has several trigger groups, join them with '{sep}'."
+    return text
+
+
+def _labels_key(schema: Schema) -> tuple:
+    labels = schema.labels
+    if schema.task == "ee":
+        return tuple((k, tuple(v)) for k, v in labels.items())  # type: ignore[union-attr]
+    return tuple(labels)
+
+
+@lru_cache(maxsize=1024)
+def _cached_instruction(task: str, labels_key: tuple, profile: Profile) -> str:
+    """Instructions per (schema, profile), cached: stage builds render the same few schemas millions of times."""
+    labels = dict(labels_key) if task == "ee" else labels_key
+    return _instruction(Schema(task, labels), profile)
+
+
+def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm",
+                  profile: str | Profile = "default", text: str | None = None) -> str:
+    """The single user turn a model sees: instruction, the SA sentence when ``style='sa'``, then the input.
+
+    The same string is used for SFT, GRPO rollouts and evaluation, so a model is always asked the same way.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+    schema = _schema(record_or_schema)
+    body = text if text is not None else schema.text
+    if body is None:
+        raise ValueError("render_prompt needs the input text (a record, a Schema with text, or text=...)")
+    instruction = _cached_instruction(schema.task, _labels_key(schema), get_profile(profile))
+    if style == "sa":
+        instruction += " " + CONCISE
+    return f"{instruction} The user input is:\n{body}"
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+def _first_pos(text: str, value: str) -> int:
+    pos = text.find(value)
+    return pos if pos >= 0 else len(text)
+
+
+def _slot_strings(units: Units, text: str, sep: str) -> dict[str, str]:
+    """Slot -> joined value string, values in order of first appearance in the text (ties: annotation order)."""
+    buckets: dict[str, list[tuple[int, int, str]]] = {}
+    if units.task == "ner":
+        for i, (etype, value) in enumerate(units.entities):
+            buckets.setdefault(etype, []).append((_first_pos(text, value), i, value))
+    elif units.task == "re":
+        for i, (rtype, head, tail) in enumerate(units.relations):
+            key = min(_first_pos(text, head), _first_pos(text, tail))
+            buckets.setdefault(rtype, []).append((key, i, f"{head}{PAIR_SEP}{tail}"))
+    else:
+        for i, event in enumerate(units.events):
+            parts = [event.trigger] + [f"{role}{ROLE_SEP}{arg}" for role, arg in event.arguments]
+            group = event.trigger if not event.arguments else parts[0] + ROLE_SEP + ARG_SEP.join(parts[1:])
+            buckets.setdefault(event.type, []).append((_first_pos(text, event.trigger), i, group))
+    return {slot: sep.join(dict.fromkeys(v for _, _, v in sorted(vals))) for slot, vals in buckets.items()}
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # same output as json.dumps(..., ensure_ascii=False)
+
+
+def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> str:
+    """The training target of a record: every schema slot (CM, ``""`` when empty) or only filled ones (SA)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+    return render_units(gold_units(record), _schema(record), style, profile)
+
+
+def render_units(units: Units, schema: Schema, style: str = "cm", profile: str | Profile = "default") -> str:
+    """Render any units (gold or perturbed) as a target string against ``schema``."""
+    filled = _slot_strings(units, schema.text or "", get_profile(profile).value_sep)
+    slots = schema.slots
+    extra = [s for s in filled if s not in slots]  # units outside the schema still get rendered
+    if style == "cm":
+        obj = {slot: filled.get(slot, "") for slot in (*slots, *extra)}
+    else:
+        obj = {slot: filled[slot] for slot in (*slots, *extra) if slot in filled}
+    return _ENCODE(obj)
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What a model output means: its units plus a verdict.
+
+    ``parsed``: a JSON object was found and read (possibly after repairing truncation).
+    ``valid``: parsed, every key is a schema slot, every value well-formed and an exact substring of the input.
+    ``reasons``: why it is not valid (empty when valid). ``not_in_input``: values absent from the input text.
+    """
+
+    units: Units
+    parsed: bool
+    valid: bool
+    reasons: tuple[str, ...] = ()
+    not_in_input: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
+_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)("?)|(null|true|false|-?\d[\d.eE+-]*))')
+_DECODER = json.JSONDecoder()
+
+
+def _unescape(s: str) -> str:
+    try:
+        return json.loads(f'"{s}"')
+    except ValueError:
+        return s
+
+
+def _extract_object(output: str, reasons: list[str]) -> dict[str, Any] | None:
+    """The first JSON object in ``output``; truncated or broken objects are salvaged pair by pair."""
+    text = output.strip()
+    if text.startswith("```"):
+        m = _FENCE.search(text)
+        text = m.group(1).strip() if m else text
+        reasons.append("code fence around JSON")
+    start = text.find("{")
+    if start < 0:
+        reasons.append("no JSON object in output")
+        return None
+    if start > 0 and text[:start].strip():
+        reasons.append("text before JSON")
+    try:
+        obj, end = _DECODER.raw_decode(text, start)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        if text[end:].strip():
+            reasons.append("text after JSON")
+        return obj
+    salvaged: dict[str, Any] = {}
+    for m in _PAIR.finditer(text, start):
+        key, sval, closed, other = m.groups()
+        if sval is not None:
+            salvaged[_unescape(key)] = _unescape(sval)
+            if not closed:
+                reasons.append("truncated value")
+        else:
+            salvaged[_unescape(key)] = json.loads(other) if other != "" else None
+    reasons.append("broken or truncated JSON, salvaged key-value pairs" if salvaged else "unparsable JSON")
+    return salvaged if salvaged else None
+
+
+def _value_strings(slot: str, value: Any, reasons: list[str]) -> list[str]:
+    """A slot value as a list of strings; non-string values are read leniently and noted."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if value is None:
+        return []
+    if isinstance(value, list):
+        reasons.append(f"slot {slot!r}: list instead of string")
+        out: list[str] = []
+        for item in value:
+            out.extend(_value_strings(slot, item, reasons))
+        return out
+    if isinstance(value, (int, float, bool)):
+        reasons.append(f"slot {slot!r}: {type(value).__name__} instead of string")
+        return [json.dumps(value)]
+    reasons.append(f"slot {slot!r}: {type(value).__name__} value ignored")
+    return []
+
+
+# A piece parser reads one candidate value and returns (items, characters outside the input, problems).
+PieceParser = Callable[[str], tuple[list[Any], int, list[str]]]
+
+
+def _segment(value: str, sep: str, text: str | None, parse_piece: PieceParser) -> tuple[list[Any], list[str]]:
+    """Cut ``value`` at separators so as to minimise (characters outside the input, number of values)."""
+    tokens = value.split(sep)
+    if len(tokens) == 1 or text is None or sep not in text:
+        items: list[Any] = []
+        problems: list[str] = []
+        for tok in tokens:
+            got, _, probs = parse_piece(tok)
+            items.extend(got)
+            problems.extend(probs)
+        return items, problems
+    n = len(tokens)
+    best: list[tuple[int, int] | None] = [None] * (n + 1)
+    back = [0] * (n + 1)
+    best[0] = (0, 0)
+    memo: dict[tuple[int, int], tuple[list[Any], int, list[str]]] = {}
+    for j in range(1, n + 1):
+        for i in range(j):
+            if best[i] is None:
+                continue
+            piece = memo.setdefault((i, j), parse_piece(sep.join(tokens[i:j])))
+            cost = (best[i][0] + piece[1], best[i][1] + 1)  # type: ignore[index]
+            if best[j] is None or cost < best[j]:
+                best[j], back[j] = cost, i
+    cuts, j = [], n
+    while j > 0:
+        cuts.append((back[j], j))
+        j = back[j]
+    items, problems = [], []
+    for i, j in reversed(cuts):
+        got, _, probs = memo[(i, j)]
+        items.extend(got)
+        problems.extend(probs)
+    return items, problems
+
+
+def _outside(value: str, text: str | None) -> int:
+    return 0 if text is None or value in text else len(value)
+
+
+def _ner_piece(text: str | None) -> PieceParser:
+    def parse(piece: str) -> tuple[list[Any], int, list[str]]:
+        piece = piece.strip()
+        return ([piece], _outside(piece, text), []) if piece else ([], 0, ["empty value"])
+
+    return parse
+
+
+def _re_piece(text: str | None) -> PieceParser:
+    def parse(piece: str) -> tuple[list[Any], int, list[str]]:
+        piece = piece.strip()
+        if not piece:
+            return [], 0, ["empty value"]
+        positions = [m.start() for m in re.finditer(re.escape(PAIR_SEP), piece)]
+        if not positions:
+            return [], len(piece), [f"pair without ', ': {piece!r}"]
+        options = []
+        for p in positions:
+            head, tail = piece[:p].strip(), piece[p + len(PAIR_SEP):].strip()
+            options.append((_outside(head, text) + _outside(tail, text), p, head, tail))
+        cost, _, head, tail = min(options)
+        if not head or not tail:
+            return [], len(piece), [f"pair with an empty side: {piece!r}"]
+        return [(head, tail)], cost, []
+
+    return parse
+
+
+_EERoleFacts = tuple[Any, frozenset[str], "re.Pattern[str] | None", dict[str, frozenset[str]]]
+_EE_ROLE_FACTS: dict[int, _EERoleFacts] = {}
+
+
+def _ee_role_facts(labels: Mapping[str, Sequence[str]]) -> _EERoleFacts:
+    """(labels, every role, the pattern of the ROLE_SEP that ends a trigger, {event type: its roles}), built
+    once per schema object.
+
+    Keyed by the identity of ``labels`` (kept alive by the entry, so the key cannot be reused): scoring many
+    responses against one record then costs no per-call rebuilding.
+    """
+    facts = _EE_ROLE_FACTS.get(id(labels))
+    if facts is not None and facts[0] is labels:
+        return facts
+    if len(_EE_ROLE_FACTS) >= 4096:
+        _EE_ROLE_FACTS.clear()
+    roles = tuple(dict.fromkeys(r for rs in labels.values() for r in rs))
+    by_type = {etype: frozenset(rs) for etype, rs in labels.items()}
+    facts = _EE_ROLE_FACTS[id(labels)] = (labels, frozenset(roles), _role_start(roles), by_type)
+    return facts
+
+
+@lru_cache(maxsize=4096)
+def _role_start(roles: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not roles:
+        return None
+    alternatives = "|".join(re.escape(r) for r in roles)
+    return re.compile(f"{re.escape(ROLE_SEP)}(?=(?:{alternatives}){re.escape(ROLE_SEP)})")
+
+
+def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PieceParser:
+    _, role_set, role_start, _ = _ee_role_facts(labels)
+
+    def parse(piece: str) -> tuple[list[Any], int, list[str]]:
+        piece = piece.strip()
+        if not piece:
+            return [], 0, ["empty trigger group"]
+        trigger, rest = piece, ""
+        m = role_start.search(piece) if role_start is not None else None  # the trigger ends where a role begins
+        cut = m.start() if m else -1
+        if cut < 0 and ROLE_SEP in piece:
+            cut = piece.index(ROLE_SEP)
+        if cut >= 0:
+            trigger, rest = piece[:cut].strip(), piece[cut + len(ROLE_SEP):]
+        problems: list[str] = []
+        args: list[tuple[str, str]] = []
+        for item in rest.split(ARG_SEP) if rest else ():
+            role, sep, arg = item.partition(ROLE_SEP)
+            if sep:
+                role = role.strip()
+                if role in role_set:
+                    args.append((role, arg.strip()))
+                    continue
+            if args and (not sep or (text is not None and (args[-1][1] + ARG_SEP + item).strip() in text)):
+                args[-1] = (args[-1][0], args[-1][1] + ARG_SEP + item)  # an argument that itself contains '; '
+            elif sep:
+                args.append((role, arg.strip()))  # unknown role: kept, reported by the caller
+            else:
+                problems.append(f"argument without role: {item!r}")
+        args = [(r, stripped) for r, a in args if (stripped := a.strip())]
+        if not trigger:
+            return [], len(piece), ["trigger group without trigger"]
+        cost = _outside(trigger, text)
+        if text is not None:
+            cost += sum(len(a) for _, a in args if a not in text)
+        return [(trigger, tuple(dict.fromkeys(args)))], cost, problems
+
+    return parse
+
+
+def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
+                 profile: str | Profile = "default") -> ParseResult:
+    """Read a model output into units against the record's schema. Never raises on model output."""
+    schema = _schema(record_or_schema)
+    prof = get_profile(profile)
+    reasons: list[str] = []
+    if not isinstance(output, str):
+        return ParseResult(Units(schema.task), False, False, (f"output is {type(output).__name__}, not text",))
+    obj = _extract_object(output, reasons)
+    if obj is None:
+        return ParseResult(Units(schema.task), False, False, tuple(reasons))
+    text, task, sep = schema.text, schema.task, prof.value_sep
+    slots = schema.labels if task == "ee" else set(schema.labels)  # EE labels: {event type: roles}
+    if task == "ner":
+        piece = _ner_piece(text)
+    elif task == "re":
+        piece = _re_piece(text)
+    else:
+        piece = _ee_piece(text, schema.labels)  # type: ignore[arg-type]
+    entities: dict[tuple[str, str], None] = {}
+    relations: dict[tuple[str, str, str], None] = {}
+    events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
+    outside: dict[str, None] = {}
+    for slot, raw in obj.items():
+        slot = str(slot)
+        if slot not in slots:
+            reasons.append(f"unknown slot {slot!r}")
+        if isinstance(raw, str):  # the usual case, inline
+            values_of_slot = [raw] if raw.strip() else []
+        else:
+            values_of_slot = _value_strings(slot, raw, reasons)
+        for value in values_of_slot:
+            items, problems = _segment(value, sep, text, piece)
+            if problems:
+                reasons.extend(f"slot {slot!r}: {p}" for p in problems)
+            for item in items:
+                if task == "ner":
+                    entities[(slot, item)] = None
+                    values = [item]
+                elif task == "re":
+                    relations[(slot, *item)] = None
+                    values = list(item)
+                else:
+                    trigger, args = item
+                    group = events.setdefault((slot, trigger), {})
+                    group.update(dict.fromkeys(args))
+                    known_roles = _ee_role_facts(schema.labels)[3].get(slot)  # type: ignore[arg-type]
+                    values = [trigger]
+                    for role, arg in args:
+                        values.append(arg)
+                        if known_roles is not None and role not in known_roles:
+                            reasons.append(f"slot {slot!r}: unknown role {role!r}")
+                if text is not None:
+                    for v in values:
+                        if v not in text:
+                            outside[v] = None
+    if outside:
+        reasons.append(f"{len(outside)} value(s) not in the input")
+    if schema.task == "ner":
+        units = Units("ner", entities=tuple(entities))
+    elif schema.task == "re":
+        units = Units("re", relations=tuple(relations))
+    else:
+        units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
+    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside))
+
+
+def round_trips(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> bool:
+    """Whether parsing the rendered target gives back exactly the gold units (same order, same content)."""
+    parsed = parse_output(render_target(record, style, profile), record, profile)
+    return set_view(parsed.units) == set_view(gold_units(record))
+
+
+def set_view(units: Units) -> tuple[frozenset, frozenset, frozenset]:
+    """Order-free view of units: entity, relation and (type, trigger, frozenset(arguments)) sets."""
+    return (
+        frozenset(units.entities),
+        frozenset(units.relations),
+        frozenset((e.type, e.trigger, frozenset(e.arguments)) for e in units.events),
+    )

@@ -1,0 +1,1 @@
+"""Evaluation: prediction, scoring (strict / instructuie) and reports."""

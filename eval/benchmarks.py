@@ -1,0 +1,78 @@
+"""Benchmark definitions: which test sets a benchmark name stands for, read from the catalogue data file.
+
+The catalogue (``recipes/benchmark/catalog.yaml``) lists every evaluation dataset (task, IE_INSTRUCTIONS folder
+or bundled slice, its row in the paper's tables, out-of-domain flag) and the named benchmarks (``ner``, ``re``,
+``ee``, ``all``, ``smoke``, ...). Any dataset key is also a benchmark of one dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CATALOG = REPO_ROOT / "recipes" / "benchmark" / "catalog.yaml"
+
+
+@dataclass(frozen=True)
+class BenchmarkDataset:
+    """One test set of a benchmark."""
+
+    key: str
+    task: str
+    paper_key: str
+    ood: bool = False
+    folder: str | None = None
+    bundled: str | None = None
+    task_folder: str | None = None
+
+    def source_spec(self, data_dir: str | Path | None) -> dict[str, Any]:
+        """The ``read_source`` spec of the test split."""
+        if self.bundled:
+            from converters.bundled import bundled_spec
+
+            return bundled_spec(self.bundled, "test")
+        if not data_dir:
+            raise ValueError(f"dataset {self.key!r} is read from IE_INSTRUCTIONS: set data_dir to its root folder")
+        spec = {"format": "ie_instructions", "path": str(data_dir), "task": self.task, "dataset": self.folder,
+                "split": "test"}
+        return {**spec, "task_folder": self.task_folder} if self.task_folder else spec
+
+    def records(self, data_dir: str | Path | None) -> list[dict[str, Any]]:
+        """The gold test records."""
+        from converters.readers import read_source
+
+        return list(read_source(self.source_spec(data_dir)))
+
+
+def load_catalog(path: str | Path = CATALOG) -> dict[str, Any]:
+    """The catalogue as plain data, checked for unknown dataset references."""
+    with open(path, encoding="utf-8") as f:
+        catalog = yaml.safe_load(f)
+    datasets, benchmarks = catalog["datasets"], catalog["benchmarks"]
+    for name, members in benchmarks.items():
+        for m in members:
+            if m not in datasets and m not in benchmarks:
+                raise ValueError(f"{path}: benchmark {name!r} lists unknown dataset or benchmark {m!r}")
+    return catalog
+
+
+def resolve(benchmark: str, catalog: dict[str, Any] | None = None) -> list[BenchmarkDataset]:
+    """The datasets of a benchmark name (or of a single dataset key), in catalogue order, without repeats."""
+    catalog = catalog or load_catalog()
+    datasets, benchmarks = catalog["datasets"], catalog["benchmarks"]
+
+    def expand(name: str, seen: tuple[str, ...]) -> list[str]:
+        if name in datasets:
+            return [name]
+        if name not in benchmarks:
+            raise ValueError(f"unknown benchmark or dataset {name!r}; benchmarks: {sorted(benchmarks)}")
+        if name in seen:
+            raise ValueError(f"benchmark {name!r} includes itself")
+        return [k for m in benchmarks[name] for k in expand(m, (*seen, name))]
+
+    keys = list(dict.fromkeys(expand(benchmark, ())))
+    return [BenchmarkDataset(key=k, **datasets[k]) for k in keys]

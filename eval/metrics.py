@@ -1,0 +1,246 @@
+"""Scorers: raw model outputs against gold records, as precision / recall / F1 with their counts.
+
+Predictions are the raw strings a model produced, in the order of the gold records; they are read with
+``converters.format.parse_output`` against each gold record (its schema and text), and gold units come from
+``converters.records.gold_units`` (the structured annotation, never a rendered target).
+
+Scorers (``score(..., scorer=NAME)``):
+
+- ``strict`` (default): set-based micro-F1, end to end. Units are (type, mention) for NER, (relation, head, tail)
+  for RE, and for EE two scores: triggers (event type, trigger) and arguments (event type, role, argument).
+  Every string is whitespace-normalised (runs of whitespace collapsed, ends stripped), case is kept, and
+  duplicates inside one sentence count once; counts are summed over all sentences. ``collapsed_repeats`` counts
+  the gold annotations (NER mentions, RE triples) that set semantics merged with an identical one in the same
+  sentence, which is exactly why a span-level scorer such as seqeval can differ from this one.
+- ``instructuie``: the rules behind InstructUIE-style published tables (see ``eval.instructuie``).
+- ``exact_acc``: slot-level ExactAcc for custom schemas (paper Appendix A.5), see ``slot_exact_acc``.
+
+Every result carries ``score``, the one number a table shows (F1, or accuracy where the rule is accuracy).
+Unparsable outputs predict nothing, so they score 0; why each output is or is not valid is in ``validity``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+from converters.format import ParseResult, parse_output
+from converters.records import Units, gold_units
+
+Prediction = str | ParseResult
+Record = Mapping[str, Any]
+
+
+def parse_predictions(gold_records: Sequence[Record], predictions: Sequence[Prediction],
+                      profile: str = "default") -> list[ParseResult]:
+    """Parse raw outputs against their gold records (already parsed ones pass through)."""
+    if len(gold_records) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {len(gold_records)} gold records; "
+                         "predictions must be given one per gold record, in the same order")
+    return [p if isinstance(p, ParseResult) else parse_output(p, rec, profile)
+            for rec, p in zip(gold_records, predictions)]
+
+
+def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
+    """Micro precision/recall/F1 from counts (F1 as 2PR/(P+R), 0 where undefined), with the counts."""
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "score": f1,
+            "tp": tp, "fp": n_pred - tp, "fn": n_gold - tp, "n_gold": n_gold, "n_pred": n_pred}
+
+
+class SetCounter:
+    """Accumulates set-based micro counts sentence by sentence."""
+
+    def __init__(self) -> None:
+        self.tp = self.n_pred = self.n_gold = 0
+
+    def add(self, gold: set, pred: set) -> None:
+        self.tp += len(gold & pred)
+        self.n_pred += len(pred)
+        self.n_gold += len(gold)
+
+    def result(self) -> dict[str, float | int]:
+        return prf(self.tp, self.n_pred, self.n_gold)
+
+
+# ------------------------------------------------------------------------------------------------ strict
+
+
+@lru_cache(maxsize=1 << 16)  # labels and many mentions recur across sentences
+def normalise(text: str) -> str:
+    """Strict-scorer normalisation: collapse whitespace runs to one space and strip; case is kept."""
+    return " ".join(text.split())
+
+
+def strict_items(units: Units) -> dict[str, set[tuple[str, ...]]]:
+    """The strict scorer's unit sets of one sentence, keyed by what they measure."""
+    n = normalise
+    if units.task == "ner":
+        return {"entity": {(n(t), n(m)) for t, m in units.entities}}
+    if units.task == "re":
+        return {"relation": {(n(r), n(h), n(t)) for r, h, t in units.relations}}
+    return {
+        "trigger": {(n(e.type), n(e.trigger)) for e in units.events},
+        "argument": {(n(e.type), n(role), n(arg)) for e in units.events for role, arg in e.arguments},
+    }
+
+
+def gold_items(record: Record) -> tuple[dict[str, set[tuple[str, ...]]], int]:
+    """The strict unit sets of a gold record, and how many of its annotations repeat an earlier one.
+
+    Read straight from the annotation: under set semantics this equals ``strict_items(gold_units(record))``
+    (merging same-trigger events changes no trigger or argument set) and is several times cheaper.
+    """
+    n = normalise
+    task = record["task"]
+    if task == "ee":
+        events = record["events"]
+        return {"trigger": {(n(e["type"]), n(e["trigger"])) for e in events},
+                "argument": {(n(e["type"]), n(a["role"]), n(a["text"])) for e in events
+                             for a in e.get("arguments", ())}}, 0
+    if task == "ner":
+        annotations = [(n(e["type"]), n(e["text"])) for e in record["entities"]]
+        key = "entity"
+    else:
+        annotations = [(n(r["type"]), n(r["head"]), n(r["tail"])) for r in record["relations"]]
+        key = "relation"
+    unique = set(annotations)
+    return {key: unique}, len(annotations) - len(unique)
+
+
+def _strict(task: str, gold_records: Sequence[Record], parsed: Sequence[ParseResult]) -> dict[str, Any]:
+    keys = ("trigger", "argument") if task == "ee" else ("entity",) if task == "ner" else ("relation",)
+    counters = {k: SetCounter() for k in keys}
+    collapsed = 0
+    for record, result in zip(gold_records, parsed):
+        gold, repeats = gold_items(record)
+        pred = strict_items(result.units)
+        collapsed += repeats
+        for k in keys:
+            counters[k].add(gold[k], pred[k])
+    if task == "ee":
+        return {k: counters[k].result() for k in keys}
+    return {**counters[keys[0]].result(), "collapsed_repeats": collapsed}
+
+
+# ------------------------------------------------------------------------------------------- ExactAcc
+
+
+def _slot_values(units: Units) -> dict[str, set]:
+    """Per slot, the set of its normalised values (NER mention, RE (head, tail), EE (trigger, arguments))."""
+    n = normalise
+    slots: dict[str, set] = {}
+    for t, m in units.entities:
+        slots.setdefault(n(t), set()).add(n(m))
+    for r, h, t in units.relations:
+        slots.setdefault(n(r), set()).add((n(h), n(t)))
+    for e in units.events:
+        slots.setdefault(n(e.type), set()).add((n(e.trigger), frozenset((n(r), n(a)) for r, a in e.arguments)))
+    return slots
+
+
+def slot_exact_acc(gold_records: Sequence[Record], parsed: Sequence[ParseResult]) -> dict[str, Any]:
+    """Slot-level ExactAcc (paper Appendix A.5): a slot is right iff its predicted value equals the gold value.
+
+    A slot's value is the set of its values, whitespace-normalised, case kept (the format joins several values
+    in one string; their order and repetitions carry no information). Every schema slot of every record counts,
+    empty ones included (an empty gold slot is right only when the prediction leaves it empty); an unparsable
+    output gets every slot wrong. ``filled`` repeats the figure over slots whose gold value is non-empty.
+    """
+    per_slot: dict[str, Counter] = {}
+    for record, result in zip(gold_records, parsed):
+        gold, pred = _slot_values(gold_units(record)), _slot_values(result.units)
+        for slot in record["labels"]:
+            key = normalise(slot)
+            right = result.parsed and gold.get(key, set()) == pred.get(key, set())
+            c = per_slot.setdefault(slot, Counter())
+            c["total"] += 1
+            c["correct"] += right
+            if gold.get(key):
+                c["filled_total"] += 1
+                c["filled_correct"] += right
+
+    def acc(correct: int, total: int) -> float:
+        return correct / total if total else 0.0
+
+    slots = {s: {"accuracy": acc(c["correct"], c["total"]), "correct": c["correct"], "total": c["total"],
+                 "filled_accuracy": acc(c["filled_correct"], c["filled_total"]), "filled_total": c["filled_total"]}
+             for s, c in per_slot.items()}
+    correct = sum(c["correct"] for c in per_slot.values())
+    total = sum(c["total"] for c in per_slot.values())
+    filled_correct = sum(c["filled_correct"] for c in per_slot.values())
+    filled_total = sum(c["filled_total"] for c in per_slot.values())
+    overall = acc(correct, total)
+    return {"accuracy": overall, "score": overall, "correct": correct, "total": total,
+            "filled_accuracy": acc(filled_correct, filled_total), "slots": slots}
+
+
+# ------------------------------------------------------------------------------------------- validity
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its specifics (quoted values, numbers), so reasons can be counted by kind."""
+    return _QUOTED.sub("…", reason)
+
+
+def validity(parsed: Sequence[ParseResult]) -> dict[str, Any]:
+    """How many outputs were parsable, schema-conformant (only schema slots and roles) and grounded (every
+    value an exact substring of the input), with the reasons counted by kind."""
+    n = len(parsed)
+    kinds: Counter = Counter()
+    schema_ok = grounded = 0
+    for r in parsed:
+        kinds.update({reason_kind(x) for x in r.reasons})
+        schema_ok += r.parsed and not any("unknown slot" in x or "unknown role" in x for x in r.reasons)
+        grounded += r.parsed and not r.not_in_input
+
+    def rate(k: int) -> float:
+        return k / n if n else 0.0
+
+    return {"n": n, "parsed_rate": rate(sum(r.parsed for r in parsed)),
+            "valid_rate": rate(sum(r.valid for r in parsed)),
+            "schema_rate": rate(schema_ok), "grounded_rate": rate(grounded), "reasons": dict(kinds.most_common())}
+
+
+def prediction_check(result: ParseResult) -> dict[str, Any]:
+    """The per-prediction verdict stored next to each prediction in reports."""
+    return {"parsed": result.parsed, "valid": result.valid, "reasons": list(result.reasons),
+            "not_in_input": list(result.not_in_input)}
+
+
+# --------------------------------------------------------------------------------------------- public
+
+
+def _instructuie(task: str, gold_records: Sequence[Record], parsed: Sequence[ParseResult]) -> dict[str, Any]:
+    from eval.instructuie import score_instructuie
+
+    return score_instructuie(task, gold_records, parsed)
+
+
+SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult]], dict[str, Any]]] = {
+    "strict": _strict,
+    "instructuie": _instructuie,
+    "exact_acc": lambda task, gold, parsed: slot_exact_acc(gold, parsed),
+}
+
+
+def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Prediction], scorer: str = "strict",
+          profile: str = "default") -> dict[str, Any]:
+    """Score raw model outputs (or ParseResults) given in the order of ``gold_records``.
+
+    Returns precision, recall, F1 (``score``) and counts; for EE a ``trigger`` and an ``argument`` result.
+    """
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {sorted(SCORERS)}")
+    for i, record in enumerate(gold_records):
+        if record["task"] != task:
+            raise ValueError(f"gold record {i} (id {record.get('id')!r}) is a {record['task']!r} record, "
+                             f"not {task!r}")
+    parsed = parse_predictions(gold_records, predictions, profile)
+    return {"scorer": scorer, "task": task, "n": len(parsed), **SCORERS[scorer](task, gold_records, parsed)}

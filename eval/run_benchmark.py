@@ -1,0 +1,112 @@
+"""Evaluate a model on a benchmark: predict every test set, score it (strict and instructuie), write reports.
+
+    python eval/run_benchmark.py benchmark=ner model=DIR data_dir=/data/IE_INSTRUCTIONS
+    python eval/run_benchmark.py benchmark=smoke model=DIR                 # bundled test slices, CPU
+    python eval/run_benchmark.py benchmark=re model=DIR backend=llamafactory predictions_dir=DIR
+
+Config: ``recipes/eval/default.yaml``. Outputs in ``out_dir``: ``predictions/<dataset>.jsonl`` (resumable),
+``report.json``, ``report.md``, ``scores.png``, ``lengths.png``. The pipeline's eval stage calls
+``run_benchmark(cfg)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from converters.lengths import output_lengths, percentile_buckets
+from eval.benchmarks import BenchmarkDataset, resolve
+from eval.instructuie import average
+from eval.metrics import parse_predictions, prediction_check, score, validity
+from eval.predict import Generation, make_generator, predict
+from eval.predictions_io import load_llamafactory_predictions
+from eval.report import write_report
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "recipes" / "eval")
+
+
+def _config_hash(cfg: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _tokenizer(model: str) -> Any | None:
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError):
+        return None
+
+
+def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str, Any], out_dir: Path,
+          generator: Callable[[list[str]], list[Generation]] | None) -> list[dict[str, Any]]:
+    if cfg["backend"] == "llamafactory":
+        if not cfg.get("predictions_dir"):
+            raise ValueError("backend=llamafactory needs predictions_dir "
+                             "(holding <dataset>/generated_predictions.jsonl)")
+        path = Path(cfg["predictions_dir"]) / ds.key / "generated_predictions.jsonl"
+        return load_llamafactory_predictions(path, records, cfg["style"], cfg["profile"])
+    return predict(records, cfg["model"], out_dir / "predictions" / f"{ds.key}.jsonl", backend=cfg["backend"],
+                   template=cfg["template"], style=cfg["style"], profile=cfg["profile"],
+                   max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], device=cfg.get("device"),
+                   generator=generator)
+
+
+def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
+                  generator: Callable[[list[str]], list[Generation]] | None = None) -> dict[str, Any]:
+    """Predict, score and report one benchmark; returns the JSON report (also written to ``out_dir``).
+
+    ``generator`` replaces the backend's (tests; callers keeping one model loaded).
+    """
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    cfg = {k: v for k, v in cfg.items() if k != "hydra"}
+    out_dir = Path(cfg["out_dir"])
+    datasets = resolve(cfg["benchmark"])
+    if generator is None and cfg["backend"] in ("transformers", "vllm"):
+        generator = make_generator(cfg["model"], cfg["backend"], cfg["max_new_tokens"], cfg.get("device"))
+    tokenizer = _tokenizer(cfg["model"])
+    results, raw_lengths = [], {}
+    for ds in datasets:
+        records = ds.records(cfg.get("data_dir"))[: cfg.get("limit") or None]
+        rows = _rows(ds, records, cfg, out_dir, generator)
+        parsed = parse_predictions(records, [r["prediction"] for r in rows], cfg["profile"])
+        lengths = output_lengths([r["prediction"] for r in rows], tokenizer)
+        raw_lengths.setdefault(ds.task, []).extend(lengths)
+        checks_path = out_dir / "predictions" / f"{ds.key}.checks.jsonl"
+        checks_path.parent.mkdir(parents=True, exist_ok=True)
+        checks_path.write_text("".join(json.dumps({"id": r["id"], **prediction_check(p)}, ensure_ascii=False) + "\n"
+                                       for r, p in zip(rows, parsed)), encoding="utf-8")
+        results.append({"key": ds.key, "task": ds.task, "paper_key": ds.paper_key, "ood": ds.ood, "n": len(records),
+                        "scores": {s: score(ds.task, records, parsed, s) for s in cfg["scorers"]},
+                        "validity": validity(parsed), "lengths": percentile_buckets(lengths)})
+    averages = {}  # unweighted over datasets, per task (EE: trigger and argument) and scorer
+    for scorer in cfg["scorers"]:
+        for task, part in (("ner", None), ("re", None), ("ee", "trigger"), ("ee", "argument")):
+            vals = [(r["scores"][scorer][part] if part and scorer != "exact_acc" else r["scores"][scorer])["score"]
+                    for r in results if r["task"] == task]
+            if vals:
+                averages[f"{task}{'_' + part if part else ''}/{scorer}"] = average(vals)
+    report = {"benchmark": cfg["benchmark"], "model": str(cfg["model"]), "recipe_hash": cfg.get("recipe_hash"),
+              "config_hash": _config_hash(cfg), "config": cfg, "scorers": list(cfg["scorers"]),
+              "backend": cfg["backend"], "template": cfg["template"], "style": cfg["style"],
+              "profile": cfg["profile"], "length_unit": "chars" if tokenizer is None else "tokens",
+              "datasets": results, "averages": averages,
+              "lengths": {task: percentile_buckets(v) for task, v in raw_lengths.items()}}
+    report["files"] = {k: str(v) for k, v in write_report(report, raw_lengths, out_dir).items()}
+    return report
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="default", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    report = run_benchmark(cfg)
+    print(Path(report["files"]["markdown"]).read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Configuration, stage planning and launching of training runs (Hydra recipes -> LLaMA-Factory / GRPO)."""

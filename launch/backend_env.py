@@ -1,0 +1,44 @@
+"""The environment every backend command runs with: offline, quiet, this virtualenv first on PATH.
+
+Subprocesses must find ``llamafactory-cli`` and ``torchrun`` of the interpreter that runs the driver (LLaMA-Factory
+calls ``torchrun`` by bare name), never reach the Hugging Face hub, and import this repository's packages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def backend_env() -> dict[str, str]:
+    """Variables added on top of the executor's environment for every stage command."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    return {
+        "PATH": venv_bin + (os.pathsep + path if path else ""),
+        "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + pythonpath if pythonpath else ""),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "WANDB_DISABLED": "true",
+        "DISABLE_VERSION_CHECK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def torchrun_env(cluster: Mapping[str, Any]) -> dict[str, str]:
+    """LLaMA-Factory's torchrun variables when a stage spans several GPUs or nodes, else nothing.
+
+    NODE_RANK and MASTER_ADDR are this node's; a multi-node executor replaces them per node.
+    """
+    nnodes, gpus = int(cluster.get("nnodes") or 1), int(cluster.get("gpus_per_node") or 0)
+    if nnodes <= 1 and gpus <= 1:
+        return {}
+    return {"FORCE_TORCHRUN": "1", "NNODES": str(nnodes), "NODE_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(cluster.get("master_port") or 29500), "NPROC_PER_NODE": str(max(gpus, 1))}

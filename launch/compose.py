@@ -1,0 +1,29 @@
+"""Compose a recipe outside the command line (tests, notebooks): the same config run_pipeline.py gets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from launch.backend_env import REPO_ROOT
+
+RECIPES = REPO_ROOT / "recipes"
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The composed recipe as a plain dict; values left at ??? are a config error naming them."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)}; choose an experiment (+experiment=smoke or "
+                         f"+experiment=prouie_4b) or set them on the command line")
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def compose_recipe(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """``recipes/config.yaml`` composed with command-line style overrides, e.g. ``["+experiment=smoke"]``."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(RECIPES), version_base=None):
+        return resolved_config(compose(config_name="config", overrides=list(overrides)))

@@ -1,0 +1,130 @@
+"""GRPO stages with TRL's GRPOTrainer, on one machine (CPU included): the smoke recipe's DE engine.
+
+Planner side (``render`` ... ``results``): the stage config is one YAML with the model, the GRPO dataset, the
+chat template, the reward config (the ``reward`` recipe group, as rewards/trl.py kwargs) and the GRPOConfig
+arguments. Runner side: ``python -m launch.grpo_trl <stage>/config.yaml`` trains and saves a Hugging Face
+model into the stage's output folder.
+
+Prompts: the dataset's ``prompt`` column is the SFT instruction; the runner wraps it with
+``converters.chat.chat_prompt`` and hands TRL a *plain string*, which TRL does not template again (it only
+templates conversational prompts), so rollouts see byte-for-byte the model input of SFT and eval.
+Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
+against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
+(= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from launch import hf_output
+from launch.backend_env import REPO_ROOT, backend_env
+from launch.executor import StageFailed, StageJob
+from launch.plan import StagePlan
+
+
+def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The runner's config for one GRPO stage."""
+    args = {**cfg["grpo"]["args"], **(stage.spec.get("args") or {})}
+    n = int(stage.rollout_n)
+    batch = int(args.get("per_device_train_batch_size", 8))
+    args.update(
+        num_generations=n,
+        per_device_train_batch_size=math.ceil(batch / n) * n,
+        num_train_epochs=float(stage.epochs),
+        output_dir=str(stage.output_dir),
+        seed=int(cfg["seed"]),
+    )
+    if not int(cfg["cluster"].get("gpus_per_node") or 0):
+        args.setdefault("use_cpu", True)
+    return {
+        "model_name_or_path": stage.input_model,
+        "train_file": str(stage.data_dir / "train.jsonl"),
+        "template": cfg["model"]["template"],
+        "reward": dict(cfg["reward"]),
+        "trainer": args,
+    }
+
+
+def validate(stage: StagePlan) -> list[str]:
+    """Cheap checks TRL would only make at start-up (its GRPOConfig is built by the runner)."""
+    trainer = stage.config["trainer"]
+    generation = trainer["per_device_train_batch_size"] * trainer.get("gradient_accumulation_steps", 1)
+    if generation % trainer["num_generations"]:
+        raise StageFailed(stage.name, stage.config_path,
+                          f"generation batch {generation} is not divisible by num_generations "
+                          f"{trainer['num_generations']}; fix grpo.args.per_device_train_batch_size")
+    if trainer["num_generations"] < 2:
+        raise StageFailed(stage.name, stage.config_path, "GRPO needs rollout_n >= 2; fix stages.<name>.rollout_n")
+    return []
+
+
+def check_data(stage: StagePlan) -> None:
+    """Nothing beyond the builder's manifest: the runner reads train.jsonl directly."""
+
+
+def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+    return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
+                     env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+                     num_gpus=min(int(cfg["cluster"].get("gpus_per_node") or 0), 1))]
+
+
+def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+    return hf_output.prepare_resume(stage.output_dir)
+
+
+def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
+    """Nothing to convert: the runner saves a Hugging Face model."""
+
+
+def results(stage: StagePlan) -> dict[str, Any]:
+    log = hf_output.trainer_log(stage.output_dir)
+    return {"mean_reward": hf_output.mean_value(log, "reward"), "final_reward": hf_output.last_value(log, "reward"),
+            "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step")}
+
+
+# ------------------------------------------------------------------------------------------------ runner
+
+
+def train(config: dict[str, Any]) -> None:
+    """Run GRPO as configured; resumes from the last checkpoint in the output folder when there is one."""
+    import torch
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from converters.chat import chat_prompt
+    from rewards.trl import sfr_reward_funcs, sfr_reward_weights
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    template = config["template"]
+    tokenizer = AutoTokenizer.from_pretrained(config["model_name_or_path"])
+    model = AutoModelForCausalLM.from_pretrained(config["model_name_or_path"], dtype=torch.float32)
+    dataset = load_dataset("json", data_files=config["train_file"], split="train")
+    dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template)})
+    funcs = sfr_reward_funcs(**config["reward"])
+    args = GRPOConfig(**config["trainer"], reward_weights=sfr_reward_weights(funcs))
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                          processing_class=tokenizer)
+    output_dir = Path(args.output_dir)
+    resume = hf_output.checkpoints(output_dir)
+    trainer.train(resume_from_checkpoint=str(resume[-1]) if resume else None)
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    trainer.save_state()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import yaml
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m launch.grpo_trl <stage config.yaml>")
+    train(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The stage planner: a composed recipe becomes a list of :class:`StagePlan`, one per stage to run.
+
+A stage is: a data build (converters.stages), a rendered backend config, the command(s) that run it, and an
+expected output (a Hugging Face model folder), with the previous kept stage's output as its input model.
+Planning is pure and cheap (no data is read, nothing is written), so ``pipeline.dry_run`` and the tests use it
+directly; ``launch.driver`` executes the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from launch.executor import StageFailed
+from launch.run_dir import files_stamp, fingerprint
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_KINDS = ("sft", "grpo")
+STAGE_KEYS = {"sft": {"kind", "style", "mixture", "epochs", "args"},
+              "grpo": {"kind", "task", "count", "epochs", "rollout_n", "style", "args"}}
+EVAL_STAGE = "eval"
+
+
+@dataclass
+class StagePlan:
+    """One stage of a run; paths are absolute. ``config`` is what the backend reads from ``config_path``."""
+
+    name: str
+    kind: str                      # sft | grpo | eval
+    engine: str                    # llamafactory | trl | easyr1 | eval
+    stage_dir: Path
+    input_model: str
+    input_stage: str | None
+    samples: int
+    epochs: float | None = None
+    rollout_n: int | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None    # keyword arguments of the converters.stages builder
+    config: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    missing_sources: list[str] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.stage_dir / "config.yaml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.stage_dir / "data"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.stage_dir / "output"
+
+    @property
+    def log_path(self) -> Path:
+        return self.stage_dir / "stage.log"
+
+
+@dataclass
+class Plan:
+    run_dir: Path
+    stages: list[StagePlan]
+    cfg: dict[str, Any]
+
+
+def engine_module(engine: str) -> ModuleType:
+    """The module that renders, runs and reads one backend (imported lazily: only what a plan uses)."""
+    import importlib
+
+    modules = {"llamafactory": "launch.sft_llamafactory", "trl": "launch.grpo_trl",
+               "easyr1": "launch.grpo_easyr1", "eval": "launch.eval_stage"}
+    if engine not in modules:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(modules)}")
+    return importlib.import_module(modules[engine])
+
+
+def resolve_model(name_or_path: str) -> str:
+    """``tiny`` is the embedded smoke model (built once into the cache); anything else is a local path."""
+    if name_or_path == "tiny":
+        from launch.tiny_model import ensure_tiny_model
+
+        return str(ensure_tiny_model())
+    return str(Path(name_or_path).expanduser().resolve())
+
+
+def ablation_tag(cfg: Mapping[str, Any]) -> str:
+    """Suffix of the default run folder for ablations, so they never overwrite the full run."""
+    parts = []
+    if cfg["pipeline"]["skip"]:
+        parts.append("skip-" + "-".join(cfg["pipeline"]["skip"]))
+    variant = cfg.get("reward", {}).get("variant", "sfr")
+    if variant != "sfr":
+        parts.append(f"reward-{variant}")
+    return "+" + "+".join(parts) if parts else ""
+
+
+def resolve_run_dir(cfg: Mapping[str, Any]) -> Path:
+    run_dir = cfg["pipeline"]["run_dir"] or f"runs/{cfg['experiment_name']}{ablation_tag(cfg)}"
+    return Path(run_dir).expanduser().resolve()
+
+
+def expand_sources(sources: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Task group -> list of source specs; ``{..., datasets: [a, b]}`` becomes one spec per dataset."""
+    expanded = {}
+    for task, group in sources.items():
+        if isinstance(group, Mapping) and "datasets" in group:
+            base = {k: v for k, v in group.items() if k != "datasets"}
+            expanded[task] = [{**base, "dataset": name} for name in group["datasets"]]
+        else:
+            expanded[task] = [dict(spec) for spec in group]
+    return expanded
+
+
+def _code_stamp(*folders: str) -> str:
+    """Hash of the Python sources that turn inputs into a stage's data or reward: editing them reruns it."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _source_stamp(stage: StagePlan) -> list[Any]:
+    """File stamps of the stage's source datasets; unreadable sources are listed in ``missing_sources``."""
+    from converters.readers import source_files
+    from converters.stages import resolve_spec
+
+    stamp = []
+    for task, specs in stage.data["sources"].items():
+        for spec in specs:
+            try:
+                stamp.append([task, files_stamp(source_files(resolve_spec(spec)))])
+            except (FileNotFoundError, KeyError, ValueError) as err:
+                stage.missing_sources.append(f"{task}: {spec}: {err}")
+    return stamp
+
+
+def _check_names(cfg: Mapping[str, Any]) -> None:
+    known = list(cfg["stages"])
+    for key in ("order", "skip"):
+        unknown = [s for s in cfg["pipeline"][key] if s not in known and not (key == "skip" and s == EVAL_STAGE)]
+        if unknown:
+            raise ValueError(f"pipeline.{key} names unknown stage(s) {unknown}; stages are {known} "
+                             f"(and '{EVAL_STAGE}' for skip)")
+
+
+def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
+                  sources: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    common = {"profile": cfg["format_profile"], "seed": int(cfg["seed"])}
+    if spec["kind"] == "sft":
+        tasks = list(spec["mixture"])
+        return {"builder": "sft", "name": name, "mixture": {t: int(n) for t, n in spec["mixture"].items()},
+                "style": spec.get("style", "cm"), "sources": {t: sources.get(t, []) for t in tasks}, **common}
+    task = spec["task"]
+    return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
+            "style": spec.get("style", "sa"), "sources": {task: sources.get(task, [])}, **common}
+
+
+def build_plan(cfg: Mapping[str, Any]) -> Plan:
+    """The stages of a composed recipe (a plain dict, interpolations resolved), in order, fingerprinted."""
+    _check_names(cfg)
+    run_dir = resolve_run_dir(cfg)
+    sources = expand_sources(cfg["data"]["sources"])
+    skip = set(cfg["pipeline"]["skip"])
+    model = resolve_model(str(cfg["model"]["name_or_path"]))
+    previous: StagePlan | None = None
+    stages: list[StagePlan] = []
+    for name in cfg["pipeline"]["order"]:
+        if name in skip:
+            continue
+        spec = dict(cfg["stages"][name])
+        kind = spec.get("kind")
+        if kind not in TRAIN_KINDS:
+            raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
+        unknown = sorted(set(spec) - STAGE_KEYS[kind])
+        if unknown:
+            raise ValueError(f"stages.{name}: unknown key(s) {unknown}; a {kind} stage has {sorted(STAGE_KEYS[kind])}"
+                             f" (backend settings go under stages.{name}.args)")
+        data = _data_request(name, spec, cfg, sources)
+        samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
+        stage = StagePlan(
+            name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name,
+            input_model=str(previous.output_dir) if previous else model,
+            input_stage=previous.name if previous else None, samples=samples, epochs=spec.get("epochs"),
+            rollout_n=spec.get("rollout_n"), spec=spec, data=data,
+        )
+        stage.config = engine_module(stage.engine).render(stage, cfg)
+        code = _code_stamp("converters", "rewards") if kind == "grpo" else _code_stamp("converters")
+        upstream = previous.fingerprint if previous else {"model": model, "files": files_stamp([Path(model)])}
+        stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
+                                         "code": code, "input": upstream}, run_dir)
+        stages.append(stage)
+        previous = stage
+    if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
+        stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
+                          input_model=str(previous.output_dir) if previous else model,
+                          input_stage=previous.name if previous else None, samples=0)
+        stage.config = engine_module("eval").render(stage, cfg)
+        upstream = previous.fingerprint if previous else {"model": model, "files": files_stamp([Path(model)])}
+        stage.fingerprint = fingerprint({"config": stage.config, "code": _code_stamp("eval", "converters"),
+                                         "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
+                                         "input": upstream}, run_dir)
+        stages.append(stage)
+    return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg))
+
+
+def missing_data_error(stage: StagePlan) -> StageFailed:
+    """The error for a stage whose source datasets cannot be read: which files, and how to fix it."""
+    return StageFailed(stage.name, None,
+                       f"source data missing: {'; '.join(stage.missing_sources)}. Fix: point data.root (or the "
+                       f"IE_INSTRUCTIONS environment variable) at your download, or remove the dataset from "
+                       f"data.sources")

@@ -1,0 +1,133 @@
+"""The run directory: one folder per run, one per stage, and the markers that make reruns resume.
+
+Layout of ``<run>/<stage>/``::
+
+    config.yaml   the rendered backend config (what the backend reads)
+    data/         the stage dataset + manifest.json (converters.stages)
+    stage.log     the backend's stdout/stderr (appended on every attempt)
+    output/       the stage's model in Hugging Face format (the next stage's input)
+    STARTED       JSON {fingerprint, pid, started}: an attempt began with these inputs
+    DONE          JSON {fingerprint, results}: written last, atomically, only after a verified success
+
+A stage is skipped when its DONE fingerprint equals the planned one. The fingerprint hashes the stage's
+resolved settings (rendered config with the run directory abstracted, data spec, source-file stamps, code
+stamps) and the previous stage's fingerprint, so a change anywhere upstream invalidates everything after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+DONE = "DONE"
+STARTED = "STARTED"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def fingerprint(parts: Mapping[str, Any], run_dir: Path | None = None) -> str:
+    """sha256 of ``parts`` as canonical JSON; the run directory's path is replaced by ``<run>``."""
+    text = canonical_json(parts)
+    if run_dir is not None:
+        text = text.replace(str(run_dir), "<run>")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def files_stamp(paths: Iterable[Path]) -> list[list[Any]]:
+    """(path, size, mtime_ns) of each file under ``paths``: a cheap change detector for inputs on disk."""
+    stamp = []
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if path.exists():
+                st = path.stat()
+                stamp.append([str(path), st.st_size, st.st_mtime_ns])
+    return stamp
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    """Write JSON through a temp file + os.replace, so readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A marker's content, or None when absent or unreadable (a torn marker counts as absent)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def done_fingerprint(stage_dir: Path) -> str | None:
+    marker = read_json(stage_dir / DONE)
+    return marker.get("fingerprint") if marker else None
+
+
+def write_done(stage_dir: Path, fp: str, results: Mapping[str, Any]) -> None:
+    atomic_write_json(stage_dir / DONE, {"fingerprint": fp, "results": dict(results), "finished": time.time()})
+
+
+def mark_started(stage_dir: Path, fp: str) -> None:
+    atomic_write_json(stage_dir / STARTED, {"fingerprint": fp, "pid": os.getpid(), "started": time.time()})
+
+
+def started_fingerprint(stage_dir: Path) -> str | None:
+    marker = read_json(stage_dir / STARTED)
+    return marker.get("fingerprint") if marker else None
+
+
+def reset_stage_dir(stage_dir: Path) -> None:
+    """Empty a stage folder for a fresh attempt with new inputs (nothing of the old attempt is reused)."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+
+
+def stop_leftover_processes(stage_dir: Path) -> list[int]:
+    """SIGKILL process groups still running a command of this stage (a driver killed without its children).
+
+    Only a group whose leader's command line names a file of ``stage_dir`` is touched, so an unrelated
+    process that reused the id is never signalled. Returns the killed group ids.
+    """
+    killed = []
+    needle = str(stage_dir).encode()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return killed
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            pgid = os.getpgid(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+        if needle in cmdline and pgid == int(entry.name) and pgid != os.getpgid(0):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+                killed.append(pgid)
+            except ProcessLookupError:
+                pass
+    return killed

@@ -1,0 +1,1 @@
+"""Reward functions for GRPO (structured format rewards, SFR-NER/RE/EE)."""

@@ -1,0 +1,94 @@
+"""Benchmarks end to end: catalogue, run_benchmark over the smoke benchmark, reports, user inference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from converters.format import render_target
+from eval.benchmarks import load_catalog, resolve
+from eval.infer import extract
+from eval.infer import main as infer_main
+from eval.predict import build_prompt
+from eval.report import load_paper_results
+from eval.run_benchmark import CONFIG_DIR, run_benchmark
+
+
+def test_catalogue_matches_the_paper_tables() -> None:
+    catalog, paper = load_catalog(), load_paper_results()
+    ner = resolve("ner", catalog)
+    assert len(ner) == 25 and len(resolve("re", catalog)) == 8 and len(resolve("ee", catalog)) == 3
+    assert {d.paper_key for d in ner} == set(paper["table1_ner"]) - {"avg"}
+    assert {d.paper_key for d in ner if d.ood} == {"Movie", "Restaurant", "AI", "Literature", "Music", "Politics",
+                                                   "Science"}
+    assert {d.paper_key for d in resolve("re")} == set(paper["table2_re"]) - {"avg"}
+    assert [d.key for d in resolve("ncbi")] == ["ncbi"]
+    assert len(resolve("all")) == 36
+    with pytest.raises(ValueError, match="unknown benchmark or dataset 'nre'"):
+        resolve("nre")
+    with pytest.raises(ValueError, match="set data_dir"):
+        resolve("ncbi")[0].source_spec(None)
+    # the paper's average row is the mean of its dataset rows (checks the transcription)
+    for table in ("table1_ner", "table2_re"):
+        rows = [v for k, v in paper[table].items() if k != "avg"]
+        assert sum(rows) / len(rows) == pytest.approx(paper[table]["avg"], abs=0.01)
+
+
+def _oracle(style: str, template: str):
+    targets = {build_prompt(r, template, style): render_target(r, style)
+               for d in resolve("smoke") for r in d.records(None)}
+    return lambda prompts: [(targets[p], 7) for p in prompts]
+
+
+def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("default", overrides=[f"model={tiny_model_dir}", f"out_dir={tmp_path}", "limit=30",
+                                            "recipe_hash=abc123"])
+    report = run_benchmark(cfg, generator=_oracle("sa", "qwen3_nothink"))
+    assert [d["key"] for d in report["datasets"]] == [d.key for d in resolve("smoke")]
+    for d in report["datasets"]:
+        strict = d["scores"]["strict"]
+        parts = [strict["trigger"], strict["argument"]] if d["task"] == "ee" else [strict]
+        assert all(p["f1"] == 1.0 for p in parts) and d["validity"]["valid_rate"] == 1.0
+        assert d["n"] == 30
+    assert report["averages"]["ner/strict"] == 1.0 and report["averages"]["ee_trigger/instructuie"] == 1.0
+    assert report["recipe_hash"] == "abc123" and report["length_unit"] == "tokens"
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["scorers"] == ["strict", "instructuie"] and saved["model"] == str(tiny_model_dir)
+    md = (tmp_path / "report.md").read_text()
+    assert "| ncbi-disease (`bundled_ncbi`) | 100.00 | 100.00 | 86.95 | 13.05 |" in md
+    assert "| AI* (`bundled_crossner_ai`) | 100.00 |" in md
+    assert "## Table 4: EE argument (F1, %)" in md
+    assert "| PHEE (`bundled_phee`) | 100.00 | 100.00 | 71.86 | 28.14 |" in md
+    for png in ("scores.png", "lengths.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    checks = (tmp_path / "predictions" / "bundled_semeval.checks.jsonl").read_text().splitlines()
+    assert len(checks) == 30 and json.loads(checks[0])["valid"] is True
+    # a second run finds every prediction on disk and generates nothing
+    again = run_benchmark(cfg, generator=lambda prompts: pytest.fail("nothing should be generated"))
+    assert again["datasets"] == report["datasets"]
+
+
+def test_extract_parses_and_checks_outputs() -> None:
+    outputs = iter([('{"person": "Anna", "location": "Rome"}', 9), ('{"city": "Oslo"}', 5)])
+    got = extract(["Anna lives in Rome .", "Bob likes Oslo ."], "ner", ["person", "location"], "unused",
+                  generator=lambda prompts: [next(outputs) for _ in prompts])
+    assert got[0]["entities"] == [{"type": "person", "text": "Anna"}, {"type": "location", "text": "Rome"}]
+    assert got[0]["valid"] is True
+    assert got[1]["valid"] is False and got[1]["reasons"] == ["unknown slot 'city'"]
+    with pytest.raises(ValueError, match="EE labels must be an object"):
+        extract(["x"], "ee", ["attack"], "unused", generator=lambda p: [])
+
+
+def test_infer_cli_reads_jsonl(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "The soldier fired ."}) + "\n"
+                   + json.dumps({"text": "Nothing .", "labels": {"die": ["victim"]}}) + "\n")
+    assert infer_main(["--model", str(tiny_model_dir), "--task", "ee", "--labels", '{"attack": ["attacker"]}',
+                       "--input", str(src), "--max-new-tokens", "4"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["The soldier fired .", "Nothing ."]
+    assert all(r["task"] == "ee" and isinstance(r["events"], list) and "valid" in r for r in rows)

@@ -1,0 +1,213 @@
+"""Scorers against hand-computed values: strict (NER/RE/EE), instructuie rule by rule, ExactAcc, validity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from converters.bundled import BUNDLED, bundled_records
+from converters.format import render_target
+from eval.instructuie import average, instructuie_format
+from eval.metrics import score
+
+
+def ner(text: str, entities: list[tuple[str, str]], labels=("person", "location")) -> dict:
+    return {"id": text[:10], "dataset": "t", "task": "ner", "text": text, "labels": list(labels),
+            "entities": [{"type": t, "text": m} for t, m in entities]}
+
+
+def re_rec(text: str, relations: list[tuple[str, str, str]], labels=("work for", "live in")) -> dict:
+    return {"id": text[:10], "dataset": "t", "task": "re", "text": text, "labels": list(labels),
+            "relations": [{"type": r, "head": h, "tail": t} for r, h, t in relations]}
+
+
+EE_LABELS = {"attack": ["attacker", "target"], "die": ["victim", "place"]}
+
+
+def ee_rec(text: str, events: list[tuple[str, str, list[tuple[str, str]]]]) -> dict:
+    return {"id": text[:10], "dataset": "t", "task": "ee", "text": text, "labels": EE_LABELS,
+            "events": [{"type": t, "trigger": g, "arguments": [{"role": r, "text": a} for r, a in args]}
+                       for t, g, args in events]}
+
+
+def out(**slots: str) -> str:
+    return json.dumps({k.replace("_", " "): v for k, v in slots.items()})
+
+
+# ------------------------------------------------------------------------------------------------ strict
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("style", ["cm", "sa"])
+def test_gold_as_prediction_scores_one(name: str, style: str) -> None:
+    records = bundled_records(name, "test")
+    task = records[0]["task"]
+    result = score(task, records, [render_target(r, style) for r in records])
+    for part in ([result["trigger"], result["argument"]] if task == "ee" else [result]):
+        assert part["f1"] == 1.0 and part["fp"] == part["fn"] == 0
+
+
+def test_strict_ner_hand_computed() -> None:
+    gold = [
+        ner("John met John Smith in Paris .", [("person", "John"), ("person", "John Smith"), ("location", "Paris"),
+                                                ("person", "John")]),
+        ner("Nothing here .", []),
+        ner("Anna  lives in Rome .", [("person", "Anna"), ("location", "Rome")]),
+    ]
+    preds = [
+        out(person="John | john", location="Paris | Paris"),   # tp John, Paris; fp john (case kept)
+        out(person="", location="here"),                        # fp here
+        "not json at all",                                      # unparsable: fn 2
+    ]
+    r = score("ner", gold, preds)
+    assert (r["tp"], r["fp"], r["fn"], r["n_gold"], r["n_pred"]) == (2, 2, 3, 5, 4)
+    assert r["collapsed_repeats"] == 1  # "John" annotated twice in sentence 1
+    assert r["precision"] == 0.5 and r["recall"] == 0.4
+    assert r["f1"] == pytest.approx(2 * 0.5 * 0.4 / 0.9)
+
+
+def test_strict_whitespace_normalised_case_kept() -> None:
+    gold = [ner("New   York is big .", [("location", "New   York")])]
+    assert score("ner", gold, [out(location="New   York")])["f1"] == 1.0
+    assert score("ner", gold, [out(location="new   york")])["f1"] == 0.0
+    assert score("ner", gold, [out(location="New York")])["tp"] == 1  # whitespace runs collapsed on both sides
+
+
+def test_strict_re_hand_computed() -> None:
+    text = "Ann works for Acme and lives in Oslo ; Bob works for Acme ."
+    gold = [re_rec(text, [("work for", "Ann", "Acme"), ("live in", "Ann", "Oslo"), ("work for", "Bob", "Acme"),
+                          ("work for", "Ann", "Acme")])]
+    pred = [out(work_for="Ann, Acme | Acme, Bob", live_in="Ann, Oslo | Bob, Oslo")]
+    r = score("re", gold, pred)
+    # tp: (work for, Ann, Acme), (live in, Ann, Oslo); fp: reversed Acme/Bob, (live in, Bob, Oslo); fn: Bob/Acme
+    assert (r["tp"], r["fp"], r["fn"], r["collapsed_repeats"]) == (2, 2, 1, 1)
+    assert r["f1"] == pytest.approx(2 * (2 / 4) * (2 / 3) / (2 / 4 + 2 / 3))
+
+
+def test_strict_ee_multi_event_and_duplicates() -> None:
+    text = "The soldier fired at the crowd and two men died in Gaza ; another man died ."
+    gold = [ee_rec(text, [
+        ("attack", "fired", [("attacker", "soldier"), ("target", "crowd")]),
+        ("die", "died", [("victim", "two men"), ("place", "Gaza")]),
+        ("die", "died", [("victim", "another man")]),       # same type+trigger: merged into one group
+    ])]
+    pred = [out(attack="fired: attacker: soldier; target: crowd | fired: target: crowd",
+                die="died: victim: two men; victim: crowd")]
+    r = score("ee", gold, pred)
+    # triggers: gold {(attack, fired), (die, died)} = pred -> 2/2
+    assert (r["trigger"]["tp"], r["trigger"]["fp"], r["trigger"]["fn"]) == (2, 0, 0)
+    # arguments: gold 5 unique; pred {attack/attacker/soldier, attack/target/crowd, die/victim/two men,
+    # die/victim/crowd} -> tp 3, fp 1, fn 2 (place Gaza, victim another man)
+    assert (r["argument"]["tp"], r["argument"]["fp"], r["argument"]["fn"]) == (3, 1, 2)
+    assert r["argument"]["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+
+
+def test_score_rejects_misaligned_input() -> None:
+    with pytest.raises(ValueError, match="2 predictions for 1 gold records"):
+        score("ner", [ner("a b", [])], ["{}", "{}"])
+    with pytest.raises(ValueError, match="is a 'ner' record, not 're'"):
+        score("re", [ner("a b", [])], ["{}"])
+    with pytest.raises(ValueError, match="unknown scorer"):
+        score("ner", [ner("a b", [])], ["{}"], scorer="loose")
+
+
+# ------------------------------------------------------------------------------------ instructuie rules
+
+
+def test_rule1_format_normalisation() -> None:
+    assert instructuie_format("  Location :  New   York ,,  U.S.. ; ;x") == "located:new york,u.s.;x"
+    assert instructuie_format("{Person}: O ’ Brien - Smith (Jr .)") == "person:o ' brien-smith(jr.)"  # ’ replaced last
+
+
+def test_rule1_applies_to_both_sides_case_and_spacing() -> None:
+    gold = [ner("Visit New York ( USA ) now .", [("location", "New York ( USA )")])]
+    r = score("ner", gold, [out(location="new york (USA)")], scorer="instructuie")
+    assert (r["tp"], r["fp"], r["fn"]) == (1, 0, 0)
+    assert score("ner", gold, [out(location="new york (USA)")])["tp"] == 0  # strict keeps case and spacing
+
+
+def test_rule2_sets_and_rule3_none_credit() -> None:
+    gold = [
+        ner("Nothing here .", []),                        # gold item "none"
+        ner("Still nothing .", []),
+        ner("Anna met Anna .", [("person", "Anna"), ("person", "Anna")]),
+        ner("Bob ran .", [("person", "Bob")]),
+    ]
+    preds = [
+        out(person="", location=""),     # parsed, empty = "None": TP 1
+        "garbage",                       # unparsable = "": item "" -> FP 1, FN 1 (the gold none)
+        out(person="Anna | Anna"),       # set: TP 1
+        out(person=""),                  # "None" on a sentence with entities: FP 1 (none), FN 1 (person:bob)
+    ]
+    r = score("ner", gold, preds, scorer="instructuie")
+    assert (r["tp"], r["fp"], r["fn"]) == (2, 2, 2)
+    assert r["f1"] == pytest.approx(0.5)
+    strict = score("ner", gold, preds)
+    assert (strict["tp"], strict["fp"], strict["fn"]) == (1, 0, 1)  # no None credit under strict
+
+
+def test_rule4_re_no_none_credit() -> None:
+    gold = [re_rec("Nobody works .", []), re_rec("Ann works for Acme .", [("work for", "Ann", "Acme")])]
+    preds = [out(work_for=""), out(work_for="ann , ACME", live_in="Ann, Acme")]
+    r = score("re", gold, preds, scorer="instructuie")
+    # sentence 1: None on both sides -> empty sets; sentence 2: tp work for:ann,acme, fp live in:ann,acme
+    assert (r["tp"], r["fp"], r["fn"]) == (1, 1, 0)
+
+
+def test_rule5_trigger_accuracy_order_and_none() -> None:
+    text = "The soldier fired and a man died ."
+    two = [("attack", "fired", []), ("die", "died", [])]
+    gold = [ee_rec(text, two), ee_rec(text, two), ee_rec(text, two), ee_rec("Quiet day .", []),
+            ee_rec("Quiet night .", [])]
+    preds = [
+        out(attack="fired", die="died"),                       # gold target order: correct
+        json.dumps({"die": "died", "attack": "fired"}),        # right set, other order: wrong (MetricAcc)
+        out(attack="fired"),                                   # missing event: wrong
+        out(attack="", die=""),                                # None == None: correct
+        "",                                                    # "" != None: wrong
+    ]
+    r = score("ee", gold, preds, scorer="instructuie")
+    assert (r["trigger"]["correct"], r["trigger"]["n"]) == (2, 5)
+    assert r["trigger"]["score"] == pytest.approx(0.4)
+
+
+def test_rule6_argument_items_with_event_type() -> None:
+    text = "The soldier fired at the crowd ."
+    gold = [ee_rec(text, [("attack", "fired", [("attacker", "soldier"), ("target", "crowd")])])]
+    preds = [json.dumps({"attack": "fired: attacker: Soldier", "die": "fired: victim: crowd"})]
+    r = score("ee", gold, preds, scorer="instructuie")
+    # items attack:soldier:attacker (tp, case-insensitive), die:crowd:victim (fp), attack:crowd:target (fn)
+    assert (r["argument"]["tp"], r["argument"]["fp"], r["argument"]["fn"]) == (1, 1, 1)
+
+
+def test_rule7_unweighted_average() -> None:
+    assert average([0.5, 1.0, 0.0]) == pytest.approx(0.5)
+    assert average([]) == 0.0
+
+
+# ---------------------------------------------------------------------------------- ExactAcc, validity
+
+
+def test_slot_exact_acc() -> None:
+    labels = ("body", "action", "location")
+    gold = [ner("buy red shoes near Oslo", [("body", "red shoes"), ("action", "buy"), ("location", "Oslo")], labels),
+            ner("find cafes", [("body", "cafes"), ("action", "find")], labels)]
+    preds = [out(body="red shoes", action="buy", location=""),      # location wrong
+             out(body="cafes", action="find", location="")]          # all 3 right (empty == empty)
+    r = score("ner", gold, preds, scorer="exact_acc")
+    assert (r["correct"], r["total"]) == (5, 6)
+    assert r["slots"]["location"] == {"accuracy": 0.5, "correct": 1, "total": 2, "filled_accuracy": 0.0,
+                                      "filled_total": 1}
+    assert r["filled_accuracy"] == pytest.approx(4 / 5)
+    assert score("ner", gold, ["oops", "{}"], scorer="exact_acc")["correct"] == 1  # unparsable: all wrong
+
+
+def test_validity_reasons() -> None:
+    from eval.metrics import parse_predictions, validity
+
+    gold = [ner("Anna lives in Rome .", [("person", "Anna")])] * 4
+    preds = [out(person="Anna"), out(person="Anne"), json.dumps({"city": "Rome"}), "nope"]
+    v = validity(parse_predictions(gold, preds))
+    assert (v["parsed_rate"], v["valid_rate"], v["schema_rate"], v["grounded_rate"]) == (0.75, 0.25, 0.5, 0.5)
+    assert v["reasons"]["unknown slot …"] == 1 and v["reasons"]["no JSON object in output"] == 1

@@ -1,0 +1,71 @@
+"""Prediction backends: the prompt is LLaMA-Factory's, generation is resumable, vLLM requests are greedy."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from converters.bundled import bundled_records
+from converters.format import render_prompt, render_target
+from eval.predict import build_prompt, make_generator, predict, vllm_request
+
+
+@pytest.mark.parametrize("template, thinking", [("qwen3_nothink", True), ("qwen3", False)])
+def test_prompt_ids_equal_llamafactory_template(tiny_model_dir: Path, template: str, thinking: bool) -> None:
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    lf = get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template, enable_thinking=thinking))
+    for record in bundled_records("phee", "test")[:3] + bundled_records("semeval", "test")[:3]:
+        messages = [{"role": "user", "content": render_prompt(record, "sa")},
+                    {"role": "assistant", "content": render_target(record, "sa")}]
+        prompt_ids, _ = lf.encode_oneturn(tokenizer, messages)
+        ours = tokenizer(build_prompt(record, template, "sa"), add_special_tokens=False)["input_ids"]
+        assert ours == prompt_ids
+
+
+def test_transformers_predict_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    records = bundled_records("ncbi", "test")[:5]
+    out = tmp_path / "preds" / "ncbi.jsonl"
+    calls: list[int] = []
+    real = make_generator(tiny_model_dir, "transformers", max_new_tokens=6, device="cpu")
+
+    def counting(prompts: list[str]) -> list[tuple[str, int]]:
+        calls.append(len(prompts))
+        return real(prompts)
+
+    first = predict(records[:3], tiny_model_dir, out, batch_size=2, generator=counting)
+    assert calls == [2, 1] and [r["id"] for r in first] == [r["id"] for r in records[:3]]
+    assert all(isinstance(r["prediction"], str) and 0 < r["n_tokens"] <= 6 for r in first)
+    with open(out, "a", encoding="utf-8") as f:  # an interrupted write of the next row
+        f.write('{"id": "' + records[3]["id"] + '", "predi')
+    rows = predict(records, tiny_model_dir, out, batch_size=4, generator=counting)
+    assert calls == [2, 1, 2]  # only records 3 and 4 were generated again
+    assert [r["id"] for r in rows] == [r["id"] for r in records]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 5 and all(json.loads(x)["id"] for x in lines)
+    assert rows[:3] == first  # greedy + resumed: the first rows are untouched
+
+
+def test_greedy_generation_is_deterministic(tiny_model_dir: Path) -> None:
+    gen = make_generator(tiny_model_dir, "transformers", max_new_tokens=5, device="cpu")
+    prompts = [build_prompt(r) for r in bundled_records("crossner_ai", "test")[:3]]
+    batched = gen(prompts)
+    assert batched == gen(prompts) and batched[1] == gen([prompts[1]])[0]  # left padding leaves outputs unchanged
+
+
+def test_vllm_request_and_missing_vllm() -> None:
+    prompts, params = vllm_request(["a", "b"], 64)
+    assert prompts == ["a", "b"]
+    assert params == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 64, "stop": ["<|im_end|>", "<|endoftext|>"],
+                      "skip_special_tokens": True}
+    if importlib.util.find_spec("vllm") is None:  # a GPU extra: without it, the error says how to get it
+        with pytest.raises(RuntimeError, match=r"pip install 'prouie\[gpu\]'"):
+            make_generator("/nonexistent", "vllm")
+    with pytest.raises(ValueError, match="unknown backend"):
+        make_generator("/nonexistent", "tgi")

@@ -1,0 +1,185 @@
+"""The output format contract: prompts of Figures 4-8, targets, and the parser's ambiguity and repair rules."""
+
+import json
+
+import jinja2
+import pytest
+
+from converters.chat import chat_prompt, easyr1_chat_template
+from converters.format import parse_output, render_prompt, render_target, render_units, round_trips
+from converters.records import Event, RecordError, Schema, Units, gold_units, validate_record
+
+NER = {
+    "id": "fig4", "dataset": "demo", "task": "ner",
+    "text": "Best wishes to Kevin , Therese & their family as they embark on the next stage of their lives . JG",
+    "labels": ["location", "person", "organization"],
+    "entities": [{"type": "person", "text": "Therese"}, {"type": "person", "text": "Kevin"},
+                 {"type": "person", "text": "Kevin"}],
+}
+RE = {
+    "id": "fig9", "dataset": "SciERC", "task": "re",
+    "text": "Labeled data is replaced by a few hand-crafted rules that encode basic syntactic knowledge .",
+    "labels": ["conjunction", "feature of", "hyponym of", "used for", "part of", "compare", "evaluate for"],
+    "relations": [{"type": "used for", "head": "hand-crafted rules", "tail": "basic syntactic knowledge"}],
+}
+EE_TEXT = ("After 5 days of treatment with IL-2, the patient developed a hemorrhagic lesion that progressed to toxic "
+           "epidermal necrolysis, as well as grade 4 pancytopenia.")
+EE = {
+    "id": "fig6", "dataset": "PHEE", "task": "ee", "text": EE_TEXT,
+    "labels": {"potential therapeutic event": ["Subject", "Treatment"],
+               "adverse event": ["Subject", "Effect", "Treatment", "Treatment.Drug", "Treatment.Time_elapsed"]},
+    "events": [{"type": "adverse event", "trigger": "developed", "arguments": [
+        {"role": "Subject", "text": "patient"},
+        {"role": "Effect", "text": "a hemorrhagic lesion that progressed to toxic epidermal necrolysis, as well as "
+                                   "grade 4 pancytopenia"},
+        {"role": "Treatment", "text": "5 days of treatment with IL-2"},
+        {"role": "Treatment.Drug", "text": "IL-2"},
+        {"role": "Treatment.Time_elapsed", "text": "After 5 days"}]}],
+}
+
+
+def test_cm_targets_list_every_slot_in_schema_order_and_values_in_text_order():
+    assert render_target(NER) == '{"location": "", "person": "Kevin | Therese", "organization": ""}'
+    assert json.loads(render_target(RE, "cm")) == {
+        "conjunction": "", "feature of": "", "hyponym of": "",
+        "used for": "hand-crafted rules, basic syntactic knowledge", "part of": "", "compare": "", "evaluate for": ""}
+
+
+def test_sa_targets_drop_empty_slots_like_figures_7_and_8():
+    assert render_target(RE, "sa") == '{"used for": "hand-crafted rules, basic syntactic knowledge"}'
+    assert list(json.loads(render_target(EE, "sa"))) == ["adverse event"]
+    empty = dict(NER, entities=[])
+    assert render_target(empty, "sa") == "{}"
+
+
+def test_paper_profile_reproduces_figure_4_and_6_targets():
+    assert json.loads(render_target(NER, "cm", "paper"))["person"] == "Kevin Therese"
+    assert json.loads(render_target(EE, "cm", "paper"))["adverse event"] == (
+        "developed: Subject: patient; Effect: a hemorrhagic lesion that progressed to toxic epidermal necrolysis, as "
+        "well as grade 4 pancytopenia; Treatment: 5 days of treatment with IL-2; Treatment.Drug: IL-2; "
+        "Treatment.Time_elapsed: After 5 days")
+
+
+def test_prompts_follow_the_paper_figures():
+    ner = render_prompt(NER)
+    assert ner.startswith("You are an information extraction assistant. Strictly extract 3 slots "
+                          "(location, person, organization) from the user input.")
+    assert ner.endswith("The user input is:\n" + NER["text"])
+    assert "join them with ' | '" in ner and "join them with ' '" in render_prompt(NER, profile="paper")
+    assert "each pair must be formatted as 'word1, word2'" in render_prompt(RE)
+    ee = render_prompt(EE, "sa")
+    assert "The keys MUST be exactly these event types: [potential therapeutic event, adverse event]" in ee
+    assert "Valid roles include: [Subject, Treatment, Effect, Treatment.Drug, Treatment.Time_elapsed]" in ee
+    assert "Please use concise output with no empty fields. The user input is:\n" in ee
+    assert "Please use concise" not in render_prompt(EE, "cm")
+
+
+@pytest.mark.parametrize("profile", ["default", "paper"])
+@pytest.mark.parametrize("style", ["cm", "sa"])
+@pytest.mark.parametrize("record", [NER, RE, EE], ids=["ner", "re", "ee"])
+def test_paper_examples_round_trip(record, style, profile):
+    assert round_trips(record, style, profile)
+
+
+def test_gold_units_dedup_and_merge_trigger_groups():
+    assert gold_units(NER).entities == (("person", "Therese"), ("person", "Kevin"))
+    twice = dict(EE, events=EE["events"] + [{"type": "adverse event", "trigger": "developed",
+                                             "arguments": [{"role": "Subject", "text": "patient"},
+                                                           {"role": "Treatment.Drug", "text": "IL-2"}]}])
+    (group,) = gold_units(twice).events
+    assert group.trigger == "developed" and len(group.arguments) == 5
+
+
+def test_paper_profile_splits_spaces_by_the_substring_rule():
+    text = "New York and York are cities ; Kevin Smith met Ann"
+    schema = Schema("ner", ("loc", "per"), text)
+    got = parse_output('{"loc": "New York York", "per": "Kevin Smith Ann"}', schema, "paper")
+    assert got.units.entities == (("loc", "New York"), ("loc", "York"), ("per", "Kevin Smith"), ("per", "Ann"))
+    assert got.valid
+    # a value absent from the input is cut at every separator, and each piece is flagged, never dropped
+    bad = parse_output('{"per": "Zed Quux Ann"}', schema, "paper")
+    assert bad.units.entities == (("per", "Zed"), ("per", "Quux"), ("per", "Ann"))
+    assert set(bad.not_in_input) == {"Zed", "Quux"} and not bad.valid
+
+
+def test_default_separator_inside_a_gold_span_is_kept_when_the_text_contains_it():
+    text = "The band A | B played with C ."
+    rec = {"id": "s", "dataset": "d", "task": "ner", "text": text, "labels": ["band"],
+           "entities": [{"type": "band", "text": "A | B"}, {"type": "band", "text": "C"}]}
+    assert parse_output(render_target(rec), rec).units.entities == (("band", "A | B"), ("band", "C"))
+
+
+def test_re_pair_split_prefers_sides_found_in_input():
+    text = "Washington, D.C. hosts the summit , said Ann ."
+    schema = Schema("re", ("located",), text)
+    got = parse_output('{"located": "the summit, Washington, D.C."}', schema)
+    assert got.units.relations == (("located", "the summit", "Washington, D.C."),) and got.valid
+    malformed = parse_output('{"located": "summit"}', schema)
+    assert malformed.units.relations == () and any("pair without" in r for r in malformed.reasons)
+
+
+def test_ee_arguments_containing_semicolons_and_unknown_roles():
+    text = "He took aspirin; later, nausea and rash appeared."
+    schema = Schema("ee", {"adverse event": ("Treatment", "Effect")}, text)
+    got = parse_output('{"adverse event": "took: Treatment: aspirin; later, nausea; Effect: rash; Mood: calm"}',
+                       schema)
+    (event,) = got.units.events
+    assert event.trigger == "took"
+    assert event.arguments == (("Treatment", "aspirin; later, nausea"), ("Effect", "rash"), ("Mood", "calm"))
+    assert "slot 'adverse event': unknown role 'Mood'" in got.reasons and "calm" in got.not_in_input
+
+
+def test_ee_several_trigger_groups_and_trigger_only_group():
+    units = Units("ee", events=(Event("adverse event", "developed", (("Subject", "patient"),)),
+                                Event("adverse event", "progressed")))
+    schema = Schema("ee", {"adverse event": ("Subject",)}, EE_TEXT)
+    target = render_units(units, schema, "sa")
+    assert target == '{"adverse event": "developed: Subject: patient | progressed"}'
+    assert parse_output(target, schema).units == units
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("", "no JSON object in output"),
+    ("I cannot help with that.", "no JSON object in output"),
+    ('{"person": "Kevin", "person2": ', "broken or truncated JSON, salvaged key-value pairs"),
+    ('```json\n{"person": "Kevin"}\n```', "code fence around JSON"),
+    ('Answer: {"person": "Kevin"}', "text before JSON"),
+    ('{"person": "Kevin"} trailing words', "text after JSON"),
+    ('{"person": ["Kevin", "Therese"]}', "slot 'person': list instead of string"),
+    ('{"person": {"a": 1}}', "slot 'person': dict value ignored"),
+    ('{"animal": "dog"}', "unknown slot 'animal'"),
+])
+def test_malformed_outputs_yield_units_and_a_reason(output, reason):
+    got = parse_output(output, NER)
+    assert reason in got.reasons and not got.valid
+
+
+def test_truncated_value_is_salvaged_and_counted():
+    got = parse_output('{"location": "", "person": "Kevin | Ther', NER)
+    assert got.units.entities == (("person", "Kevin"), ("person", "Ther")) and got.parsed
+    assert "truncated value" in got.reasons
+
+
+def test_non_text_output_is_a_reason_not_an_exception():
+    got = parse_output(None, NER)
+    assert not got.parsed and got.units == Units("ner")
+
+
+def test_validate_record_names_the_field():
+    bad = dict(NER, entities=[{"type": "person", "text": "Nobody"}])
+    with pytest.raises(RecordError, match=r"data.jsonl:7: field 'entities\[0\].text'"):
+        validate_record(bad, "data.jsonl:7")
+    with pytest.raises(RecordError, match="unknown label 'animal'"):
+        validate_record(dict(NER, entities=[{"type": "animal", "text": "Kevin"}]), "x")
+    with pytest.raises(RecordError, match="'text': missing"):
+        validate_record({k: v for k, v in NER.items() if k != "text"}, "x")
+
+
+def test_chat_prompt_and_easyr1_template_agree():
+    for template in ("qwen3_nothink", "qwen3"):
+        rendered = jinja2.Template(easyr1_chat_template(template)).render(
+            messages=[{"role": "user", "content": render_prompt(EE)}], add_generation_prompt=True)
+        assert rendered == chat_prompt(render_prompt(EE), template)
+    assert chat_prompt("x", "qwen3").endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    with pytest.raises(ValueError, match="unsupported chat template"):
+        chat_prompt("x", "llama3")

@@ -1,0 +1,126 @@
+"""The EasyR1, verl and TRL adapters: their calling conventions, and agreement with the core to 1e-12."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from converters.bundled import bundled_records
+from converters.format import render_target
+from rewards import easyr1, verl
+from rewards.config import load_sfr_config
+from rewards.inputs import config_from_kwargs
+from rewards.sfr import SCORE_KEYS, score_response
+from rewards.trl import SFRReward, completion_text, sfr_reward_funcs, sfr_reward_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = bundled_records("ncbi", "dev")[:5] + bundled_records("semeval", "dev")[:5] + bundled_records("phee",
+                                                                                                        "dev")[:5]
+
+
+def _responses(record: dict) -> list[str]:
+    target = render_target(record, "sa")
+    return [target, render_target(record, "cm"), target[: len(target) // 2], "no JSON here", "{}"]
+
+
+CASES = [(r, json.dumps(r), resp) for r in RECORDS for resp in _responses(r)]
+KWARGS = {"variant": "fine_only", "clip": True, "ner": {"gamma": 2.0}, "ee": {"lambda_F": 0.5}}
+
+
+@pytest.mark.parametrize("kwargs", [{}, KWARGS])
+def test_easyr1_batch_matches_the_core(kwargs):
+    config = load_sfr_config(**kwargs)
+    batch = [{"response": resp, "response_length": len(resp), "ground_truth": gt} for _, gt, resp in CASES]
+    out = easyr1.compute_score(batch, **kwargs)
+    assert len(out) == len(CASES)
+    for (record, _, resp), got in zip(CASES, out):
+        assert list(got) == list(SCORE_KEYS)
+        want = score_response(resp, record, config).as_dict()
+        assert got == pytest.approx(want, abs=1e-12, rel=0)
+    assert easyr1.REWARD_NAME == "prouie_sfr" and easyr1.REWARD_TYPE == "batch"
+
+
+@pytest.mark.parametrize("kwargs", [{}, KWARGS])
+def test_verl_matches_the_core_with_the_same_keys_everywhere(kwargs):
+    config = load_sfr_config(**kwargs)
+    keys = None
+    for record, gt, resp in CASES:
+        got = verl.compute_score(data_source=record["dataset"], solution_str=resp, ground_truth=gt,
+                                 extra_info={"index": 0}, **kwargs)
+        keys = keys or list(got)
+        assert list(got) == keys and "score" in got and "overall" not in got
+        assert got["score"] == pytest.approx(score_response(resp, record, config).overall, abs=1e-12, rel=0)
+    assert verl.compute_score("x", CASES[0][2], CASES[0][0])["score"] == 1.0  # a dict ground truth works too
+
+
+def test_trl_reward_reads_the_answer_column_and_both_completion_shapes():
+    reward = SFRReward(**KWARGS)
+    assert reward.__name__ == "sfr"
+    completions = [resp if i % 2 else [{"role": "assistant", "content": resp}] for i, (_, _, resp) in
+                   enumerate(CASES)]
+    got = reward(prompts=["p"] * len(CASES), completions=completions, completion_ids=[[1]] * len(CASES),
+                 trainer_state=None, answer=[gt for _, gt, _ in CASES], id=["x"] * len(CASES))
+    config = load_sfr_config(**KWARGS)
+    want = [score_response(resp, record, config).overall for record, _, resp in CASES]
+    assert got == pytest.approx(want, abs=1e-12, rel=0)
+    assert completion_text([{"role": "assistant", "content": "x"}]) == "x" and completion_text("y") == "y"
+
+
+def test_trl_sub_score_functions_are_logged_with_weight_zero():
+    funcs = sfr_reward_funcs(variant="coarse_only")
+    assert [f.__name__ for f in funcs] == ["sfr"] + [f"sfr_{k}" for k in SCORE_KEYS[1:]]
+    assert sfr_reward_weights(funcs) == [1.0] + [0.0] * (len(SCORE_KEYS) - 1)
+    completions, answers = [c[2] for c in CASES], [c[1] for c in CASES]
+    config = load_sfr_config(variant="coarse_only")
+    for f in funcs:
+        want = [getattr(score_response(resp, rec, config), f.key) for rec, _, resp in CASES]
+        assert f(completions=completions, answer=answers) == pytest.approx(want, abs=1e-12, rel=0)
+    with pytest.raises(ValueError, match="sub-score"):
+        SFRReward("accuracy")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(RECORDS), st.text(max_size=200), st.sampled_from(["sfr", "coarse_only", "fine_only"]))
+def test_all_adapters_agree_with_the_core(record, response, variant):
+    gt = json.dumps(record)
+    core = score_response(response, record, load_sfr_config(variant=variant)).overall
+    e = easyr1.compute_score([{"response": response, "response_length": 1, "ground_truth": gt}], variant=variant)
+    v = verl.compute_score("d", response, gt, None, variant=variant)
+    t = SFRReward(variant=variant)(completions=[response], answer=[gt])
+    assert abs(e[0]["overall"] - core) <= 1e-12 and abs(v["score"] - core) <= 1e-12 and abs(t[0] - core) <= 1e-12
+
+
+def test_bad_kwargs_and_ground_truth_fail_clearly():
+    with pytest.raises(ValueError, match="unknown key 'weight'"):
+        config_from_kwargs({"weight": 1})
+    with pytest.raises(ValueError, match="ground_truth: not a JSON record"):
+        verl.compute_score("d", "{}", "not json")
+    with pytest.raises(ValueError, match="ground_truth.*'task'"):
+        verl.compute_score("d", "{}", json.dumps({"id": "1", "dataset": "d", "text": "t", "labels": []}))
+
+
+def test_easyr1_file_loads_by_path_without_the_repo_on_sys_path(tmp_path):
+    """As EasyR1's reward actor does: spec_from_file_location on the file, from another directory."""
+    record = RECORDS[0]
+    script = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("custom_reward_fn", {str(ROOT / "rewards" / "easyr1.py")!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["custom_reward_fn"] = module
+spec.loader.exec_module(module)
+out = module.compute_score([{{"response": {render_target(record, "sa")!r}, "response_length": 3,
+                             "ground_truth": {json.dumps(record)!r}}}], variant="sfr")
+print(json.dumps({{"out": out, "type": module.REWARD_TYPE, "torch": "torch" in sys.modules}}))
+"""
+    proc = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["out"][0]["overall"] == 1.0 and result["type"] == "batch"
+    assert result["torch"] is False  # the reward actor stays light

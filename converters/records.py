@@ -96,71 +96,86 @@ def schema_of(record: Mapping[str, Any]) -> Schema:
     return Schema(task, tuple(labels), record.get("text"))
 
 
-def _need(cond: bool, where: str, field: str, message: str) -> None:
-    if not cond:
-        raise RecordError(where, field, message)
-
-
-def _is_str(x: Any) -> bool:
-    return isinstance(x, str)
+def _mention_error(value: Any, text: str, check_spans: bool) -> str | None:
+    """Why ``value`` is not an acceptable mention of ``text`` (None when it is)."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    if check_spans and value not in text:
+        return f"{value!r} is not a substring of the text"
+    return None
 
 
 def validate_record(record: Any, where: str = "<record>", check_spans: bool = True) -> dict[str, Any]:
     """Check a canonical record and return it; raise ``RecordError`` naming ``where`` and the field.
 
     ``check_spans`` also requires every mention to be an exact substring of ``text`` and every type to be
-    one of ``labels`` (the prompt promises both to the model).
+    one of ``labels`` (the prompt promises both to the model). Messages are only built on failure: stage
+    builds validate millions of rows.
     """
-    _need(isinstance(record, dict), where, "<row>", f"expected a JSON object, got {type(record).__name__}")
+    if not isinstance(record, dict):
+        raise RecordError(where, "<row>", f"expected a JSON object, got {type(record).__name__}")
     for key in ("id", "dataset", "task", "text", "labels"):
-        _need(key in record, where, key, "missing")
-    task = record["task"]
-    _need(task in TASKS, where, "task", f"must be one of {TASKS}, got {task!r}")
-    _need(_is_str(record["text"]) and record["text"] != "", where, "text", "must be a non-empty string")
-    text, labels = record["text"], record["labels"]
-
-    def in_text(value: Any, field: str) -> None:
-        _need(_is_str(value) and value.strip() != "", where, field, "must be a non-empty string")
-        if check_spans:
-            _need(value in text, where, field, f"{value!r} is not a substring of the text")
-
+        if key not in record:
+            raise RecordError(where, key, "missing")
+    task, text, labels = record["task"], record["text"], record["labels"]
+    if task not in TASKS:
+        raise RecordError(where, "task", f"must be one of {TASKS}, got {task!r}")
+    if not isinstance(text, str) or not text:
+        raise RecordError(where, "text", "must be a non-empty string")
     if task == "ee":
-        _need(isinstance(labels, dict) and all(_is_str(k) for k in labels), where, "labels",
-              "EE labels must be an object {event type: [roles]}")
-        for etype, roles in labels.items():
-            _need(isinstance(roles, list) and all(_is_str(r) for r in roles), where, f"labels.{etype}",
-                  "must be a list of role names")
-        _need("events" in record and isinstance(record["events"], list), where, "events", "missing or not a list")
-        for i, event in enumerate(record["events"]):
-            f = f"events[{i}]"
-            _need(isinstance(event, dict), where, f, "must be an object")
-            _need(event.get("type") in labels, where, f + ".type", f"unknown event type {event.get('type')!r}")
-            in_text(event.get("trigger"), f + ".trigger")
-            args = event.get("arguments", [])
-            _need(isinstance(args, list), where, f + ".arguments", "must be a list")
-            for j, arg in enumerate(args):
-                g = f"{f}.arguments[{j}]"
-                _need(isinstance(arg, dict), where, g, "must be an object")
-                if check_spans:
-                    _need(arg.get("role") in labels[event["type"]], where, g + ".role",
-                          f"role {arg.get('role')!r} is not a role of {event['type']!r}")
-                in_text(arg.get("text"), g + ".text")
+        _validate_events(record, labels, text, where, check_spans)
         return record
-
-    _need(isinstance(labels, list) and all(_is_str(x) for x in labels), where, "labels",
-          "must be a list of label names")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise RecordError(where, "labels", "must be a list of label names")
     key, fields = ("entities", ("text",)) if task == "ner" else ("relations", ("head", "tail"))
-    _need(key in record and isinstance(record[key], list), where, key, "missing or not a list")
-    for i, unit in enumerate(record[key]):
-        f = f"{key}[{i}]"
-        _need(isinstance(unit, dict), where, f, "must be an object")
-        if check_spans:
-            _need(unit.get("type") in labels, where, f + ".type", f"unknown label {unit.get('type')!r}")
-        else:
-            _need(_is_str(unit.get("type")), where, f + ".type", "must be a string")
+    units = record.get(key)
+    if not isinstance(units, list):
+        raise RecordError(where, key, "missing or not a list")
+    for i, unit in enumerate(units):
+        if not isinstance(unit, dict):
+            raise RecordError(where, f"{key}[{i}]", "must be an object")
+        utype = unit.get("type")
+        if check_spans and utype not in labels:
+            raise RecordError(where, f"{key}[{i}].type", f"unknown label {utype!r}")
+        if not isinstance(utype, str):
+            raise RecordError(where, f"{key}[{i}].type", "must be a string")
         for name in fields:
-            in_text(unit.get(name), f"{f}.{name}")
+            problem = _mention_error(unit.get(name), text, check_spans)
+            if problem:
+                raise RecordError(where, f"{key}[{i}].{name}", problem)
     return record
+
+
+def _validate_events(record: dict[str, Any], labels: Any, text: str, where: str, check_spans: bool) -> None:
+    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+        raise RecordError(where, "labels", "EE labels must be an object {event type: [roles]}")
+    for etype, roles in labels.items():
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise RecordError(where, f"labels.{etype}", "must be a list of role names")
+    events = record.get("events")
+    if not isinstance(events, list):
+        raise RecordError(where, "events", "missing or not a list")
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise RecordError(where, f"events[{i}]", "must be an object")
+        etype = event.get("type")
+        if etype not in labels:
+            raise RecordError(where, f"events[{i}].type", f"unknown event type {etype!r}")
+        problem = _mention_error(event.get("trigger"), text, check_spans)
+        if problem:
+            raise RecordError(where, f"events[{i}].trigger", problem)
+        args = event.get("arguments", [])
+        if not isinstance(args, list):
+            raise RecordError(where, f"events[{i}].arguments", "must be a list")
+        for j, arg in enumerate(args):
+            if not isinstance(arg, dict):
+                raise RecordError(where, f"events[{i}].arguments[{j}]", "must be an object")
+            if check_spans and arg.get("role") not in labels[etype]:
+                raise RecordError(where, f"events[{i}].arguments[{j}].role",
+                                  f"role {arg.get('role')!r} is not a role of {etype!r}")
+            problem = _mention_error(arg.get("text"), text, check_spans)
+            if problem:
+                raise RecordError(where, f"events[{i}].arguments[{j}].text", problem)
 
 
 def gold_units(record: Mapping[str, Any]) -> Units:

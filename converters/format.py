@@ -258,12 +258,28 @@ def _value_strings(slot: str, value: Any, reasons: list[str]) -> list[str]:
 
 # A piece parser reads one candidate value and returns (items, characters outside the input, problems).
 PieceParser = Callable[[str], tuple[list[Any], int, list[str]]]
+# Given the separator-cut tokens of a value, the sorted token positions (0 first) where a piece may start.
+CutPoints = Callable[[list[str]], list[int]]
 
 
-def _segment(value: str, sep: str, text: str | None, parse_piece: PieceParser) -> tuple[list[Any], list[str]]:
-    """Cut ``value`` at separators so as to minimise (characters outside the input, number of values)."""
+# Beyond this many separator-cut tokens a slot value is garbage for any real input: cut at every separator.
+MAX_SEGMENT_TOKENS = 512
+# The longest run of tokens one EE trigger group may span in the search (groups hold several arguments).
+MAX_GROUP_TOKENS = 64
+
+
+def _segment(value: str, sep: str, text: str | None, parse_piece: PieceParser, window: int | None = None,
+             need_in_text: bool = False, cut_points: CutPoints | None = None) -> tuple[list[Any], list[str]]:
+    """Cut ``value`` at separators so as to minimise (characters outside the input, number of values).
+
+    A dynamic programme over the separator-cut tokens. Its cost is bounded: a piece spans at most ``window``
+    tokens; with ``need_in_text`` (NER, where a multi-token piece that is not in the input can never beat
+    cutting it) the search stops growing a piece as soon as it leaves the input; ``cut_points`` may name the
+    only token positions where a piece can start.
+    """
     tokens = value.split(sep)
-    if len(tokens) == 1 or text is None or sep not in text:
+    n = len(tokens)
+    if n == 1 or text is None or sep not in text or n > MAX_SEGMENT_TOKENS:
         items: list[Any] = []
         problems: list[str] = []
         for tok in tokens:
@@ -271,18 +287,26 @@ def _segment(value: str, sep: str, text: str | None, parse_piece: PieceParser) -
             items.extend(got)
             problems.extend(probs)
         return items, problems
-    n = len(tokens)
+    starts = cut_points(tokens) if cut_points is not None else None
+    # Consecutive positions always form a path: single tokens, or one cut point to the next (no window then).
+    span = n if window is None or starts is not None else window
     best: list[tuple[int, int] | None] = [None] * (n + 1)
     back = [0] * (n + 1)
     best[0] = (0, 0)
     memo: dict[tuple[int, int], tuple[list[Any], int, list[str]]] = {}
-    for j in range(1, n + 1):
-        for i in range(j):
+    positions = range(1, n + 1) if starts is None else [*starts[1:], n]
+    for j in positions:
+        for i in range(j - 1, max(0, j - span) - 1, -1) if starts is None else reversed(starts):
+            if i >= j or i < j - span:
+                continue
+            candidate = sep.join(tokens[i:j])
+            if need_in_text and i < j - 1 and candidate not in text:
+                break  # every longer piece contains this one, so it is not in the input either
             if best[i] is None:
                 continue
-            piece = memo.setdefault((i, j), parse_piece(sep.join(tokens[i:j])))
+            piece = memo[(i, j)] = parse_piece(candidate)
             cost = (best[i][0] + piece[1], best[i][1] + 1)  # type: ignore[index]
-            if best[j] is None or cost < best[j]:
+            if best[j] is None or cost <= best[j]:  # ties: the longest last piece, as before
                 best[j], back[j] = cost, i
     cuts, j = [], n
     while j > 0:
@@ -358,6 +382,30 @@ def _role_start(roles: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(f"{re.escape(ROLE_SEP)}(?=(?:{alternatives}){re.escape(ROLE_SEP)})")
 
 
+# A trigger spans at most this many tokens before its ``: ROLE:`` marker when groups are cut by spaces.
+MAX_TRIGGER_TOKENS = 8
+
+
+def _ee_cut_points(role_set: frozenset[str]) -> CutPoints:
+    """Where a trigger group can start when tokens are words (the ``paper`` profile): a few words before a
+    ``TRIGGER: ROLE:`` marker, never right after a word ending in ``:`` or ``;``. Without such markers any
+    position can start a group (trigger-only groups), so every position is returned."""
+
+    def cut_points(tokens: list[str]) -> list[int]:
+        ends = [k for k in range(len(tokens) - 1)
+                if tokens[k].endswith(":") and tokens[k + 1].endswith(":") and tokens[k + 1][:-1] in role_set]
+        if not ends:
+            return list(range(len(tokens)))
+        starts = {0}
+        for k in ends:
+            for i in range(max(1, k - MAX_TRIGGER_TOKENS + 1), k + 1):
+                if not tokens[i - 1].endswith((":", ";")):
+                    starts.add(i)
+        return sorted(starts)
+
+    return cut_points
+
+
 def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PieceParser:
     _, role_set, role_start, _ = _ee_role_facts(labels)
 
@@ -374,6 +422,7 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
             trigger, rest = piece[:cut].strip(), piece[cut + len(ROLE_SEP):]
         problems: list[str] = []
         args: list[tuple[str, str]] = []
+        joined = False
         for item in rest.split(ARG_SEP) if rest else ():
             role, sep, arg = item.partition(ROLE_SEP)
             if sep:
@@ -383,11 +432,15 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
                     continue
             if args and (not sep or (text is not None and (args[-1][1] + ARG_SEP + item).strip() in text)):
                 args[-1] = (args[-1][0], args[-1][1] + ARG_SEP + item)  # an argument that itself contains '; '
+                joined = True
             elif sep:
                 args.append((role, arg.strip()))  # unknown role: kept, reported by the caller
             else:
                 problems.append(f"argument without role: {item!r}")
-        args = [(r, stripped) for r, a in args if (stripped := a.strip())]
+        if joined:  # other arguments were stripped when read
+            args = [(r, stripped) for r, a in args if (stripped := a.strip())]
+        else:
+            args = [pair for pair in args if pair[1]]
         if not trigger:
             return [], len(piece), ["trigger group without trigger"]
         cost = _outside(trigger, text)
@@ -411,12 +464,19 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         return ParseResult(Units(schema.task), False, False, tuple(reasons))
     text, task, sep = schema.text, schema.task, prof.value_sep
     slots = schema.labels if task == "ee" else set(schema.labels)  # EE labels: {event type: roles}
+    window: int | None = None
+    cut_points: CutPoints | None = None
     if task == "ner":
         piece = _ner_piece(text)
     elif task == "re":
         piece = _re_piece(text)
+        if text is not None:  # a pair whose sides are both in the input spans at most twice the input's tokens
+            window = 2 * (text.count(sep) + 1) + 1
     else:
         piece = _ee_piece(text, schema.labels)  # type: ignore[arg-type]
+        window = MAX_GROUP_TOKENS
+        cut_points = _ee_cut_points(_ee_role_facts(schema.labels)[1])  # type: ignore[arg-type]
+        roles_by_type = _ee_role_facts(schema.labels)[3]  # type: ignore[arg-type]
     entities: dict[tuple[str, str], None] = {}
     relations: dict[tuple[str, str, str], None] = {}
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
@@ -430,7 +490,10 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         else:
             values_of_slot = _value_strings(slot, raw, reasons)
         for value in values_of_slot:
-            items, problems = _segment(value, sep, text, piece)
+            if sep in value:
+                items, problems = _segment(value, sep, text, piece, window, task == "ner", cut_points)
+            else:  # one value: nothing to cut
+                items, _, problems = piece(value)
             if problems:
                 reasons.extend(f"slot {slot!r}: {p}" for p in problems)
             for item in items:
@@ -443,10 +506,11 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                 else:
                     trigger, args = item
                     group = events.setdefault((slot, trigger), {})
-                    group.update(dict.fromkeys(args))
-                    known_roles = _ee_role_facts(schema.labels)[3].get(slot)  # type: ignore[arg-type]
+                    known_roles = roles_by_type.get(slot)
                     values = [trigger]
-                    for role, arg in args:
+                    for pair in args:
+                        group[pair] = None
+                        role, arg = pair
                         values.append(arg)
                         if known_roles is not None and role not in known_roles:
                             reasons.append(f"slot {slot!r}: unknown role {role!r}")

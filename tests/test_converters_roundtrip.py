@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from converters.bundled import BUNDLED, bundled_records
@@ -73,6 +73,10 @@ def test_parse_output_never_raises_on_jsonish(value: object, record: dict, trunc
     assert isinstance(result.reasons, tuple)
 
 
+# A value that contains one of its task's separators is the documented exception to exact round trips.
+STRUCTURAL_SEPARATORS = {"ner": (" | ",), "re": (" | ", ", "), "ee": (" | ", ": ", "; ")}
+
+
 WORDS = st.text(alphabet="abcdeXYZ-.',:;", min_size=1, max_size=6)
 
 
@@ -104,6 +108,7 @@ def records(draw: st.DrawFn) -> dict:
         rec.update(labels={t: roles for t in labels}, events=[
             {"type": draw(st.sampled_from(labels)), "trigger": span(), "arguments": arguments()}
             for _ in range(draw(st.integers(0, 2)))])
+    assume(not any(sep in value for value in gold_values(rec) for sep in STRUCTURAL_SEPARATORS[task]))
     return validate_record(rec)
 
 

@@ -6,7 +6,14 @@ import jinja2
 import pytest
 
 from converters.chat import chat_prompt, easyr1_chat_template
-from converters.format import parse_output, render_prompt, render_target, render_units, round_trips
+from converters.format import (
+    MAX_SEGMENT_TOKENS,
+    parse_output,
+    render_prompt,
+    render_target,
+    render_units,
+    round_trips,
+)
 from converters.records import Event, RecordError, Schema, Units, gold_units, validate_record
 
 NER = {
@@ -183,3 +190,25 @@ def test_chat_prompt_and_easyr1_template_agree():
     assert chat_prompt("x", "qwen3").endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     with pytest.raises(ValueError, match="unsupported chat template"):
         chat_prompt("x", "llama3")
+
+
+def test_paper_profile_long_trigger_groups_round_trip():
+    words = " ".join(f"w{i}" for i in range(80))
+    text = f"The patient developed {words} after aspirin ; later she recovered ."
+    rec = {"id": "long", "dataset": "d", "task": "ee", "text": text,
+           "labels": {"adverse event": ["Subject", "Effect", "Treatment"]},
+           "events": [{"type": "adverse event", "trigger": "developed",
+                       "arguments": [{"role": "Subject", "text": "The patient"}, {"role": "Effect", "text": words},
+                                     {"role": "Treatment", "text": "aspirin"}]},
+                      {"type": "adverse event", "trigger": "recovered",
+                       "arguments": [{"role": "Subject", "text": "she"}]}]}
+    assert round_trips(rec, "sa", "paper") and round_trips(rec, "cm", "paper")
+
+
+def test_values_beyond_the_search_bound_are_cut_at_every_separator():
+    text = "New York is big"
+    value = " ".join(["New York"] * (MAX_SEGMENT_TOKENS // 2 + 1))  # more tokens than the search covers
+    got = parse_output(json.dumps({"loc": value}), Schema("ner", ("loc",), text), "paper")
+    assert got.units.entities == (("loc", "New"), ("loc", "York"))
+    short = parse_output(json.dumps({"loc": "New York New York"}), Schema("ner", ("loc",), text), "paper")
+    assert short.units.entities == (("loc", "New York"),)

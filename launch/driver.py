@@ -172,13 +172,11 @@ class StageRunner:
 
 
 def metric_text(results: Mapping[str, Any]) -> str:
-    parts = []
-    for key, label in (("final_loss", "loss"), ("mean_reward", "mean reward"), ("summary", "eval")):
-        value = results.get(key)
-        if isinstance(value, float):
-            parts.append(f"{label} {value:.4f}")
-        elif value is not None:
-            parts.append(f"{label} {value}")
+    """The stage's headline numbers: final loss (SFT), mean reward (GRPO), strict averages (eval)."""
+    parts = [f"{label} {results[key]:.4f}" for key, label in (("final_loss", "loss"), ("mean_reward", "mean reward"))
+             if isinstance(results.get(key), float)]
+    averages = results.get("averages") or {}
+    parts += [f"{key.split('/')[0]} F1 {value:.2f}" for key, value in averages.items() if key.endswith("/strict")]
     return ", ".join(parts)
 
 

@@ -19,9 +19,15 @@ REPORT = "report.json"
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    """eval/run_benchmark.py settings: the model's template, prompt style and format profile, as trained."""
     settings = cfg["pipeline"]["eval"]
-    return {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
-            "template": cfg["model"]["template"], "overrides": list(settings.get("overrides") or [])}
+    config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
+              "template": cfg["model"]["template"], "style": stage.spec.get("style", "sa"),
+              "profile": cfg["format_profile"]}
+    for key in ("max_new_tokens", "limit"):
+        if settings.get(key) is not None:
+            config[key] = settings[key]
+    return {**config, "overrides": list(settings.get("overrides") or [])}
 
 
 def validate(stage: StagePlan) -> list[str]:
@@ -33,9 +39,11 @@ def check_data(stage: StagePlan) -> None:
 
 
 def argv(stage: StagePlan) -> list[str]:
-    config = stage.config
-    return [sys.executable, str(REPO_ROOT / "eval" / "run_benchmark.py"), f"benchmark={config['benchmark']}",
-            f"model={config['model']}", f"out_dir={config['out_dir']}", *config["overrides"]]
+    """The eval command; the stage fingerprint goes into the report as ``recipe_hash``."""
+    settings = {k: v for k, v in stage.config.items() if k != "overrides"}
+    return [sys.executable, str(REPO_ROOT / "eval" / "run_benchmark.py"),
+            *(f"{key}={value}" for key, value in settings.items()), f"recipe_hash={stage.fingerprint[:16]}",
+            *stage.config["overrides"]]
 
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
@@ -58,4 +66,4 @@ def has_output(stage: StagePlan) -> bool:
 def results(stage: StagePlan) -> dict[str, Any]:
     path = stage.output_dir / REPORT
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {"report": str(path), "summary": report.get("summary")}
+    return {"report": str(path), "averages": report.get("averages")}

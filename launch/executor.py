@@ -110,8 +110,8 @@ class LocalExecutor:
                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
                 )
             except FileNotFoundError as err:
-                raise StageFailed(job.stage, job.log_path,
-                                  f"command {job.argv[0]!r} not found ({err}); is the virtualenv's bin on PATH?") from err
+                hint = f"command {job.argv[0]!r} not found ({err}); is the virtualenv's bin on PATH?"
+                raise StageFailed(job.stage, job.log_path, hint) from err
             stream_lines(self._proc.stdout, log, on_line)
             code = self._proc.wait()
             self._proc = None

@@ -89,11 +89,30 @@ def results(stage: StagePlan) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ runner
 
 
+def fix_trl_optional_flags() -> list[str]:
+    """Repair TRL 0.24's optional-package flags under transformers 5 (returns the names fixed).
+
+    TRL 0.24 builds ``_mergekit_available = _is_package_available("mergekit")`` with transformers' helper, which
+    in transformers 5 returns a ``(found, version)`` tuple; a tuple is always truthy, so ``import GRPOTrainer``
+    tries to import mergekit, llm_blender, ... and fails. Each such flag is replaced by its boolean.
+    """
+    import trl.import_utils as flags
+
+    fixed = []
+    for name, value in vars(flags).items():
+        if name.startswith("_") and name.endswith("_available") and isinstance(value, tuple):
+            setattr(flags, name, bool(value[0]))
+            fixed.append(name)
+    return fixed
+
+
 def train(config: dict[str, Any]) -> None:
     """Run GRPO as configured; resumes from the last checkpoint in the output folder when there is one."""
     import torch
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    fix_trl_optional_flags()
     from trl import GRPOConfig, GRPOTrainer
 
     from converters.chat import chat_prompt
@@ -103,6 +122,8 @@ def train(config: dict[str, Any]) -> None:
     template = config["template"]
     tokenizer = AutoTokenizer.from_pretrained(config["model_name_or_path"])
     model = AutoModelForCausalLM.from_pretrained(config["model_name_or_path"], dtype=torch.float32)
+    if not hasattr(model, "warnings_issued"):  # TRL 0.24 writes to this dict, which transformers 5 removed
+        model.warnings_issued = {}
     dataset = load_dataset("json", data_files=config["train_file"], split="train")
     dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template)})
     funcs = sfr_reward_funcs(**config["reward"])

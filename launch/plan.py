@@ -198,9 +198,10 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
+        style = previous.data["style"] if previous else "cm"  # ask the way the model was last trained
         stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
                           input_model=str(previous.output_dir) if previous else model,
-                          input_stage=previous.name if previous else None, samples=0)
+                          input_stage=previous.name if previous else None, samples=0, spec={"style": style})
         stage.config = engine_module("eval").render(stage, cfg)
         upstream = previous.fingerprint if previous else {"model": model, "files": files_stamp([Path(model)])}
         stage.fingerprint = fingerprint({"config": stage.config, "code": _code_stamp("eval", "converters"),

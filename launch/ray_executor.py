@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from launch.executor import OnLine, StageFailed, StageJob
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +173,7 @@ class RayJobExecutor:
         """Run the stage as a Ray job (retrying failed attempts); the last attempt's exit code is returned."""
         if self.cluster.get("shared_dir") or job.nnodes > 1:
             try:
-                check_shared_paths({**self.cluster, "nnodes": job.nnodes}, Path(job.log_path).parent, [job.cwd])
+                check_shared_paths({**self.cluster, "nnodes": job.nnodes}, Path(job.log_path).parent)
             except ValueError as err:
                 raise StageFailed(job.stage, None, str(err)) from err
         self._cancelled = False
@@ -342,8 +344,6 @@ def _session_dying_with_parent() -> None:
 
 def _kill_session(sid: int, grace_s: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``, every process of session ``sid`` except the caller."""
-    import psutil
-
     def members() -> list[psutil.Process]:
         found = []
         for proc in psutil.process_iter():
@@ -367,6 +367,7 @@ def _kill_session(sid: int, grace_s: float = 5.0) -> None:
 def _watch_head(argv: list[str]) -> int:
     """Watchdog main: run ``ray start --block``; on SIGTERM or its exit, end every process of this session."""
     def finish(*_: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough; a second SIGTERM must not interrupt this
         _kill_session(os.getsid(0))
         os._exit(0)
 

@@ -32,7 +32,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def run(cfg: DictConfig) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         plain = resolved_config(cfg)
         plan = build_plan(plain)

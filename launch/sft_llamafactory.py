@@ -5,10 +5,12 @@ planner owns (model, template, data, output, epochs, seed, device). Validation u
 ``get_train_args`` (unknown keys and inconsistent combinations), plus the two checks it leaves out: the template
 name (``llamafactory.data.TEMPLATES``) and the dataset name (``get_dataset_list`` on the built ``dataset_info``).
 
-What validation cannot see on a CPU-only machine is said where it happens: ``deepspeed`` is removed before
-``get_train_args`` (it would need the deepspeed package and a torchrun launch) and checked as a readable JSON
-file instead; ``output_dir`` is swapped for an empty temporary folder, because the real one is managed by the
-driver (resume or clean) and would otherwise make validation depend on leftovers.
+What validation cannot see on a CPU-only machine is said where it happens (and printed by the dry run):
+``deepspeed`` is removed before ``get_train_args`` (it would need the deepspeed package and a torchrun launch)
+and checked as a readable JSON file instead; on a machine without a GPU, ``bf16``/``fp16`` are replaced by
+``use_cpu`` for the check (transformers refuses them on CPU); ``output_dir`` is swapped for an empty temporary
+folder, because the real one is managed by the driver (resume or clean) and would otherwise make validation
+depend on leftovers.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ def _quiet() -> Iterator[None]:
         lf_root.setLevel(level)
 
 
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def validate(stage: StagePlan) -> list[str]:
     """Check the rendered config with LLaMA-Factory itself; returns notes on what was not checked."""
     from llamafactory.data import TEMPLATES
@@ -89,6 +97,12 @@ def validate(stage: StagePlan) -> list[str]:
         except (OSError, ValueError) as err:
             raise StageFailed(stage.name, deepspeed, f"unreadable DeepSpeed config ({err}); fix sft.deepspeed") from err
         notes.append("deepspeed: file checked as JSON, not by get_train_args (needs the package and torchrun)")
+    gpu_only = [k for k in ("bf16", "fp16", "pure_bf16") if args.get(k)]
+    if gpu_only and not args.get("use_cpu") and not _has_gpu():
+        for key in gpu_only:
+            args.pop(key)
+        args["use_cpu"] = True
+        notes.append(f"{', '.join(gpu_only)}: removed for this check (no GPU here; transformers refuses them on CPU)")
     with tempfile.TemporaryDirectory(prefix="prouie-validate-") as tmp, _quiet():
         args["output_dir"] = tmp
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,11 +31,11 @@ class NERWeights:
     lambda_t: float
     lambda_p: float
 
-    @property
+    @cached_property
     def coarse_weight(self) -> float:
         return self.w_t
 
-    @property
+    @cached_property
     def fine_weight(self) -> float:
         return self.w_p
 
@@ -52,11 +52,11 @@ class REWeights:
     lambda_t: float
     lambda_r: float
 
-    @property
+    @cached_property
     def coarse_weight(self) -> float:
         return self.w_t
 
-    @property
+    @cached_property
     def fine_weight(self) -> float:
         return self.w_h + self.w_a + self.w_r
 
@@ -73,11 +73,11 @@ class EEWeights:
     lambda_T: float
     lambda_F: float
 
-    @property
+    @cached_property
     def coarse_weight(self) -> float:
         return self.w_E + self.w_T
 
-    @property
+    @cached_property
     def fine_weight(self) -> float:
         return self.w_F
 

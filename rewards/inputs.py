@@ -44,6 +44,8 @@ def _config_from_json(text: str) -> SFRConfig:
 def config_from_kwargs(kwargs: Mapping[str, Any]) -> SFRConfig:
     """The SFR config for adapter kwargs: ``config`` (another YAML path), ``variant``, ``clip``, ``profile``
     and per-task weight overrides ``ner`` / ``re`` / ``ee`` as mappings (e.g. ``ner={"gamma": 2.0}``)."""
+    if not kwargs:
+        return load_sfr_config()
     unknown = sorted(set(kwargs) - set(REWARD_KWARGS))
     if unknown:
         raise ValueError(f"reward kwargs: unknown key {unknown[0]!r}; expected some of {list(REWARD_KWARGS)}")

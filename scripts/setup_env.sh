@@ -42,7 +42,13 @@ die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
 # The stamp records everything that decides the result; a match means there is nothing to do.
 input_hash() {
     {
-        cat pyproject.toml scripts/setup_env.sh
+        # Only the parts of pyproject.toml that change what is installed (editing e.g. [tool.ruff] costs nothing).
+        "$PYTHON" - <<'PYEOF' 2>/dev/null || cat pyproject.toml
+import json, tomllib
+d = tomllib.load(open("pyproject.toml", "rb"))
+print(json.dumps([d.get("build-system"), d.get("project"), d.get("tool", {}).get("setuptools")], sort_keys=True))
+PYEOF
+        cat scripts/setup_env.sh
         cat stubs/torchaudio/pyproject.toml
         find stubs/torchaudio/torchaudio -type f -name '*.py' -print0 | LC_ALL=C sort -z | xargs -0 cat
         printf '%s|%s|%s|%s' "$EXTRAS" "${PROUIE_TORCH_SPEC:-}" "${PROUIE_TORCH_INDEX_URL:-}" "$VENV"
@@ -94,6 +100,7 @@ else
     "${PIP[@]}" install ${idx[@]+"${idx[@]}"} "$spec"
     TORCH="$(torch_id)"
     [[ -n "$TORCH" ]] || die "torch does not import after 'pip install $spec'"
+    log "torch $TORCH installed ($((SECONDS - t0)) s)"
 fi
 TORCH_VERSION="${TORCH% *}"
 TORCH_CUDA="${TORCH#* }"
@@ -109,6 +116,7 @@ log "installing ProUIE (-e .[$EXTRAS]) with torch pinned to $TORCH_VERSION"
 # (the many "Requirement already satisfied" lines are filtered out; pipefail keeps pip's exit status)
 "${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS" -e ".[$EXTRAS]" 2>&1 \
     | { grep -v -e '^Requirement already satisfied' -e '^  Stored in directory' || true; }
+log "toolkit installed ($((SECONDS - t0)) s)"
 
 # ------------------------------------------------------------------------------------------------ 4. CPU fixes
 if [[ "$TORCH_CUDA" == none ]]; then

@@ -93,7 +93,7 @@ def test_reward_variant_reaches_the_de_configs_and_changes_only_de_fingerprints(
 
 def test_a_changed_stage_changes_its_fingerprint_and_every_later_one(tmp_path):
     base = plan_of("+experiment=smoke", run_dir=tmp_path).stages
-    changed = plan_of("+experiment=smoke", "stages.cm_ner_re.args.learning_rate=5e-4", run_dir=tmp_path).stages
+    changed = plan_of("+experiment=smoke", "+stages.cm_ner_re.args.learning_rate=5e-4", run_dir=tmp_path).stages
     same = [a.fingerprint == b.fingerprint for a, b in zip(base, changed)]
     assert same == [True] + [False] * (len(base) - 1)
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launch.executor import StageJob
+from launch.executor import StageFailed, StageJob
 from launch.ray_executor import RayJobExecutor, job_submission, make_ray_executor, submission_prefix
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 PY = sys.executable
 REPO = str(Path(__file__).resolve().parents[1])
@@ -154,6 +156,13 @@ def test_multinode_program_pins_one_copy_per_node_and_propagates_failure(ray_loc
                    log_path=str(tmp_path / "mn_bad" / "stage.log"))
     assert ray_local.run(bad) == 5
     assert "node 0 exited with 5" in Path(bad.log_path).read_text()
+
+
+def test_multinode_stage_without_shared_dir_is_refused_before_submitting(ray_local, tmp_path):
+    job = python_job(tmp_path, "print(1)", stage="wide", nnodes=2)
+    with pytest.raises(StageFailed, match="nnodes=2 needs cluster.shared_dir"):
+        executor_on(ray_local).run(job)
+    assert stage_jobs(ray_local, job) == []
 
 
 def test_local_head_listens_on_loopback_only(ray_local):

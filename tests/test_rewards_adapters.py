@@ -57,6 +57,8 @@ def test_verl_matches_the_core_with_the_same_keys_everywhere(kwargs):
         assert list(got) == keys and "score" in got and "overall" not in got
         assert got["score"] == pytest.approx(score_response(resp, record, config).overall, abs=1e-12, rel=0)
     assert verl.compute_score("x", CASES[0][2], CASES[0][0])["score"] == 1.0  # a dict ground truth works too
+    # verl adds reward-model handles to the kwargs when a reward model is enabled
+    assert verl.compute_score("x", CASES[0][2], CASES[0][1], reward_router_address="h:1")["score"] == 1.0
 
 
 def test_trl_reward_reads_the_answer_column_and_both_completion_shapes():

@@ -1,0 +1,128 @@
+"""Config validation before anything runs: LLaMA-Factory's get_train_args, the EasyR1 whitelist, batch rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from launch import grpo_easyr1
+from launch.compose import compose_recipe
+from launch.driver import validate_plan
+from launch.executor import StageFailed
+from launch.plan import build_plan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def plan_4b(tmp_path: Path, *overrides: str):
+    return build_plan(compose_recipe(["+experiment=prouie_4b", f"pipeline.run_dir={tmp_path}", *overrides]))
+
+
+def test_prouie_4b_dry_run_validates_every_stage(tmp_path):
+    plan = plan_4b(tmp_path)
+    notes = validate_plan(plan, dry_run=True)
+    assert set(notes) == {s.name for s in plan.stages}
+    for name in ("cm_ner", "cm_ner_re", "cm_all", "sa"):
+        assert any(n.startswith("deepspeed: file checked as JSON") for n in notes[name])
+    for name in ("de_ner", "de_re", "de_ee"):
+        assert any("easyr1_keys.yaml" in n for n in notes[name])
+    assert not any(p.exists() for p in tmp_path.iterdir()), "validation must not write into the run folder"
+
+
+def test_prouie_4b_sft_configs_are_complete_llamafactory_configs(tmp_path):
+    from llamafactory.hparams import get_train_args
+
+    for stage in plan_4b(tmp_path).stages[:4]:
+        config = dict(stage.config)
+        assert config["finetuning_type"] == "full" and config["template"] == "qwen3_nothink"
+        assert Path(config["deepspeed"]).is_file() and config["bf16"] is True
+        # exactly what validate() checks on a CPU machine: bf16 and deepspeed out, use_cpu in
+        config.pop("deepspeed"), config.pop("bf16")
+        _, data_args, training_args, finetuning_args, _ = get_train_args({**config, "use_cpu": True,
+                                                                            "output_dir": str(tmp_path / "v")})
+        assert data_args.dataset == [stage.name]
+        assert training_args.num_train_epochs == stage.epochs
+        assert finetuning_args.finetuning_type == "full"
+
+
+def test_prouie_4b_easyr1_configs(tmp_path):
+    for stage in plan_4b(tmp_path).stages[4:7]:
+        conf = stage.config
+        assert grpo_easyr1.unknown_keys(conf) == []
+        assert grpo_easyr1.batch_problems(conf, stage.samples) == []
+        assert conf["worker"]["rollout"]["n"] == stage.rollout_n
+        assert conf["trainer"]["n_gpus_per_node"] == 8 and conf["trainer"]["total_epochs"] == stage.epochs
+        assert conf["worker"]["reward"]["reward_function"].endswith("rewards/easyr1.py:compute_score")
+        assert Path(conf["worker"]["reward"]["reward_function"].split(":")[0]).is_absolute()
+        assert conf["worker"]["reward"]["reward_function_kwargs"]["variant"] == "sfr"
+        assert conf["trainer"]["save_checkpoint_path"] == str(stage.stage_dir / "checkpoints")
+        assert conf["data"]["train_files"] == str(stage.data_dir / "train.jsonl")
+        assert conf["data"]["override_chat_template"].startswith(str(stage.stage_dir))
+
+
+def test_experiment_names_are_unique_per_de_stage(tmp_path):
+    names = [s.config["trainer"]["experiment_name"] for s in plan_4b(tmp_path).stages[4:7]]
+    assert len(set(names)) == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+stages.sa.args.learning_rat=1e-5", r"stage 'sa' failed .*sa/config.yaml.*learning_rat"),  # LLaMA-Factory
+        ("model.template=qwen9", r"unknown LLaMA-Factory template 'qwen9'.*model.template"),
+        ("+grpo.config.data.answer_col=answer", r"stage 'de_ner'.*\['data.answer_col'\] are not EasyR1 keys"),
+        ("grpo.config.data.rollout_batch_size=500", r"rollout_batch_size 500 % worker.actor.global_batch_size 128"),
+    ],
+)
+def test_bad_settings_are_rejected_before_anything_runs(tmp_path, override, message):
+    with pytest.raises(StageFailed, match=message):
+        validate_plan(plan_4b(tmp_path, override), dry_run=True)
+
+
+def test_easyr1_tensor_parallel_is_capped_by_the_gpus(tmp_path):
+    plan = plan_4b(tmp_path, "cluster.gpus_per_node=1", "grpo.config.data.rollout_batch_size=128")
+    conf = plan.stages[4].config
+    assert conf["worker"]["rollout"]["tensor_parallel_size"] == 1
+    assert grpo_easyr1.batch_problems(conf, 80000) == []
+
+
+def test_missing_source_data_names_stage_file_and_fix(tmp_path):
+    plan = plan_4b(tmp_path, f"data.root={tmp_path / 'nowhere'}")
+    with pytest.raises(StageFailed) as err:
+        validate_plan(plan, dry_run=False)
+    message = str(err.value)
+    assert "stage 'cm_ner'" in message
+    assert f"{tmp_path / 'nowhere'} does not exist" in message and "ACE 2005" in message
+    assert "Fix: point data.root" in message
+
+
+def test_missing_base_model_names_the_folder_and_fix(tmp_path):
+    plan = build_plan(compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}",
+                                      f"model.name_or_path={tmp_path / 'no-model'}"]))
+    with pytest.raises(StageFailed, match=r"stage 'cm_ner' failed \(see .*no-model\).*model.name_or_path="):
+        validate_plan(plan, dry_run=False)
+
+
+def test_smoke_trl_configs_build_a_real_grpo_config(tmp_path):
+    from trl import GRPOConfig
+
+    plan = build_plan(compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}"]))
+    for stage in plan.stages[4:7]:
+        args = GRPOConfig(**stage.config["trainer"])
+        assert args.num_generations == stage.rollout_n
+        assert args.generation_batch_size % args.num_generations == 0
+
+
+def test_dry_run_cli_prints_plan_commands_and_gpu_hours(tmp_path):
+    result = subprocess.run([sys.executable, "launch/run_pipeline.py", "+experiment=prouie_4b",
+                             "pipeline.dry_run=true", f"pipeline.run_dir={tmp_path}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stderr
+    assert "GPU-hours" in out and "8 x H20" in out
+    assert out.count("llamafactory-cli train") == 4 and out.count("verl.trainer.main") == 3
+    assert "NPROC_PER_NODE=8" in out and "FORCE_TORCHRUN=1" in out
+    assert not any(tmp_path.iterdir())

@@ -3,6 +3,8 @@
 Fixtures for everyone:
     tiny_model_dir  (session)  Path of the cached tiny Qwen3 model + tokenizer (launch.tiny_model), usable as
                                ``model_name_or_path``.  Built once per cache key, in a few seconds.
+    smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
+                               eval, real backends, a few minutes); shared by the pipeline and Ray tests.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +31,12 @@ def tiny_model_dir() -> Path:
     from launch.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """One full local smoke run, shared by every test that checks or compares its outputs."""
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    result = subprocess.run(smoke_pipeline_argv(run_dir), cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return run_dir

@@ -1,49 +1,31 @@
 """The smoke recipe end to end with the real backends (LLaMA-Factory, TRL, eval) on CPU.
 
-One full run per test session (module fixture) is shared by the checks on its outputs; the interrupt and
-invalidation tests reuse its finished stages (copied, so fingerprints match) and only rerun what they test.
+One full run per test session (the ``smoke_run`` fixture of conftest.py) is shared by the checks on its
+outputs; the interrupt and invalidation tests reuse its finished stages (copied, so fingerprints match) and only
+rerun what they test.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from smoke_runs import REPO, done, smoke_pipeline_argv, weights_sha
+from smoke_runs import TRAINING_STAGES as TRAINING
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TRAINING = ["cm_ner", "cm_ner_re", "cm_all", "sa", "de_ner", "de_re", "de_ee"]
 AFTER_CM2 = "pipeline.skip=[cm_all,sa,de_ner,de_re,de_ee,eval]"
 
 
-def pipeline(run_dir: Path, *overrides: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "launch/run_pipeline.py", "+experiment=smoke",
-                           f"pipeline.run_dir={run_dir}", *overrides],
-                          cwd=REPO, capture_output=True, text=True, timeout=1500, **kw)
-
-
-def weights_sha(stage_dir: Path) -> str:
-    return hashlib.sha256((stage_dir / "output" / "model.safetensors").read_bytes()).hexdigest()
-
-
-def done(stage_dir: Path) -> dict:
-    return json.loads((stage_dir / "DONE").read_text())
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("smoke") / "run"
-    result = pipeline(run_dir)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return run_dir
+def pipeline(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(smoke_pipeline_argv(run_dir, *overrides), cwd=REPO, capture_output=True, text=True,
+                          timeout=1500)
 
 
 def test_every_stage_ran_and_left_a_model(smoke_run):
@@ -104,8 +86,7 @@ def _copy_stages(src: Path, dst: Path, names: list[str]) -> None:
 def test_killing_the_driver_mid_stage_then_rerunning_gives_the_same_model(smoke_run, tmp_path):
     run_dir = tmp_path / "run"
     _copy_stages(smoke_run, run_dir, ["cm_ner"])
-    proc = subprocess.Popen([sys.executable, "launch/run_pipeline.py", "+experiment=smoke",
-                             f"pipeline.run_dir={run_dir}", AFTER_CM2], cwd=REPO,
+    proc = subprocess.Popen(smoke_pipeline_argv(run_dir, AFTER_CM2), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_checkpoint = run_dir / "cm_ner_re" / "output" / "checkpoint-4" / "trainer_state.json"
     deadline = time.monotonic() + 900

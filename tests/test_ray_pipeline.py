@@ -1,41 +1,27 @@
-"""The smoke pipeline (first two SFT stages, tiny sizes) on a loopback Ray head (cluster=ray_local) against the
-local executor: the driver is SIGKILLed while stage 2 runs as a Ray job, the rerun resumes from stage 2, and the
-stage outputs (data, fingerprints, trained weights) equal the local run's.  Real training: a few minutes."""
+"""The whole smoke pipeline on a loopback Ray head (cluster=ray_local) against the local executor.
+
+The ray_local driver is SIGKILLed while stage 2 runs as a Ray job; the head must die with it, and a rerun must
+resume at stage 2 and finish every stage and eval with the same outputs as the shared local run (``smoke_run``):
+the same data, fingerprints, losses and rewards, byte-identical weights and the same eval scores.
+Real training on CPU: a few minutes.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from smoke_runs import REPO, TRAINING_STAGES, done, smoke_pipeline_argv, weights_sha
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-REPO = Path(__file__).resolve().parents[1]
-STAGES = ["cm_ner", "cm_ner_re"]
-SMALL = ["+experiment=smoke", "pipeline.skip=[cm_all,sa,de_ner,de_re,de_ee]", "pipeline.eval.enabled=false",
-         "stages.cm_ner.mixture.ner=16", "stages.cm_ner.epochs=1", "stages.cm_ner_re.mixture={ner: 4, re: 12}",
-         "stages.cm_ner_re.epochs=1"]
-
-
-def pipeline(run_dir: Path, cluster: str, cwd: Path) -> list[str]:
-    return [sys.executable, str(REPO / "launch" / "run_pipeline.py"), *SMALL, f"cluster={cluster}",
-            f"pipeline.run_dir={run_dir}"]
-
-
-def weights_sha(run_dir: Path, stage: str) -> str:
-    return hashlib.sha256((run_dir / stage / "output" / "model.safetensors").read_bytes()).hexdigest()
-
-
-def done(run_dir: Path, stage: str) -> dict:
-    return json.loads((run_dir / stage / "DONE").read_text())
+RESULT_KEYS = ("data_outputs", "samples", "steps", "train_loss", "final_loss", "mean_reward", "final_reward")
 
 
 def port_open(port: int) -> bool:
@@ -45,15 +31,12 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
-    """A local run, and a ray_local run whose driver is killed during stage 2 and then rerun."""
-    tmp = tmp_path_factory.mktemp("ray_pipeline")
-    local, ray = tmp / "local", tmp / "ray_local"
-    subprocess.run(pipeline(local, "local", tmp), cwd=tmp, check=True, capture_output=True, timeout=900)
-
-    driver = subprocess.Popen(pipeline(ray, "ray_local", tmp), cwd=tmp, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    log = ray / "cm_ner_re" / "stage.log"
+def ray_run(tmp_path_factory) -> dict:
+    """A ray_local run whose driver is killed during stage 2, then rerun to the end."""
+    run_dir = tmp_path_factory.mktemp("ray_pipeline") / "run"
+    argv = smoke_pipeline_argv(run_dir, "cluster=ray_local")
+    driver = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = run_dir / "cm_ner_re" / "stage.log"
     deadline = time.monotonic() + 900
     while not (log.exists() and "Running entrypoint" in log.read_text()):
         assert driver.poll() is None, "the ray_local driver ended before stage 2 started"
@@ -61,34 +44,39 @@ def runs(tmp_path_factory) -> dict:
         time.sleep(0.5)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    first_done = (ray / "cm_ner" / "DONE").read_text()
-    killed_stage2_done = (ray / "cm_ner_re" / "DONE").exists()
+    first_done = (run_dir / "cm_ner" / "DONE").read_text()
+    killed_stage2_done = (run_dir / "cm_ner_re" / "DONE").exists()
     port = int(re.search(r"to http://127\.0\.0\.1:(\d+)", log.read_text()).group(1))
     deadline = time.monotonic() + 60
     while port_open(port) and time.monotonic() < deadline:  # the head dies with its driver
         time.sleep(1)
     head_left = port_open(port)
 
-    rerun = subprocess.run(pipeline(ray, "ray_local", tmp), cwd=tmp, capture_output=True, text=True, timeout=900)
-    return {"local": local, "ray": ray, "first_done": first_done, "killed_stage2_done": killed_stage2_done,
+    rerun = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    return {"run_dir": run_dir, "first_done": first_done, "killed_stage2_done": killed_stage2_done,
             "head_left": head_left, "rerun": rerun}
 
 
-def test_killed_driver_leaves_no_head_and_rerun_resumes_at_the_unfinished_stage(runs):
-    ray, rerun = runs["ray"], runs["rerun"]
-    assert not runs["killed_stage2_done"]
-    assert not runs["head_left"]
+def test_killed_driver_leaves_no_head_and_rerun_resumes_at_the_unfinished_stage(ray_run):
+    run_dir, rerun = ray_run["run_dir"], ray_run["rerun"]
+    assert not ray_run["killed_stage2_done"]
+    assert not ray_run["head_left"]
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert re.search(r"cm_ner\s+cached", rerun.stderr)
-    assert (ray / "cm_ner" / "DONE").read_text() == runs["first_done"]  # stage 1 untouched
-    assert done(ray, "cm_ner_re")["results"]["steps"] == 2.0
-    assert "[ray] submitting" in (ray / "cm_ner_re" / "stage.log").read_text()
+    assert (run_dir / "cm_ner" / "DONE").read_text() == ray_run["first_done"]  # stage 1 untouched
+    for stage in [*TRAINING_STAGES[1:], "eval"]:
+        assert "[ray] submitting" in (run_dir / stage / "stage.log").read_text(), stage
 
 
-def test_ray_local_stage_outputs_equal_the_local_executor(runs):
-    local, ray = runs["local"], runs["ray"]
-    for stage in STAGES:
-        ours, theirs = done(ray, stage), done(local, stage)
-        assert ours["results"]["data_outputs"] == theirs["results"]["data_outputs"], stage
-        assert ours["results"]["train_loss"] == pytest.approx(theirs["results"]["train_loss"], rel=1e-5), stage
-        assert weights_sha(ray, stage) == weights_sha(local, stage), stage
+def test_every_stage_output_equals_the_local_executor(ray_run, smoke_run: Path):
+    run_dir = ray_run["run_dir"]
+    assert ray_run["rerun"].returncode == 0, ray_run["rerun"].stderr[-3000:]
+    for stage in TRAINING_STAGES:
+        ours, theirs = done(run_dir / stage), done(smoke_run / stage)
+        assert ours["fingerprint"] == theirs["fingerprint"], stage
+        for key in RESULT_KEYS:
+            assert ours["results"].get(key) == theirs["results"].get(key), (stage, key)
+        assert weights_sha(run_dir / stage) == weights_sha(smoke_run / stage), stage
+    ours, theirs = (json.loads((r / "eval" / "output" / "report.json").read_text()) for r in (run_dir, smoke_run))
+    assert ours["averages"] == theirs["averages"]
+    assert [d["scores"] for d in ours["datasets"]] == [d["scores"] for d in theirs["datasets"]]

@@ -151,7 +151,9 @@ def _check_names(cfg: Mapping[str, Any]) -> None:
 
 
 def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
-                  sources: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+                  sources: dict[str, list[dict[str, Any]]], previous_style: str) -> dict[str, Any]:
+    """What a stage's data builder is asked for. A GRPO stage without its own ``style`` prompts the way the model
+    was last trained (SA prompts after SA; CM prompts in the w/o-SA ablation), so rollouts see a known prompt."""
     common = {"profile": cfg["format_profile"], "seed": int(cfg["seed"])}
     if spec["kind"] == "sft":
         tasks = list(spec["mixture"])
@@ -159,7 +161,7 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
                 "style": spec.get("style", "cm"), "sources": {t: sources.get(t, []) for t in tasks}, **common}
     task = spec["task"]
     return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
-            "style": spec.get("style", "sa"), "sources": {task: sources.get(task, [])}, **common}
+            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common}
 
 
 def build_plan(cfg: Mapping[str, Any]) -> Plan:
@@ -182,7 +184,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         if unknown:
             raise ValueError(f"stages.{name}: unknown key(s) {unknown}; a {kind} stage has {sorted(STAGE_KEYS[kind])}"
                              f" (backend settings go under stages.{name}.args)")
-        data = _data_request(name, spec, cfg, sources)
+        data = _data_request(name, spec, cfg, sources, previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         stage = StagePlan(
             name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name,

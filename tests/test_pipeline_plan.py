@@ -74,6 +74,14 @@ def test_ablation_overrides_change_the_plan(tmp_path, skip, expected, de_input):
     assert stages["eval"].input_model == str(stages[expected[-1]].output_dir)
 
 
+def test_de_prompts_follow_the_style_the_model_was_last_trained_on(tmp_path):
+    full = {s.name: s for s in plan_of("+experiment=prouie_4b", run_dir=tmp_path).stages}
+    no_sa = {s.name: s for s in plan_of("+experiment=prouie_4b", "pipeline.skip=[sa]", run_dir=tmp_path).stages}
+    assert [full[n].data["style"] for n in ("de_ner", "de_re", "de_ee")] == ["sa", "sa", "sa"]
+    assert [no_sa[n].data["style"] for n in ("de_ner", "de_re", "de_ee")] == ["cm", "cm", "cm"]
+    assert full["eval"].config["style"] == "sa" and no_sa["eval"].config["style"] == "cm"
+
+
 def test_ablations_get_their_own_run_folder():
     full = plan_of("+experiment=prouie_4b")
     no_sa = plan_of("+experiment=prouie_4b", "pipeline.skip=[sa]")

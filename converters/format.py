@@ -91,10 +91,10 @@ def _instruction(schema: Schema, profile: Profile) -> str:
     return text
 
 
-def _labels_key(schema: Schema) -> tuple:
-    labels = schema.labels
-    if schema.task == "ee":
-        return tuple((k, tuple(v)) for k, v in labels.items())  # type: ignore[union-attr]
+def _labels_key(task: str, labels: Any) -> tuple:
+    """A hashable form of a label set (a list, or {event type: [roles]} for EE)."""
+    if task == "ee":
+        return tuple((k, tuple(v)) for k, v in labels.items())
     return tuple(labels)
 
 
@@ -113,11 +113,14 @@ def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-    schema = _schema(record_or_schema)
-    body = text if text is not None else schema.text
+    if isinstance(record_or_schema, Schema):
+        task, labels, body = record_or_schema.task, record_or_schema.labels, record_or_schema.text
+    else:
+        task, labels, body = record_or_schema["task"], record_or_schema["labels"], record_or_schema.get("text")
+    body = text if text is not None else body
     if body is None:
         raise ValueError("render_prompt needs the input text (a record, a Schema with text, or text=...)")
-    instruction = _cached_instruction(schema.task, _labels_key(schema), get_profile(profile))
+    instruction = _cached_instruction(task, _labels_key(task, labels), get_profile(profile))
     if style == "sa":
         instruction += " " + CONCISE
     return f"{instruction} The user input is:\n{body}"
@@ -135,6 +138,8 @@ def _slot_strings(units: Units, text: str, sep: str) -> dict[str, str]:
     """Slot -> joined value string, values in order of first appearance in the text (ties: annotation order)."""
     buckets: dict[str, list[tuple[int, int, str]]] = {}
     if units.task == "ner":
+        if len(units.entities) < 2:  # most sentences: nothing to order or join
+            return dict(units.entities)
         for i, (etype, value) in enumerate(units.entities):
             buckets.setdefault(etype, []).append((_first_pos(text, value), i, value))
     elif units.task == "re":
@@ -156,18 +161,22 @@ def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | P
     """The training target of a record: every schema slot (CM, ``""`` when empty) or only filled ones (SA)."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-    return render_units(gold_units(record), _schema(record), style, profile)
+    return _render(gold_units(record), tuple(record["labels"]), record["text"], style, get_profile(profile))
 
 
 def render_units(units: Units, schema: Schema, style: str = "cm", profile: str | Profile = "default") -> str:
     """Render any units (gold or perturbed) as a target string against ``schema``."""
-    filled = _slot_strings(units, schema.text or "", get_profile(profile).value_sep)
-    slots = schema.slots
-    extra = [s for s in filled if s not in slots]  # units outside the schema still get rendered
+    return _render(units, schema.slots, schema.text or "", style, get_profile(profile))
+
+
+def _render(units: Units, slots: tuple[str, ...], text: str, style: str, profile: Profile) -> str:
+    filled = _slot_strings(units, text, profile.value_sep)
     if style == "cm":
-        obj = {slot: filled.get(slot, "") for slot in (*slots, *extra)}
+        obj = dict.fromkeys(slots, "")
+        obj.update(filled)  # units outside the schema still get rendered, after the schema's slots
     else:
-        obj = {slot: filled[slot] for slot in (*slots, *extra) if slot in filled}
+        obj = {slot: filled[slot] for slot in slots if slot in filled}
+        obj.update((slot, value) for slot, value in filled.items() if slot not in obj)
     return _ENCODE(obj)
 
 

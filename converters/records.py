@@ -182,10 +182,10 @@ def gold_units(record: Mapping[str, Any]) -> Units:
     """The units a perfect answer expresses, computed from the structured annotation (never from a target)."""
     task = record["task"]
     if task == "ner":
-        return Units("ner", entities=tuple(dict.fromkeys((e["type"], e["text"]) for e in record["entities"])))
+        return Units("ner", entities=tuple(dict.fromkeys([(e["type"], e["text"]) for e in record["entities"]])))
     if task == "re":
         return Units(
-            "re", relations=tuple(dict.fromkeys((r["type"], r["head"], r["tail"]) for r in record["relations"]))
+            "re", relations=tuple(dict.fromkeys([(r["type"], r["head"], r["tail"]) for r in record["relations"]]))
         )
     groups: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     for event in record["events"]:

@@ -60,11 +60,12 @@ def guarded(rows: Iterable[tuple[str, Any]], convert: Callable[[str, Any], dict[
 
 def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
     """``("file:line", parsed object)`` per non-blank line; a bad line yields a ``RecordError`` in its place."""
+    prefix = f"{path}:"
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
+            where = prefix + str(lineno)
             try:
                 yield where, json.loads(line)
             except ValueError as exc:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-from converters.records import Event, Schema, Units, gold_units, schema_of
+from converters.records import Event, Schema, Units, gold_units
 
 # --------------------------------------------------------------------------------------------- profiles
 
@@ -54,10 +54,6 @@ def get_profile(profile: str | Profile) -> Profile:
         return PROFILES[profile]
     except KeyError:
         raise ValueError(f"unknown format profile {profile!r}; known: {sorted(PROFILES)}") from None
-
-
-def _schema(record_or_schema: Mapping[str, Any] | Schema) -> Schema:
-    return record_or_schema if isinstance(record_or_schema, Schema) else schema_of(record_or_schema)
 
 
 # ---------------------------------------------------------------------------------------------- prompts
@@ -183,8 +179,7 @@ def _render(units: Units, slots: tuple[str, ...], text: str, style: str, profile
 # ----------------------------------------------------------------------------------------------- parsing
 
 
-@dataclass(frozen=True)
-class ParseResult:
+class ParseResult(NamedTuple):
     """What a model output means: its units plus a verdict.
 
     ``parsed``: a JSON object was found and read (possibly after repairing truncation).
@@ -197,7 +192,6 @@ class ParseResult:
     valid: bool
     reasons: tuple[str, ...] = ()
     not_in_input: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
@@ -463,16 +457,18 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
 def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                  profile: str | Profile = "default") -> ParseResult:
     """Read a model output into units against the record's schema. Never raises on model output."""
-    schema = _schema(record_or_schema)
-    prof = get_profile(profile)
+    if isinstance(record_or_schema, Schema):
+        task, labels, text = record_or_schema.task, record_or_schema.labels, record_or_schema.text
+    else:  # a record: no Schema object per call (rewards and eval parse millions of outputs)
+        task, labels, text = record_or_schema["task"], record_or_schema["labels"], record_or_schema.get("text")
+    sep = get_profile(profile).value_sep
     reasons: list[str] = []
     if not isinstance(output, str):
-        return ParseResult(Units(schema.task), False, False, (f"output is {type(output).__name__}, not text",))
+        return ParseResult(Units(task), False, False, (f"output is {type(output).__name__}, not text",))
     obj = _extract_object(output, reasons)
     if obj is None:
-        return ParseResult(Units(schema.task), False, False, tuple(reasons))
-    text, task, sep = schema.text, schema.task, prof.value_sep
-    slots = schema.labels if task == "ee" else set(schema.labels)  # EE labels: {event type: roles}
+        return ParseResult(Units(task), False, False, tuple(reasons))
+    slots = labels  # slot names: a short list, or {event type: roles} for EE
     window: int | None = None
     cut_points: CutPoints | None = None
     if task == "ner":
@@ -482,10 +478,11 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         if text is not None:  # a pair whose sides are both in the input spans at most twice the input's tokens
             window = 2 * (text.count(sep) + 1) + 1
     else:
-        piece = _ee_piece(text, schema.labels)  # type: ignore[arg-type]
+        facts = _ee_role_facts(labels)
+        piece = _ee_piece(text, labels)
         window = MAX_GROUP_TOKENS
-        cut_points = _ee_cut_points(_ee_role_facts(schema.labels)[1])  # type: ignore[arg-type]
-        roles_by_type = _ee_role_facts(schema.labels)[3]  # type: ignore[arg-type]
+        cut_points = _ee_cut_points(facts[1])
+        roles_by_type = facts[3]
     entities: dict[tuple[str, str], None] = {}
     relations: dict[tuple[str, str, str], None] = {}
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
@@ -529,9 +526,9 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                             outside[v] = None
     if outside:
         reasons.append(f"{len(outside)} value(s) not in the input")
-    if schema.task == "ner":
+    if task == "ner":
         units = Units("ner", entities=tuple(entities))
-    elif schema.task == "re":
+    elif task == "re":
         units = Units("re", relations=tuple(relations))
     else:
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))

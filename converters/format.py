@@ -46,6 +46,18 @@ CONCISE = "Please use concise output with no empty fields."
 STYLES = ("cm", "sa")
 
 
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+
+
+def _task_labels_text(record_or_schema: Mapping[str, Any] | Schema) -> tuple[str, Any, str | None]:
+    """(task, labels, text) of a record or a Schema, without building a Schema per call (hot path)."""
+    if isinstance(record_or_schema, Schema):
+        return record_or_schema.task, record_or_schema.labels, record_or_schema.text
+    return record_or_schema["task"], record_or_schema["labels"], record_or_schema.get("text")
+
+
 def get_profile(profile: str | Profile) -> Profile:
     """A profile by name (or the profile itself); unknown names raise with the list of known ones."""
     if isinstance(profile, Profile):
@@ -107,12 +119,8 @@ def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm
 
     The same string is used for SFT, GRPO rollouts and evaluation, so a model is always asked the same way.
     """
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-    if isinstance(record_or_schema, Schema):
-        task, labels, body = record_or_schema.task, record_or_schema.labels, record_or_schema.text
-    else:
-        task, labels, body = record_or_schema["task"], record_or_schema["labels"], record_or_schema.get("text")
+    _check_style(style)
+    task, labels, body = _task_labels_text(record_or_schema)
     body = text if text is not None else body
     if body is None:
         raise ValueError("render_prompt needs the input text (a record, a Schema with text, or text=...)")
@@ -155,8 +163,6 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # same output as json.dum
 
 def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> str:
     """The training target of a record: every schema slot (CM, ``""`` when empty) or only filled ones (SA)."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
     return _render(gold_units(record), tuple(record["labels"]), record["text"], style, get_profile(profile))
 
 
@@ -166,6 +172,7 @@ def render_units(units: Units, schema: Schema, style: str = "cm", profile: str |
 
 
 def _render(units: Units, slots: tuple[str, ...], text: str, style: str, profile: Profile) -> str:
+    _check_style(style)
     filled = _slot_strings(units, text, profile.value_sep)
     if style == "cm":
         obj = dict.fromkeys(slots, "")
@@ -457,10 +464,7 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
 def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                  profile: str | Profile = "default") -> ParseResult:
     """Read a model output into units against the record's schema. Never raises on model output."""
-    if isinstance(record_or_schema, Schema):
-        task, labels, text = record_or_schema.task, record_or_schema.labels, record_or_schema.text
-    else:  # a record: no Schema object per call (rewards and eval parse millions of outputs)
-        task, labels, text = record_or_schema["task"], record_or_schema["labels"], record_or_schema.get("text")
+    task, labels, text = _task_labels_text(record_or_schema)
     sep = get_profile(profile).value_sep
     reasons: list[str] = []
     if not isinstance(output, str):

@@ -7,7 +7,7 @@ min / mean / max. Lengths are counted in characters, or in tokens when a tokeniz
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -44,8 +44,9 @@ def target_length_table(records: Iterable[Mapping[str, Any]], styles: Sequence[s
                         percentiles: Sequence[int] = PERCENTILES) -> dict[str, dict[str, dict]]:
     """Table 6 rows for the rendered targets of ``records``, one per style."""
     records = list(records)
-    render: Callable[[str], list[str]] = lambda style: [render_target(r, style, profile) for r in records]  # noqa: E731
-    return {style: percentile_buckets(output_lengths(render(style), tokenizer), percentiles) for style in styles}
+    return {style: percentile_buckets(output_lengths([render_target(r, style, profile) for r in records], tokenizer),
+                                      percentiles)
+            for style in styles}
 
 
 def format_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]], unit: str) -> str:

@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from converters.chat import chat_prompt
-from converters.format import parse_output, render_prompt
+from converters.format import parse_output
 from converters.records import Schema
 from eval.metrics import prediction_check
-from eval.predict import BACKENDS, Generation, make_generator
+from eval.predict import BACKENDS, Generation, build_prompt, make_generator
 from eval.predictions_io import read_jsonl
 
 Labels = Sequence[str] | Mapping[str, Sequence[str]]
@@ -48,7 +47,7 @@ def extract(texts: Sequence[str], task: str, labels: Labels | Sequence[Labels], 
     outputs: list[Generation] = []
     for start in range(0, len(schemas), batch_size):
         chunk = schemas[start:start + batch_size]
-        outputs += generate([chat_prompt(render_prompt(s, style, profile), template) for s in chunk])
+        outputs += generate([build_prompt(s, template, style, profile) for s in chunk])
     results = []
     for schema, (raw, _) in zip(schemas, outputs):
         parsed = parse_output(raw, schema, profile)

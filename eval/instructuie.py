@@ -35,7 +35,7 @@ and is not reproduced.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from converters.format import ParseResult
 from converters.records import Units, gold_units
@@ -61,19 +61,16 @@ def _pieces(units: Units) -> list[str]:
     return [f"{e.type}: {e.trigger}" for e in units.events]
 
 
-def answer_string(units: Units | None) -> str:
+def _argument_pieces(units: Units) -> list[str]:
+    return [f"{e.type}: {arg}: {role}" for e in units.events for role, arg in e.arguments]
+
+
+def answer_string(units: Units | None, pieces: Callable[[Units], list[str]] = _pieces) -> str:
     """The InstructUIE answer equivalent to some units: ``a; b``, ``None`` when empty, ``""`` if unparsable."""
     if units is None:
         return ""
-    pieces = _pieces(units)
-    return "; ".join(pieces) if pieces else "None"
-
-
-def _argument_string(units: Units | None) -> str:
-    if units is None:
-        return ""
-    pieces = [f"{e.type}: {arg}: {role}" for e in units.events for role, arg in e.arguments]
-    return "; ".join(pieces) if pieces else "None"
+    found = pieces(units)
+    return "; ".join(found) if found else "None"
 
 
 def items(answer: str, keep_colon_only: bool) -> set[str]:
@@ -108,7 +105,8 @@ def score_instructuie(task: str, gold_records: Sequence[Mapping[str, Any]],
         gold = _gold_in_target_order(record)
         pred_units = result.units if result.parsed else None
         correct += instructuie_format(answer_string(gold)) == instructuie_format(answer_string(pred_units))
-        arguments.add(items(_argument_string(gold), True), items(_argument_string(pred_units), True))
+        arguments.add(items(answer_string(gold, _argument_pieces), True),
+                      items(answer_string(pred_units, _argument_pieces), True))
     n = len(parsed)
     accuracy = correct / n if n else 0.0
     return {"trigger": {"accuracy": accuracy, "score": accuracy, "correct": correct, "n": n},

@@ -170,13 +170,10 @@ def slot_exact_acc(gold_records: Sequence[Record], parsed: Sequence[ParseResult]
     slots = {s: {"accuracy": acc(c["correct"], c["total"]), "correct": c["correct"], "total": c["total"],
                  "filled_accuracy": acc(c["filled_correct"], c["filled_total"]), "filled_total": c["filled_total"]}
              for s, c in per_slot.items()}
-    correct = sum(c["correct"] for c in per_slot.values())
-    total = sum(c["total"] for c in per_slot.values())
-    filled_correct = sum(c["filled_correct"] for c in per_slot.values())
-    filled_total = sum(c["filled_total"] for c in per_slot.values())
-    overall = acc(correct, total)
-    return {"accuracy": overall, "score": overall, "correct": correct, "total": total,
-            "filled_accuracy": acc(filled_correct, filled_total), "slots": slots}
+    totals: Counter = sum(per_slot.values(), Counter())
+    overall = acc(totals["correct"], totals["total"])
+    return {"accuracy": overall, "score": overall, "correct": totals["correct"], "total": totals["total"],
+            "filled_accuracy": acc(totals["filled_correct"], totals["filled_total"]), "slots": slots}
 
 
 # ------------------------------------------------------------------------------------------- validity
@@ -228,6 +225,11 @@ SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult]], dict
     "instructuie": _instructuie,
     "exact_acc": lambda task, gold, parsed: slot_exact_acc(gold, parsed),
 }
+
+
+def headline(result: Mapping[str, Any], part: str | None = None) -> float:
+    """A result's ``score``, or its ``part``'s (EE ``trigger`` / ``argument``) where the scorer splits EE in parts."""
+    return (result[part] if part is not None and part in result else result)["score"]
 
 
 def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Prediction], scorer: str = "strict",

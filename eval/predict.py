@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from converters.chat import chat_prompt
 from converters.format import render_prompt
+from converters.records import Schema
 from eval.predictions_io import append_rows, resume_rows
 
 BACKENDS = ("transformers", "vllm")
@@ -24,9 +25,9 @@ STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 Generation = tuple[str, int]  # decoded text, number of generated tokens
 
 
-def build_prompt(record: Mapping[str, Any], template: str = "qwen3_nothink", style: str = "cm",
+def build_prompt(record: Mapping[str, Any] | Schema, template: str = "qwen3_nothink", style: str = "cm",
                  profile: str = "default") -> str:
-    """The model input for one record, byte-identical to the SFT/GRPO prompt."""
+    """The model input for one record (or a user's schema), byte-identical to the SFT/GRPO prompt."""
     return chat_prompt(render_prompt(record, style, profile), template)
 
 
@@ -66,8 +67,7 @@ def vllm_request(prompts: Sequence[str], max_new_tokens: int) -> tuple[list[str]
                            "stop": list(STOP_TOKENS), "skip_special_tokens": True}
 
 
-def _vllm_generator(model_dir: str | Path, max_new_tokens: int, device: str | None
-                    ) -> Callable[[list[str]], list[Generation]]:
+def _vllm_generator(model_dir: str | Path, max_new_tokens: int) -> Callable[[list[str]], list[Generation]]:
     try:
         from vllm import LLM, SamplingParams
     except ImportError:
@@ -89,7 +89,7 @@ def make_generator(model_dir: str | Path, backend: str = "transformers", max_new
     if backend == "transformers":
         return _transformers_generator(model_dir, max_new_tokens, device)
     if backend == "vllm":
-        return _vllm_generator(model_dir, max_new_tokens, device)
+        return _vllm_generator(model_dir, max_new_tokens)
     raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
 
 

@@ -116,7 +116,6 @@ def resume_rows(path: str | Path) -> list[dict[str, Any]]:
     lines = data.split(b"\n")
     rows, offset = [], 0
     for i, raw in enumerate(lines):
-        is_last = i == len(lines) - 1 or all(not x.strip() for x in lines[i + 1:])
         if raw.strip():
             try:
                 obj = json.loads(raw)
@@ -126,7 +125,7 @@ def resume_rows(path: str | Path) -> list[dict[str, Any]]:
             except ValueError:
                 obj, complete = None, False
             if not complete:
-                if not is_last:
+                if i < len(lines) - 1 and any(x.strip() for x in lines[i + 1:]):
                     raise PredictionFileError(path, i + 1, "broken prediction row in the middle of the file")
                 with open(path, "r+b") as f:
                     f.truncate(offset)

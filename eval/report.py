@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from eval.metrics import headline
+
 PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.yaml"
 # (table key in paper_results.yaml, title, which part of a task's score dict)
 TABLES = {
@@ -34,7 +36,7 @@ def _value(scores: Mapping[str, Any], scorer: str, part: str | None) -> float | 
     result = scores.get(scorer)
     if result is None:
         return None
-    return 100 * (result[part] if part else result)["score"]
+    return 100 * headline(result, part)
 
 
 def _fmt(x: float | None) -> str:

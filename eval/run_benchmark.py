@@ -22,12 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from converters.lengths import output_lengths, percentile_buckets
 from eval.benchmarks import BenchmarkDataset, resolve
 from eval.instructuie import average
-from eval.metrics import parse_predictions, prediction_check, score, validity
+from eval.metrics import headline, parse_predictions, prediction_check, score, validity
 from eval.predict import Generation, make_generator, predict
 from eval.predictions_io import load_llamafactory_predictions
-from eval.report import write_report
+from eval.report import TABLES, write_report
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "recipes" / "eval")
+TABLE_PARTS = [(task, part) for task, tables in TABLES.items() for _, _, part in tables]  # one average per table
 
 
 def _config_hash(cfg: Mapping[str, Any]) -> str:
@@ -75,8 +76,9 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     for ds in datasets:
         records = ds.records(cfg.get("data_dir"))[: cfg.get("limit") or None]
         rows = _rows(ds, records, cfg, out_dir, generator)
-        parsed = parse_predictions(records, [r["prediction"] for r in rows], cfg["profile"])
-        lengths = output_lengths([r["prediction"] for r in rows], tokenizer)
+        predictions = [r["prediction"] for r in rows]
+        parsed = parse_predictions(records, predictions, cfg["profile"])
+        lengths = output_lengths(predictions, tokenizer)
         raw_lengths.setdefault(ds.task, []).extend(lengths)
         checks_path = out_dir / "predictions" / f"{ds.key}.checks.jsonl"
         checks_path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,9 +89,8 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
                         "validity": validity(parsed), "lengths": percentile_buckets(lengths)})
     averages = {}  # unweighted over datasets, per task (EE: trigger and argument) and scorer
     for scorer in cfg["scorers"]:
-        for task, part in (("ner", None), ("re", None), ("ee", "trigger"), ("ee", "argument")):
-            vals = [(r["scores"][scorer][part] if part and scorer != "exact_acc" else r["scores"][scorer])["score"]
-                    for r in results if r["task"] == task]
+        for task, part in TABLE_PARTS:
+            vals = [headline(r["scores"][scorer], part) for r in results if r["task"] == task]
             if vals:
                 averages[f"{task}{'_' + part if part else ''}/{scorer}"] = average(vals)
     report = {"benchmark": cfg["benchmark"], "model": str(cfg["model"]), "recipe_hash": cfg.get("recipe_hash"),

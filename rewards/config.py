@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, fields
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
@@ -21,9 +21,27 @@ DEFAULT_PATH = Path(__file__).resolve().parents[1] / "recipes" / "reward" / "sfr
 VARIANTS = ("sfr", "coarse_only", "fine_only")
 
 
+class _GainWeights:
+    """The coarse and fine gain weights of a task, summed from the fields named by ``COARSE`` and ``FINE``."""
+
+    COARSE: ClassVar[tuple[str, ...]]
+    FINE: ClassVar[tuple[str, ...]]
+
+    @cached_property
+    def coarse_weight(self) -> float:
+        return sum(getattr(self, name) for name in self.COARSE)
+
+    @cached_property
+    def fine_weight(self) -> float:
+        return sum(getattr(self, name) for name in self.FINE)
+
+
 @dataclass(frozen=True)
-class NERWeights:
+class NERWeights(_GainWeights):
     """Eq. 7. Coarse gain weight ``w_t``, fine gain weight ``w_p``."""
+
+    COARSE: ClassVar[tuple[str, ...]] = ("w_t",)
+    FINE: ClassVar[tuple[str, ...]] = ("w_p",)
 
     w_t: float
     w_p: float
@@ -31,18 +49,13 @@ class NERWeights:
     lambda_t: float
     lambda_p: float
 
-    @cached_property
-    def coarse_weight(self) -> float:
-        return self.w_t
-
-    @cached_property
-    def fine_weight(self) -> float:
-        return self.w_p
-
 
 @dataclass(frozen=True)
-class REWeights:
+class REWeights(_GainWeights):
     """Eq. 8. Coarse gain weight ``w_t``; fine gain weights ``w_h + w_a + w_r`` (H and A are fine sets)."""
+
+    COARSE: ClassVar[tuple[str, ...]] = ("w_t",)
+    FINE: ClassVar[tuple[str, ...]] = ("w_h", "w_a", "w_r")
 
     w_t: float
     w_h: float
@@ -52,18 +65,13 @@ class REWeights:
     lambda_t: float
     lambda_r: float
 
-    @cached_property
-    def coarse_weight(self) -> float:
-        return self.w_t
-
-    @cached_property
-    def fine_weight(self) -> float:
-        return self.w_h + self.w_a + self.w_r
-
 
 @dataclass(frozen=True)
-class EEWeights:
+class EEWeights(_GainWeights):
     """Eqs. 9-10. Coarse gain weights ``w_E + w_T``, fine gain weight ``w_F``."""
+
+    COARSE: ClassVar[tuple[str, ...]] = ("w_E", "w_T")
+    FINE: ClassVar[tuple[str, ...]] = ("w_F",)
 
     w_E: float
     w_T: float
@@ -72,14 +80,6 @@ class EEWeights:
     lambda_E: float
     lambda_T: float
     lambda_F: float
-
-    @cached_property
-    def coarse_weight(self) -> float:
-        return self.w_E + self.w_T
-
-    @cached_property
-    def fine_weight(self) -> float:
-        return self.w_F
 
 
 TaskWeights = NERWeights | REWeights | EEWeights
@@ -106,6 +106,16 @@ def _fail(where: str, key: str, message: str) -> None:
     raise ValueError(f"{where}: key {key!r}: {message}")
 
 
+def _check_keys(raw: Mapping[str, Any], expected: Sequence[str], where: str, prefix: str = "") -> None:
+    """Every key of ``raw`` is expected and every expected key is there (the first offender is named)."""
+    unknown = sorted(set(map(str, raw)) - set(expected))
+    if unknown:
+        _fail(where, prefix + unknown[0], f"unknown; expected one of {list(expected)}")
+    missing = [k for k in expected if k not in raw]
+    if missing:
+        _fail(where, prefix + missing[0], "missing")
+
+
 def _number(value: Any, where: str, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         _fail(where, key, f"must be a finite number, got {value!r}")
@@ -114,15 +124,10 @@ def _number(value: Any, where: str, key: str) -> float:
 
 def _task_weights(task: str, raw: Any, where: str) -> TaskWeights:
     cls = _TASK_TYPES[task]
-    if not isinstance(raw, Mapping):
-        _fail(where, task, f"must be a mapping of {[f.name for f in fields(cls)]}")
     names = [f.name for f in fields(cls)]
-    unknown = sorted(set(map(str, raw)) - set(names))
-    missing = [n for n in names if n not in raw]
-    if unknown:
-        _fail(where, f"{task}.{unknown[0]}", f"unknown; expected one of {names}")
-    if missing:
-        _fail(where, f"{task}.{missing[0]}", "missing")
+    if not isinstance(raw, Mapping):
+        _fail(where, task, f"must be a mapping of {names}")
+    _check_keys(raw, names, where, f"{task}.")
     values = {n: _number(raw[n], where, f"{task}.{n}") for n in names}
     for n, v in values.items():
         if n == "gamma" and v <= 0:
@@ -145,13 +150,7 @@ def to_plain(value: Any) -> Any:
 def sfr_config(mapping: Mapping[str, Any], where: str = "<reward config>") -> SFRConfig:
     """Build and check an ``SFRConfig`` from a full mapping (a loaded YAML file or a composed Hydra group)."""
     raw = to_plain(mapping)
-    expected = ("variant", "clip", "profile", "ner", "re", "ee")
-    for key in raw:
-        if key not in expected:
-            _fail(where, key, f"unknown; expected one of {list(expected)}")
-    for key in expected:
-        if key not in raw:
-            _fail(where, key, "missing")
+    _check_keys(raw, ("variant", "clip", "profile", *_TASK_TYPES), where)
     if raw["variant"] not in VARIANTS:
         _fail(where, "variant", f"must be one of {VARIANTS}, got {raw['variant']!r}")
     if not isinstance(raw["clip"], bool):
@@ -159,7 +158,7 @@ def sfr_config(mapping: Mapping[str, Any], where: str = "<reward config>") -> SF
     if raw["profile"] not in PROFILES:
         _fail(where, "profile", f"must be one of {sorted(PROFILES)}, got {raw['profile']!r}")
     return SFRConfig(raw["variant"], raw["clip"], raw["profile"],
-                     *(_task_weights(task, raw[task], where) for task in ("ner", "re", "ee")))
+                     *(_task_weights(task, raw[task], where) for task in _TASK_TYPES))
 
 
 @lru_cache(maxsize=16)

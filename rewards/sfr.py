@@ -150,8 +150,11 @@ def _ee_parts(gold: tuple, pred: tuple, w: EEWeights) -> _Parts:
 _TASKS = {"ner": (ner_sets, _ner_parts), "re": (re_sets, _re_parts), "ee": (ee_sets, _ee_parts)}
 
 
-def _combine(parts: _Parts, w: NERWeights | REWeights | EEWeights, variant: str, clip: bool,
-             format_ok: float) -> SFRScore:
+def _score(task: str, gold_sets: tuple, pred: Units, w: NERWeights | REWeights | EEWeights, variant: str,
+           clip: bool, format_ok: float) -> SFRScore:
+    """The score of ``pred`` against the gold unit sets of ``task`` (what every entry point ends in)."""
+    to_sets, task_parts = _TASKS[task]
+    parts = task_parts(gold_sets, to_sets(pred), w)
     coarse = parts.coarse_gain - parts.coarse_penalty
     fine = parts.fine_gain - parts.fine_penalty
     total = w.coarse_weight + w.fine_weight
@@ -171,10 +174,9 @@ def _combine(parts: _Parts, w: NERWeights | REWeights | EEWeights, variant: str,
 
 def _score_units(task: str, gold: Units, pred: Units, weights: Any, variant: str, clip: bool,
                  format_ok: float) -> SFRScore:
-    to_sets, parts = _TASKS[task]
     if gold.task != task or pred.task != task:
         raise ValueError(f"sfr_{task} needs {task} units, got gold {gold.task!r} and prediction {pred.task!r}")
-    return _combine(parts(to_sets(gold), to_sets(pred), weights), weights, variant, clip, format_ok)
+    return _score(task, _TASKS[task][0](gold), pred, weights, variant, clip, format_ok)
 
 
 def sfr_ner(gold: Units, pred: Units, weights: NERWeights | None = None, variant: str = "sfr",
@@ -223,7 +225,5 @@ def score_response(response: Any, gold: Gold | Mapping[str, Any], config: SFRCon
     if not isinstance(gold, Gold):
         gold = prepare_gold(gold)
     parsed = parse_output(response, gold.schema, cfg.profile)
-    to_sets, parts = _TASKS[gold.task]
-    weights = cfg.weights(gold.task)
-    return _combine(parts(gold.sets, to_sets(parsed.units), weights), weights, cfg.variant, cfg.clip,
-                    1.0 if parsed.valid else 0.0)
+    return _score(gold.task, gold.sets, parsed.units, cfg.weights(gold.task), cfg.variant, cfg.clip,
+                  1.0 if parsed.valid else 0.0)

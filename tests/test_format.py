@@ -212,3 +212,10 @@ def test_values_beyond_the_search_bound_are_cut_at_every_separator():
     assert got.units.entities == (("loc", "New"), ("loc", "York"))
     short = parse_output(json.dumps({"loc": "New York New York"}), Schema("ner", ("loc",), text), "paper")
     assert short.units.entities == (("loc", "New York"),)
+
+
+def test_an_unknown_style_is_an_error_on_every_render_path():
+    for render in (lambda: render_prompt(NER, "concise"), lambda: render_target(NER, "concise"),
+                   lambda: render_units(gold_units(NER), Schema("ner", ("person",), NER["text"]), "concise")):
+        with pytest.raises(ValueError, match="unknown style 'concise'"):
+            render()

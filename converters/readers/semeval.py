@@ -36,7 +36,8 @@ from converters.readers.source import ReadLog, guarded, need, spec_path
 
 RELATIONS = ("Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
              "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer")
-LABELS = [r.lower().replace("-", " ") for r in RELATIONS]
+LABEL_OF = {r: r.lower().replace("-", " ") for r in RELATIONS}  # the verbalisation table of the docstring
+LABELS = list(LABEL_OF.values())
 _REL = re.compile(r"^([A-Za-z]+-[A-Za-z]+)\((e[12]),(e[12])\)$")
 _TAG = re.compile(r"</?e[12]>")
 
@@ -98,9 +99,9 @@ def read(spec: Mapping[str, Any], read_log: ReadLog) -> Iterator[dict[str, Any]]
         m = _REL.match(relation)
         need(m is not None, where, "relation", f"expected 'Type-Type(e1,e2)' or 'Other', got {relation!r}")
         name, first, second = m.groups()  # type: ignore[union-attr]
-        need(name in RELATIONS and first != second, where, "relation", f"unknown label {relation!r}")
+        need(name in LABEL_OF and first != second, where, "relation", f"unknown label {relation!r}")
         mentions = {"e1": e1, "e2": e2}
-        rec["relations"] = [{"type": name.lower().replace("-", " "), "head": mentions[first],
+        rec["relations"] = [{"type": LABEL_OF[name], "head": mentions[first],
                              "tail": mentions[second]}]
         return rec
 

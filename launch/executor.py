@@ -11,6 +11,7 @@ updates of progress bars count as lines), so the driver can show the backend's o
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import os
 import signal
@@ -58,29 +59,48 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: own process group, and SIGKILL when the driver dies (Linux prctl)."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In the child before exec: own session and process group, and ``sig`` when the parent dies (Linux prctl)."""
     os.setsid()
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
+
+
+class LineSplitter:
+    """Hands each non-blank line of a text stream (``\\n`` or ``\\r`` terminated) to ``on_line``.
+
+    Carriage-return updates of progress bars count as lines; text after the last terminator waits for more.
+    """
+
+    def __init__(self, on_line: OnLine) -> None:
+        self.on_line, self.pending = on_line, ""
+
+    def feed(self, text: str) -> None:
+        *lines, self.pending = (self.pending + text).replace("\r", "\n").split("\n")
+        for line in lines:
+            if line.strip():
+                self.on_line(line)
+
+    def close(self) -> None:
+        """The unterminated rest, if any, is a line too."""
+        if self.pending.strip():
+            self.on_line(self.pending)
+        self.pending = ""
 
 
 def stream_lines(stream, sink, on_line: OnLine | None) -> None:
-    """Copy a child's binary output to ``sink`` and hand each (``\\n`` or ``\\r`` terminated) line to ``on_line``."""
-    pending = b""
+    """Copy a child's binary output to ``sink`` and hand each line (see :class:`LineSplitter`) to ``on_line``."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    lines = LineSplitter(on_line) if on_line is not None else None
     while chunk := stream.read1(65536):
         sink.write(chunk)
         sink.flush()
-        if on_line is None:
-            continue
-        pending += chunk
-        *lines, pending = pending.replace(b"\r", b"\n").split(b"\n")
-        for line in lines:
-            if line.strip():
-                on_line(line.decode("utf-8", "replace"))
-    if on_line is not None and pending.strip():
-        on_line(pending.decode("utf-8", "replace"))
+        if lines is not None:
+            lines.feed(decoder.decode(chunk))
+    if lines is not None:
+        lines.feed(decoder.decode(b"", final=True))
+        lines.close()
 
 
 class LocalExecutor:
@@ -107,7 +127,7 @@ class LocalExecutor:
             try:
                 self._proc = subprocess.Popen(
                     job.argv, cwd=job.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
                 )
             except FileNotFoundError as err:
                 hint = f"command {job.argv[0]!r} not found ({err}); is the virtualenv's bin on PATH?"

@@ -65,11 +65,11 @@ def run_on_node(argv: list[str], env: Mapping[str, str], cwd: str, prefix: str) 
     The child gets its own process group and dies with this worker (prctl), so a cancelled task leaves no
     training behind.
     """
-    from launch.executor import _die_with_parent
+    from launch.executor import die_with_parent
 
     proc = subprocess.Popen(
         argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
     )
     for raw in proc.stdout:
         print(f"{prefix} {raw.decode('utf-8', 'replace').rstrip()}", flush=True)

@@ -8,6 +8,7 @@ directly; ``launch.driver`` executes the plan.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,10 +16,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from launch.backend_env import REPO_ROOT
 from launch.executor import StageFailed
 from launch.run_dir import files_stamp, fingerprint
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_KINDS = ("sft", "grpo")
 STAGE_KEYS = {"sft": {"kind", "style", "mixture", "epochs", "args"},
               "grpo": {"kind", "task", "count", "epochs", "rollout_n", "style", "args"}}
@@ -164,6 +165,13 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
             "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common}
 
 
+def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, Any]:
+    """A stage's input model, input stage and the fingerprint part that ties it to what came before it."""
+    if previous is None:
+        return model, None, {"model": model, "files": files_stamp([Path(model)])}
+    return str(previous.output_dir), previous.name, previous.fingerprint
+
+
 def build_plan(cfg: Mapping[str, Any]) -> Plan:
     """The stages of a composed recipe (a plain dict, interpolations resolved), in order, fingerprinted."""
     _check_names(cfg)
@@ -171,6 +179,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(cfg["pipeline"]["skip"])
     model = resolve_model(str(cfg["model"]["name_or_path"]))
+    code_stamp = functools.cache(_code_stamp)  # per plan: stages share folders, and edits between plans count
     previous: StagePlan | None = None
     stages: list[StagePlan] = []
     for name in cfg["pipeline"]["order"]:
@@ -186,27 +195,25 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
                              f" (backend settings go under stages.{name}.args)")
         data = _data_request(name, spec, cfg, sources, previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
+        input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(
-            name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name,
-            input_model=str(previous.output_dir) if previous else model,
-            input_stage=previous.name if previous else None, samples=samples, epochs=spec.get("epochs"),
-            rollout_n=spec.get("rollout_n"), spec=spec, data=data,
+            name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
+            input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
+            spec=spec, data=data,
         )
         stage.config = engine_module(stage.engine).render(stage, cfg)
-        code = _code_stamp("converters", "rewards") if kind == "grpo" else _code_stamp("converters")
-        upstream = previous.fingerprint if previous else {"model": model, "files": files_stamp([Path(model)])}
+        code = code_stamp("converters", "rewards") if kind == "grpo" else code_stamp("converters")
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
                                          "code": code, "input": upstream}, run_dir)
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
         style = previous.data["style"] if previous else "cm"  # ask the way the model was last trained
+        input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
-                          input_model=str(previous.output_dir) if previous else model,
-                          input_stage=previous.name if previous else None, samples=0, spec={"style": style})
+                          input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style})
         stage.config = engine_module("eval").render(stage, cfg)
-        upstream = previous.fingerprint if previous else {"model": model, "files": files_stamp([Path(model)])}
-        stage.fingerprint = fingerprint({"config": stage.config, "code": _code_stamp("eval", "converters"),
+        stage.fingerprint = fingerprint({"config": stage.config, "code": code_stamp("eval", "converters"),
                                          "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
                                          "input": upstream}, run_dir)
         stages.append(stage)

@@ -34,14 +34,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from launch.executor import OnLine, StageFailed, StageJob
+from launch.backend_env import REPO_ROOT
+from launch.executor import LineSplitter, OnLine, StageFailed, StageJob, die_with_parent
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAD_START_TIMEOUT_S = 120.0
 
 
@@ -111,25 +112,20 @@ def job_submission(job: StageJob, cluster: Mapping) -> dict[str, Any]:
 
 
 class _LogSink:
-    """Appends a job's log text to the stage log and hands whole lines (``\\n`` or ``\\r`` ended) to ``on_line``."""
+    """Appends a job's log text to the stage log and hands whole lines to ``on_line`` (a :class:`LineSplitter`)."""
 
     def __init__(self, log, on_line: OnLine | None) -> None:
-        self.log, self.on_line, self.pending = log, on_line, ""
+        self.log, self.lines = log, LineSplitter(on_line) if on_line is not None else None
 
     def write(self, text: str) -> None:
         self.log.write(text)
         self.log.flush()
-        if self.on_line is None:
-            return
-        *lines, self.pending = (self.pending + text).replace("\r", "\n").split("\n")
-        for line in lines:
-            if line.strip():
-                self.on_line(line)
+        if self.lines is not None:
+            self.lines.feed(text)
 
     def finish(self) -> None:
-        if self.on_line is not None and self.pending.strip():
-            self.on_line(self.pending)
-        self.pending = ""
+        if self.lines is not None:
+            self.lines.close()
 
 
 class RayJobExecutor:
@@ -304,7 +300,8 @@ class LocalRayHead:
         log = open(Path(self.temp_dir) / "head.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "launch.ray_executor", "head", *self.argv], cwd=REPO_ROOT, env=env,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_session_dying_with_parent,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=partial(die_with_parent, signal.SIGTERM),  # the watchdog ends the head's session
         )
         log.close()
         deadline = time.monotonic() + HEAD_START_TIMEOUT_S
@@ -331,15 +328,6 @@ class LocalRayHead:
                     self.proc.wait()
             self.proc = None
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-
-
-def _session_dying_with_parent() -> None:
-    """In the watchdog before exec: a new session, and SIGTERM when the driver dies (Linux prctl)."""
-    import ctypes
-
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _kill_session(sid: int, grace_s: float = 5.0) -> None:

@@ -19,9 +19,11 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from converters.records import Event, Schema, Units, gold_units
+from converters.jsonenc import encode_str
+from converters.records import Event, Schema, Units, gold_items, gold_units
 
 # --------------------------------------------------------------------------------------------- profiles
 
@@ -107,10 +109,26 @@ def _labels_key(task: str, labels: Any) -> tuple:
 
 
 @lru_cache(maxsize=1024)
-def _cached_instruction(task: str, labels_key: tuple, profile: Profile) -> str:
-    """Instructions per (schema, profile), cached: stage builds render the same few schemas millions of times."""
+def _cached_head(task: str, labels_key: tuple, profile: Profile, style: str) -> str:
+    """Everything before the input, per (schema, profile, style), cached: stage builds render the same few
+    schemas millions of times (and ``jsonenc.encode_joined`` caches its escaping by this very string)."""
     labels = dict(labels_key) if task == "ee" else labels_key
-    return _instruction(Schema(task, labels), profile)
+    instruction = _instruction(Schema(task, labels), profile)
+    if style == "sa":
+        instruction += " " + CONCISE
+    return f"{instruction} The user input is:\n"
+
+
+def prompt_parts(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm",
+                 profile: str | Profile = "default", text: str | None = None) -> tuple[str, str]:
+    """``(head, input)`` with ``render_prompt(...) == head + input``; ``head`` is one shared string per schema,
+    profile and style (instruction, the SA sentence when ``style='sa'``, the input marker)."""
+    _check_style(style)
+    task, labels, body = _task_labels_text(record_or_schema)
+    body = text if text is not None else body
+    if body is None:
+        raise ValueError("render_prompt needs the input text (a record, a Schema with text, or text=...)")
+    return _cached_head(task, _labels_key(task, labels), get_profile(profile), style), body
 
 
 def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm",
@@ -119,68 +137,89 @@ def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm
 
     The same string is used for SFT, GRPO rollouts and evaluation, so a model is always asked the same way.
     """
-    _check_style(style)
-    task, labels, body = _task_labels_text(record_or_schema)
-    body = text if text is not None else body
-    if body is None:
-        raise ValueError("render_prompt needs the input text (a record, a Schema with text, or text=...)")
-    instruction = _cached_instruction(task, _labels_key(task, labels), get_profile(profile))
-    if style == "sa":
-        instruction += " " + CONCISE
-    return f"{instruction} The user input is:\n{body}"
+    head, body = prompt_parts(record_or_schema, style, profile, text)
+    return head + body
 
 
 # ---------------------------------------------------------------------------------------------- targets
 
 
-def _first_pos(text: str, value: str) -> int:
-    pos = text.find(value)
-    return pos if pos >= 0 else len(text)
+def _slot_strings(task: str, items: Sequence[Any], text: str, sep: str) -> dict[str, str]:
+    """Slot -> joined value string, values in order of first appearance in the text (ties: annotation order),
+    duplicates removed. ``items`` are the unit tuples of ``task`` (see ``records.gold_items``); slots come in
+    order of their first value in the text."""
+    if task == "ner" and len(items) < 2:  # most sentences: nothing to order or join
+        return dict(items)
+    end = len(text)
 
+    def pos(value: str) -> int:
+        found = text.find(value)
+        return found if found >= 0 else end
 
-def _slot_strings(units: Units, text: str, sep: str) -> dict[str, str]:
-    """Slot -> joined value string, values in order of first appearance in the text (ties: annotation order)."""
-    buckets: dict[str, list[tuple[int, int, str]]] = {}
-    if units.task == "ner":
-        if len(units.entities) < 2:  # most sentences: nothing to order or join
-            return dict(units.entities)
-        for i, (etype, value) in enumerate(units.entities):
-            buckets.setdefault(etype, []).append((_first_pos(text, value), i, value))
-    elif units.task == "re":
-        for i, (rtype, head, tail) in enumerate(units.relations):
-            key = min(_first_pos(text, head), _first_pos(text, tail))
-            buckets.setdefault(rtype, []).append((key, i, f"{head}{PAIR_SEP}{tail}"))
+    if task == "ner":
+        keyed = [(pos(value), etype, value) for etype, value in items]
+    elif task == "re":
+        keyed = [(min(pos(head), pos(tail)), rtype, f"{head}{PAIR_SEP}{tail}") for rtype, head, tail in items]
     else:
-        for i, event in enumerate(units.events):
-            parts = [event.trigger] + [f"{role}{ROLE_SEP}{arg}" for role, arg in event.arguments]
-            group = event.trigger if not event.arguments else parts[0] + ROLE_SEP + ARG_SEP.join(parts[1:])
-            buckets.setdefault(event.type, []).append((_first_pos(text, event.trigger), i, group))
-    return {slot: sep.join(dict.fromkeys(v for _, _, v in sorted(vals))) for slot, vals in buckets.items()}
+        keyed = [(pos(e.trigger), e.type, _trigger_group(e)) for e in items]
+    keyed = sorted(dict.fromkeys(keyed), key=_FIRST)  # stable: equal positions keep annotation order
+    filled: dict[str, str] = {}
+    for _, slot, value in keyed:
+        filled[slot] = filled[slot] + sep + value if slot in filled else value
+    return filled
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # same output as json.dumps(..., ensure_ascii=False)
+_FIRST = itemgetter(0)
+
+
+def _trigger_group(event: Event) -> str:
+    if not event.arguments:
+        return event.trigger
+    return event.trigger + ROLE_SEP + ARG_SEP.join(f"{role}{ROLE_SEP}{arg}" for role, arg in event.arguments)
+
+
+_UNIT_FIELD = {"ner": "entities", "re": "relations", "ee": "events"}
 
 
 def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> str:
     """The training target of a record: every schema slot (CM, ``""`` when empty) or only filled ones (SA)."""
-    return _render(gold_units(record), tuple(record["labels"]), record["text"], style, get_profile(profile))
+    task = record["task"]
+    return _render(task, gold_items(record), record["labels"], record["text"], style, get_profile(profile))
 
 
 def render_units(units: Units, schema: Schema, style: str = "cm", profile: str | Profile = "default") -> str:
     """Render any units (gold or perturbed) as a target string against ``schema``."""
-    return _render(units, schema.slots, schema.text or "", style, get_profile(profile))
+    items = getattr(units, _UNIT_FIELD[units.task])
+    return _render(units.task, items, schema.slots, schema.text or "", style, get_profile(profile))
 
 
-def _render(units: Units, slots: tuple[str, ...], text: str, style: str, profile: Profile) -> str:
+def _render(task: str, items: Sequence[Any], slots: Iterable[str], text: str, style: str, profile: Profile) -> str:
+    """``slots``: the schema's slots in order (a label list, or the EE labels mapping, whose keys are its slots).
+
+    The JSON object is joined from cached '"slot": ' prefixes (byte-identical to ``json.dumps(...,
+    ensure_ascii=False)``): CM targets are mostly empty slots, and a build renders millions of them.
+    """
     _check_style(style)
-    filled = _slot_strings(units, text, profile.value_sep)
+    filled = _slot_strings(task, items, text, profile.value_sep)
+    prefixes = _slot_prefixes(tuple(slots))
     if style == "cm":
-        obj = dict.fromkeys(slots, "")
-        obj.update(filled)  # units outside the schema still get rendered, after the schema's slots
+        if not filled:
+            return _empty_object(prefixes)
+        parts = [prefix + (encode_str(filled.pop(slot)) if slot in filled else '""') for slot, prefix in prefixes]
     else:
-        obj = {slot: filled[slot] for slot in slots if slot in filled}
-        obj.update((slot, value) for slot, value in filled.items() if slot not in obj)
-    return _ENCODE(obj)
+        parts = [prefix + encode_str(filled.pop(slot)) for slot, prefix in prefixes if slot in filled]
+    parts += [encode_str(slot) + ": " + encode_str(value) for slot, value in filled.items()]  # outside the schema
+    return "{" + ", ".join(parts) + "}"
+
+
+@lru_cache(maxsize=1024)
+def _slot_prefixes(slots: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((slot, encode_str(slot) + ": ") for slot in dict.fromkeys(slots))
+
+
+@lru_cache(maxsize=1024)
+def _empty_object(prefixes: tuple[tuple[str, str], ...]) -> str:
+    return "{" + ", ".join(prefix + '""' for _, prefix in prefixes) + "}"
 
 
 # ----------------------------------------------------------------------------------------------- parsing

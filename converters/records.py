@@ -96,6 +96,15 @@ def schema_of(record: Mapping[str, Any]) -> Schema:
     return Schema(task, tuple(labels), record.get("text"))
 
 
+def _all_str(values: list[Any]) -> bool:
+    """Whether every item is a string; ``str.join`` checks that in C (this runs once per row of large builds)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
 def _mention_error(value: Any, text: str, check_spans: bool) -> str | None:
     """Why ``value`` is not an acceptable mention of ``text`` (None when it is)."""
     if not isinstance(value, str) or not value.strip():
@@ -125,7 +134,7 @@ def validate_record(record: Any, where: str = "<record>", check_spans: bool = Tr
     if task == "ee":
         _validate_events(record, labels, text, where, check_spans)
         return record
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+    if not isinstance(labels, list) or not _all_str(labels):
         raise RecordError(where, "labels", "must be a list of label names")
     key, fields = ("entities", ("text",)) if task == "ner" else ("relations", ("head", "tail"))
     units = record.get(key)
@@ -150,7 +159,7 @@ def _validate_events(record: dict[str, Any], labels: Any, text: str, where: str,
     if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
         raise RecordError(where, "labels", "EE labels must be an object {event type: [roles]}")
     for etype, roles in labels.items():
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        if not isinstance(roles, list) or not _all_str(roles):
             raise RecordError(where, f"labels.{etype}", "must be a list of role names")
     events = record.get("events")
     if not isinstance(events, list):
@@ -178,21 +187,31 @@ def _validate_events(record: dict[str, Any], labels: Any, text: str, where: str,
                 raise RecordError(where, f"events[{i}].arguments[{j}].text", problem)
 
 
-def gold_units(record: Mapping[str, Any]) -> Units:
-    """The units a perfect answer expresses, computed from the structured annotation (never from a target)."""
+def gold_items(record: Mapping[str, Any]) -> list[Any]:
+    """The annotation as unit tuples of the record's task, in annotation order: (type, text) entities,
+    (type, head, tail) relations, or trigger groups (``Event``). NER/RE duplicates are kept (``gold_units``
+    removes them); events of one type that share a trigger are already merged into one group."""
     task = record["task"]
     if task == "ner":
-        return Units("ner", entities=tuple(dict.fromkeys([(e["type"], e["text"]) for e in record["entities"]])))
+        return [(e["type"], e["text"]) for e in record["entities"]]
     if task == "re":
-        return Units(
-            "re", relations=tuple(dict.fromkeys([(r["type"], r["head"], r["tail"]) for r in record["relations"]]))
-        )
+        return [(r["type"], r["head"], r["tail"]) for r in record["relations"]]
     groups: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     for event in record["events"]:
         args = groups.setdefault((event["type"], event["trigger"]), {})
         for arg in event.get("arguments", []):
             args[(arg["role"], arg["text"])] = None
-    return Units("ee", events=tuple(Event(t, trig, tuple(args)) for (t, trig), args in groups.items()))
+    return [Event(t, trig, tuple(args)) for (t, trig), args in groups.items()]
+
+
+def gold_units(record: Mapping[str, Any]) -> Units:
+    """The units a perfect answer expresses, computed from the structured annotation (never from a target)."""
+    task, items = record["task"], gold_items(record)
+    if task == "ner":
+        return Units("ner", entities=tuple(dict.fromkeys(items)))
+    if task == "re":
+        return Units("re", relations=tuple(dict.fromkeys(items)))
+    return Units("ee", events=tuple(items))
 
 
 def record_from_answer(answer: str | Mapping[str, Any]) -> dict[str, Any]:

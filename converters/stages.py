@@ -7,9 +7,14 @@ Sampling (one recorded seed per stage): per task, records of all its sources are
 and exactly ``count`` are drawn uniformly without replacement, with ``random.Random(f"{seed}/{task}")`` so a
 task's draw does not depend on the other tasks. Only when the pool is smaller than the count is it
 oversampled: every record ``count // pool`` times plus a without-replacement draw of the remainder; this is
-flagged in the manifest and logged as a warning. Records are streamed twice (count, then draw), so memory
-holds only the chosen indices. Rows are written grouped by task in mixture order, each group in pool order;
-the trainers shuffle (LLaMA-Factory's sampler, EasyR1's ``data.shuffle``).
+flagged in the manifest and logged as a warning.
+
+Each source record is read, validated and rendered once, into a spool file (in a temporary folder inside the
+output folder, removed at the end) while the pool is counted; the draw then streams the spool with selection
+sampling (Knuth's Algorithm S), which picks exactly the wanted number in pool order with O(1) memory. A task
+that takes its whole pool once is copied in blocks, or, when it is the stage's only task, renamed into place.
+Rows are written grouped by task in mixture order, each group in pool order; the trainers shuffle
+(LLaMA-Factory's sampler, EasyR1's ``data.shuffle``).
 
 Every build writes ``manifest.json``: the resolved source specs with file hashes, pool sizes, counts per
 task / dataset / split, seed, style, profile, oversampling, malformed rows skipped (non-strict) with their
@@ -21,20 +26,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence
 
 from converters.bundled import bundled_spec
-from converters.format import get_profile, render_prompt, render_target
+from converters.format import get_profile, prompt_parts, render_prompt, render_target
+from converters.jsonenc import encode_joined, encode_str, value_json
 from converters.readers import ReadLog, read_source, source_files
 
 log = logging.getLogger(__name__)
 
 SFT_COLUMNS = {"prompt": "instruction", "response": "output"}
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_BLOCK = 1 << 20  # I/O buffer of spools and outputs
 
 
 def resolve_spec(spec: Mapping[str, Any], strict: bool = True) -> dict[str, Any]:
@@ -56,45 +65,100 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def draw_copies(pool: int, count: int, rng: random.Random) -> Iterator[int]:
+    """How many times each of ``pool`` records (in order) goes into a draw of exactly ``count``.
+
+    Every record ``count // pool`` times, plus ``count % pool`` records picked uniformly without replacement by
+    selection sampling (Knuth's Algorithm S: pick with probability still-wanted / still-unseen), in one pass
+    and O(1) memory.
+    """
+    repeats, rest = divmod(count, pool) if pool else (0, 0)
+    for seen in range(pool):
+        if rest and rng.random() * (pool - seen) < rest:
+            rest -= 1
+            yield repeats + 1
+        else:
+            yield repeats
+
+
 class _TaskDraw:
     """The exact, seeded draw of ``count`` records of one task from its pooled sources."""
 
     def __init__(self, task: str, count: int, specs: Sequence[Mapping[str, Any]], seed: int, strict: bool) -> None:
         if count < 0:
             raise ValueError(f"task {task!r}: count must be >= 0, got {count}")
-        self.task, self.count = task, count
+        self.task, self.count, self.seed = task, count, seed
         self.specs = [resolve_spec(s, strict) for s in specs]
         if not self.specs:
             raise ValueError(f"task {task!r}: no sources given")
         self.logs = [ReadLog() for _ in self.specs]
-        self.pools = [sum(1 for _ in self._records(i, self.logs[i])) for i in range(len(self.specs))]
-        pool = sum(self.pools)
-        if count and not pool:
-            raise ValueError(f"task {task!r}: the sources hold no records, cannot draw {count}")
-        rng = random.Random(f"{seed}/{task}")
-        self.repeats, rest = divmod(count, pool) if pool else (0, 0)
-        self.multiplicity: Counter = Counter(rng.sample(range(pool), rest))
-        self.oversampled = self.repeats > 0 and count > pool
+        self.pools = [0] * len(self.specs)
+        self.runs: list[list[Any]] = []  # [(dataset, split), number of consecutive spooled rows]
+        self.repeats, self.oversampled = 0, False
+
+    def spool(self, row: Callable[[dict[str, Any], int], str], path: Path, bar: Any) -> None:
+        """Read every source once, writing one row line per record (``row(record, pool index)``) to ``path``;
+        then settle the draw (pool size, repeats, oversampling).
+
+        Which (dataset, split) each line belongs to is kept as runs of equal keys: O(1) memory for the usual
+        sources (one dataset per file), still exact for files that interleave datasets.
+        """
+        index, runs = 0, self.runs
+        with open(path, "wb", buffering=_BLOCK) as spool:  # few large writes: syscalls are the cost here
+            for i, spec in enumerate(self.specs):
+                split, start = str(spec.get("split", "")), index
+                for rec in read_source(spec, self.logs[i]):
+                    if rec["task"] != self.task:
+                        raise ValueError(f"source {spec!r} gave a {rec['task']!r} record {rec['id']!r} "
+                                         f"for task {self.task!r}")
+                    key = (rec["dataset"], split)
+                    if runs and runs[-1][0] == key:
+                        runs[-1][1] += 1
+                    else:
+                        runs.append([key, 1])
+                    spool.write((row(rec, index) + "\n").encode())
+                    index += 1
+                    bar.update(1)
+                self.pools[i] = index - start
+        if self.count and not index:
+            raise ValueError(f"task {self.task!r}: the sources hold no records, cannot draw {self.count}")
+        self.repeats, rest = divmod(self.count, index) if index else (0, 0)
+        self.oversampled = self.count > index
         if self.oversampled:
-            log.warning("task %r: pool of %d records is smaller than the requested %d; oversampling "
-                        "(every record %d times + %d drawn without replacement)", task, pool, count, self.repeats, rest)
+            log.warning("task %r: pool of %d records is smaller than the requested %d; oversampling (every "
+                        "record %d times + %d drawn without replacement)", self.task, index, self.count,
+                        self.repeats, rest)
 
-    def _records(self, i: int, read_log: ReadLog) -> Iterator[dict[str, Any]]:
-        for rec in read_source(self.specs[i], read_log):
-            if rec["task"] != self.task:
-                raise ValueError(f"source {self.specs[i]!r} gave a {rec['task']!r} record {rec['id']!r} "
-                                 f"for task {self.task!r}")
-            yield rec
+    @property
+    def takes_all(self) -> bool:
+        """Every pooled record exactly once: the spool already is this task's output."""
+        return self.count == sum(self.pools)
 
-    def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """``(split, record)`` of the drawn records (oversampled ones repeated), streamed in pool order."""
-        index = 0
-        for i, spec in enumerate(self.specs):
-            split = str(spec.get("split", ""))
-            for rec in self._records(i, ReadLog()):
-                for _ in range(self.repeats + self.multiplicity.get(index, 0)):
-                    yield split, rec
-                index += 1
+    def pool_counts(self) -> Counter:
+        """Records per (dataset, split) in the whole pool."""
+        counts: Counter = Counter()
+        for key, n in self.runs:
+            counts[key] += n
+        return counts
+
+    def emit(self, path: Path, out: BinaryIO) -> Counter:
+        """Append the drawn rows of the spool at ``path`` (oversampled ones repeated) to ``out``, in pool order;
+        returns rows per (dataset, split)."""
+        with open(path, "rb") as spool:
+            if self.takes_all:
+                shutil.copyfileobj(spool, out, _BLOCK)
+                return self.pool_counts()
+            runs, key, left = iter(self.runs), None, 0
+            counts: Counter = Counter()
+            copies_of = draw_copies(sum(self.pools), self.count, random.Random(f"{self.seed}/{self.task}"))
+            for line, copies in zip(spool, copies_of):
+                if not left:
+                    key, left = next(runs)
+                left -= 1
+                if copies:
+                    counts[key] += copies
+                    out.write(line * copies)
+        return counts
 
     def manifest(self, counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
         return {
@@ -113,35 +177,34 @@ class _TaskDraw:
 
 
 def _build(kind: str, name: str, plan: Mapping[str, int], sources: Mapping[str, Sequence[Mapping[str, Any]]],
-           out_file: Path, row: Callable[[dict[str, Any], int], dict[str, Any]], settings: dict[str, Any],
+           out_file: Path, row: Callable[[dict[str, Any], int], str], settings: dict[str, Any],
            seed: int, strict: bool, progress: bool) -> dict[str, Any]:
     missing = [t for t in plan if t not in sources]
     if missing:
         raise ValueError(f"stage {name!r}: no sources for task(s) {missing}; sources has {sorted(sources)}")
     draws = [_TaskDraw(task, int(count), sources[task], seed, strict) for task, count in plan.items()]
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    digest, rows = hashlib.sha256(), 0
-    tasks: dict[str, Any] = {}
-    bar = _progress_bar(sum(d.count for d in draws), f"{kind} {name}", progress)
-    with open(out_file, "w", encoding="utf-8") as fh:
-        for draw in draws:
-            counts: Counter = Counter()
-            for split, rec in draw.records():
-                line = _ENCODE(row(rec, rows)) + "\n"
-                fh.write(line)
-                digest.update(line.encode("utf-8"))
-                counts[(rec["dataset"], split)] += 1
-                rows += 1
-                bar.update(1)
-            tasks[draw.task] = draw.manifest(counts)
+    bar = _progress_bar(f"{kind} {name}: records read", progress)
+    with tempfile.TemporaryDirectory(prefix=".spool-", dir=out_file.parent) as tmp:
+        spools = [Path(tmp) / f"{i}.jsonl" for i in range(len(draws))]
+        for draw, spool in zip(draws, spools):
+            draw.spool(row, spool, bar)
+        if len(draws) == 1 and draws[0].takes_all:  # e.g. CM phase 1: the whole NER pool, once
+            os.replace(spools[0], out_file)
+            counts = [draws[0].pool_counts()]
+        else:
+            with open(out_file, "wb", buffering=_BLOCK) as out:
+                counts = [draw.emit(spool, out) for draw, spool in zip(draws, spools)]
     bar.close()
+    tasks = {draw.task: draw.manifest(c) for draw, c in zip(draws, counts)}
+    rows = sum(draw.count for draw in draws)
     skipped = [s for d in draws for lg in d.logs for s in lg.skipped]
     manifest = {
         "stage": name, "kind": kind, "seed": seed, "strict": strict, **settings,
         "tasks": tasks, "rows": rows,
         "oversampled_tasks": [d.task for d in draws if d.oversampled],
         "skipped_count": len(skipped), "skipped": skipped,
-        "outputs": [{"file": out_file.name, "sha256": digest.hexdigest(), "rows": rows}],
+        "outputs": [{"file": out_file.name, "sha256": file_sha256(out_file), "rows": rows}],
     }
     (out_file.parent / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                     encoding="utf-8")
@@ -158,9 +221,10 @@ def build_sft_stage(name: str, mixture: Mapping[str, int], sources: Mapping[str,
     get_profile(profile)
     out_dir = Path(out_dir)
 
-    def row(rec: dict[str, Any], _: int) -> dict[str, Any]:
-        return {"instruction": render_prompt(rec, style, profile), "output": render_target(rec, style, profile),
-                "id": rec["id"]}
+    def row(rec: dict[str, Any], _: int) -> str:  # == json.dumps({"instruction", "output", "id"}, ensure_ascii=False)
+        return ('{"instruction": ' + encode_joined(*prompt_parts(rec, style, profile))
+                + ', "output": ' + encode_str(render_target(rec, style, profile))
+                + ', "id": ' + value_json(rec["id"]) + "}")
 
     manifest = _build("sft", name, mixture, sources, out_dir / f"{name}.jsonl", row,
                       {"style": style, "profile": profile}, seed, strict, progress)
@@ -177,16 +241,17 @@ def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Seq
     Columns: ``prompt`` (== the SFT instruction of the same record, style and profile; DE follows SA, so
     ``style`` defaults to ``"sa"``), ``answer`` (the canonical record as a JSON string), and verl's
     ``data_source`` (dataset name), ``reward_model`` ({"style": "rule", "ground_truth": answer}) and
-    ``extra_info`` ({"id", "index", "task"}). No ``images``/``videos`` columns: their mere presence sends
+    ``extra_info`` ({"id", "index", "task"}; ``index`` is the record's position in the task's pool, so
+    oversampled copies share it). No ``images``/``videos`` columns: their mere presence sends
     EasyR1 down its multimodal path.
     """
     get_profile(profile)
 
-    def row(rec: dict[str, Any], index: int) -> dict[str, Any]:
+    def row(rec: dict[str, Any], index: int) -> str:
         answer = json.dumps(rec, ensure_ascii=False)
-        return {"prompt": render_prompt(rec, style, profile), "answer": answer, "data_source": rec["dataset"],
-                "reward_model": {"style": "rule", "ground_truth": answer},
-                "extra_info": {"id": rec["id"], "index": index, "task": rec["task"]}}
+        return json.dumps({"prompt": render_prompt(rec, style, profile), "answer": answer,
+                           "data_source": rec["dataset"], "reward_model": {"style": "rule", "ground_truth": answer},
+                           "extra_info": {"id": rec["id"], "index": index, "task": rec["task"]}}, ensure_ascii=False)
 
     return _build("grpo", name, {task: count}, sources, Path(out_dir) / "train.jsonl", row,
                   {"task": task, "style": style, "profile": profile}, seed, strict, progress)
@@ -200,12 +265,12 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
+def _progress_bar(desc: str, enabled: bool) -> Any:
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="rec", file=sys.stderr)
+    return tqdm(desc=desc, unit="rec", file=sys.stderr)
 
 
 def print_summary(manifest: Mapping[str, Any]) -> None:

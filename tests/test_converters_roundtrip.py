@@ -77,7 +77,7 @@ def test_parse_output_never_raises_on_jsonish(value: object, record: dict, trunc
 STRUCTURAL_SEPARATORS = {"ner": (" | ",), "re": (" | ", ", "), "ee": (" | ", ": ", "; ")}
 
 
-WORDS = st.text(alphabet="abcdeXYZ-.',:;", min_size=1, max_size=6)
+WORDS = st.text(alphabet="abcdeXYZ-.',:;\"\\é", min_size=1, max_size=6)  # quotes and backslashes: escaping
 
 
 @st.composite
@@ -115,6 +115,10 @@ def records(draw: st.DrawFn) -> dict:
 @settings(max_examples=80, deadline=None)
 @given(records(), st.sampled_from(["cm", "sa"]))
 def test_render_then_parse_is_identity(rec: dict, style: str) -> None:
-    parsed = parse_output(render_target(rec, style), rec)
+    target = render_target(rec, style)
+    parsed = parse_output(target, rec)
     assert set_view(parsed.units) == set_view(gold_units(rec)) and round_trips(rec, style)
+    assert target == json.dumps(json.loads(target), ensure_ascii=False)  # joined by hand, exactly json.dumps
+    slots = list(dict.fromkeys(rec["labels"]))
+    assert list(json.loads(target)) == (slots if style == "cm" else [s for s in slots if json.loads(target).get(s)])
     assert render_prompt(rec, style).endswith("\n" + rec["text"])

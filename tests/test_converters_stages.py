@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from converters.format import render_prompt, render_target
-from converters.records import record_from_answer
-from converters.stages import build_grpo_stage, build_sft_stage
+from converters.records import RecordError, record_from_answer
+from converters.stages import build_grpo_stage, build_sft_stage, draw_copies, file_sha256
 
 NER = [{"bundled": "ncbi", "split": "train"}, {"bundled": "crossner_ai", "split": "train"}]
 RE = [{"bundled": "semeval", "split": "train"}]
@@ -46,11 +47,18 @@ def test_mixture_counts_are_exact(tmp_path: Path, mixture: dict, by_dataset: dic
 def test_rows_are_rendered_records(tmp_path: Path) -> None:
     from converters.bundled import bundled_records
 
-    build_sft_stage("s", {"re": 20}, SOURCES, tmp_path, seed=1)
-    by_id = {r["id"]: r for r in bundled_records("semeval", "train")}
-    for row in _rows(tmp_path / "s.jsonl"):
-        rec = by_id[row["id"]]
-        assert row["instruction"] == render_prompt(rec, "cm") and row["output"] == render_target(rec, "cm")
+    for style, profile in (("cm", "default"), ("sa", "paper")):
+        out = tmp_path / style
+        build_sft_stage("s", {"ner": 20, "re": 20, "ee": 20}, SOURCES, out, style=style, profile=profile, seed=1)
+        by_id = {r["id"]: r for name in ("ncbi", "crossner_ai", "semeval", "phee")
+                 for r in bundled_records(name, "train")}
+        lines = (out / "s.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            row = json.loads(line)
+            rec = by_id[row["id"]]
+            assert row["instruction"] == render_prompt(rec, style, profile)
+            assert row["output"] == render_target(rec, style, profile)
+            assert line == json.dumps(row, ensure_ascii=False)  # the hand-joined row is exactly json.dumps
 
 
 def test_seed_determinism(tmp_path: Path) -> None:
@@ -76,23 +84,32 @@ def test_oversampling_is_flagged(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     ids = Counter(r["extra_info"]["id"] for r in _rows(tmp_path / "train.jsonl"))
     assert sum(ids.values()) == 450 and len(ids) == 200 and set(ids.values()) == {2, 3}
     assert sum(1 for n in ids.values() if n == 3) == 50
+    index_of = {}
+    for row in _rows(tmp_path / "train.jsonl"):  # copies of one record share its pool index
+        assert index_of.setdefault(row["extra_info"]["id"], row["extra_info"]["index"]) == row["extra_info"]["index"]
+    assert sorted(index_of.values()) == list(range(200))
 
 
 def test_grpo_rows_and_prompt_identity(tmp_path: Path) -> None:
+    from converters.bundled import bundled_records
+
+    pool_ids = [r["id"] for r in bundled_records("phee", "train")]
     sft = build_sft_stage("sa", {"ee": 40}, SOURCES, tmp_path / "sft", style="sa", seed=5)
     grpo = build_grpo_stage("de_ee", "ee", 40, {"ee": EE}, tmp_path / "grpo", seed=5)
     assert grpo["style"] == "sa" and grpo["task"] == "ee"
     sft_rows = {r["id"]: r for r in _rows(tmp_path / "sft/sa.jsonl")}
     grpo_rows = _rows(tmp_path / "grpo/train.jsonl")
     assert {r["extra_info"]["id"] for r in grpo_rows} == set(sft_rows)  # same seed, same task: same draw
-    for i, row in enumerate(grpo_rows):
+    for row in grpo_rows:
         assert set(row) == {"prompt", "answer", "data_source", "reward_model", "extra_info"}
         assert row["prompt"] == sft_rows[row["extra_info"]["id"]]["instruction"]
         assert row["reward_model"] == {"style": "rule", "ground_truth": row["answer"]}
-        assert row["extra_info"]["index"] == i and row["data_source"] == "phee"
+        assert pool_ids[row["extra_info"]["index"]] == row["extra_info"]["id"] and row["data_source"] == "phee"
         rec = record_from_answer(row["answer"])
         assert render_target(rec, "sa") == sft_rows[rec["id"]]["output"]
     assert sft["outputs"][0]["rows"] == grpo["rows"] == 40
+    indices = [r["extra_info"]["index"] for r in grpo_rows]
+    assert indices == sorted(set(indices))  # pool order, each drawn record once
 
 
 def test_manifest_records_inputs_and_skips(tmp_path: Path) -> None:
@@ -135,3 +152,56 @@ def test_dataset_info_loads_in_llamafactory(tmp_path: Path) -> None:
     example = convert(row)
     assert example["_prompt"] == [{"role": "user", "content": row["instruction"]}]
     assert example["_response"] == [{"role": "assistant", "content": row["output"]}]
+
+
+@pytest.mark.parametrize(("pool", "count"), [(20, 5), (20, 0), (20, 20), (7, 23), (1, 4)])
+def test_draw_copies_is_exact(pool: int, count: int) -> None:
+    for seed in range(30):
+        copies = list(draw_copies(pool, count, random.Random(seed)))
+        assert len(copies) == pool and sum(copies) == count
+        assert set(copies) <= {count // pool, count // pool + 1}
+
+
+def test_draw_copies_is_uniform() -> None:
+    """Each of 20 records is picked in about 5/20 of 4,000 seeded draws of 5 (binomial sd ~27)."""
+    picked = Counter()
+    for seed in range(4000):
+        picked.update(i for i, n in enumerate(draw_copies(20, 5, random.Random(seed))) if n)
+    assert all(abs(picked[i] - 1000) < 150 for i in range(20)), picked
+
+
+def test_interleaved_datasets_are_counted_per_row(tmp_path: Path) -> None:
+    """One canonical file mixing two datasets: per-dataset counts follow the drawn rows exactly."""
+    src = tmp_path / "mixed.jsonl"
+    with open(src, "w", encoding="utf-8") as fh:
+        for i in range(30):
+            fh.write(json.dumps({"id": f"r{i}", "dataset": "ab"[i % 3 == 0], "task": "ner", "text": "fly to Paris",
+                                 "labels": ["city"], "entities": [{"type": "city", "text": "Paris"}]}) + "\n")
+    spec = {"format": "canonical", "path": str(src), "split": "train"}
+    for count in (12, 30, 45):
+        m = build_sft_stage("s", {"ner": count}, {"ner": [spec]}, tmp_path / str(count), seed=2)
+        rows = _rows(tmp_path / str(count) / "s.jsonl")
+        by_dataset = Counter("b" if int(r["id"][1:]) % 3 == 0 else "a" for r in rows)
+        assert m["tasks"]["ner"]["counts"] == {f"{d}/train": n for d, n in sorted(by_dataset.items())}
+        assert len(rows) == count
+
+
+def test_spools_are_removed_also_after_a_failure(tmp_path: Path) -> None:
+    build_sft_stage("s", {"ner": 10, "re": 10}, SOURCES, tmp_path / "ok", seed=0)
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["dataset_info.json", "manifest.json", "s.jsonl"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "dataset": "d", "task": "ner", "text": "t", "labels": [], "entities": 1}\n')
+    with pytest.raises(RecordError, match="bad.jsonl:1"):
+        build_sft_stage("s", {"ner": 1}, {"ner": [{"format": "canonical", "path": str(bad)}]}, tmp_path / "ko", seed=0)
+    assert list((tmp_path / "ko").iterdir()) == []
+
+
+def test_whole_pool_tasks_match_a_drawn_copy(tmp_path: Path) -> None:
+    """A task taking its whole pool (renamed or block-copied spool) gives the rows a line-by-line draw would."""
+    pool = build_sft_stage("p", {"re": 1}, SOURCES, tmp_path / "probe", seed=0)["tasks"]["re"]["pool"]
+    alone = build_sft_stage("s", {"re": pool}, SOURCES, tmp_path / "alone", seed=0)
+    mixed = build_sft_stage("s", {"ner": 3, "re": pool}, SOURCES, tmp_path / "mixed", seed=0)
+    alone_rows = _rows(tmp_path / "alone/s.jsonl")
+    assert alone_rows == _rows(tmp_path / "mixed/s.jsonl")[3:]
+    assert alone["tasks"]["re"]["counts"] == mixed["tasks"]["re"]["counts"] == {"semeval/train": pool}
+    assert alone["outputs"][0]["sha256"] == file_sha256(tmp_path / "alone/s.jsonl")

@@ -144,12 +144,10 @@ def render_prompt(record_or_schema: Mapping[str, Any] | Schema, style: str = "cm
 # ---------------------------------------------------------------------------------------------- targets
 
 
-def _slot_strings(task: str, items: Sequence[Any], text: str, sep: str) -> dict[str, str]:
-    """Slot -> joined value string, values in order of first appearance in the text (ties: annotation order),
-    duplicates removed. ``items`` are the unit tuples of ``task`` (see ``records.gold_items``); slots come in
-    order of their first value in the text."""
-    if task == "ner" and len(items) < 2:  # most sentences: nothing to order or join
-        return dict(items)
+def _in_text_order(task: str, items: Sequence[Any], text: str) -> list[tuple[int, str, str, Any]]:
+    """``(first position, slot, rendered value, item)`` sorted by first appearance of the value in the text
+    (RE: of either side; EE: of the trigger; absent values last; ties keep annotation order), duplicates
+    removed: the order values take inside a target slot."""
     end = len(text)
 
     def pos(value: str) -> int:
@@ -157,19 +155,35 @@ def _slot_strings(task: str, items: Sequence[Any], text: str, sep: str) -> dict[
         return found if found >= 0 else end
 
     if task == "ner":
-        keyed = [(pos(value), etype, value) for etype, value in items]
+        keyed = [(pos(item[1]), item[0], item[1], item) for item in items]
     elif task == "re":
-        keyed = [(min(pos(head), pos(tail)), rtype, f"{head}{PAIR_SEP}{tail}") for rtype, head, tail in items]
+        keyed = [(min(pos(item[1]), pos(item[2])), item[0], f"{item[1]}{PAIR_SEP}{item[2]}", item) for item in items]
     else:
-        keyed = [(pos(e.trigger), e.type, _trigger_group(e)) for e in items]
-    keyed = sorted(dict.fromkeys(keyed), key=_FIRST)  # stable: equal positions keep annotation order
+        keyed = [(pos(e.trigger), e.type, _trigger_group(e), e) for e in items]
+    return sorted(dict.fromkeys(keyed), key=_FIRST)  # sorted() is stable
+
+
+_FIRST = itemgetter(0)
+
+
+def _slot_strings(task: str, items: Sequence[Any], text: str, sep: str) -> dict[str, str]:
+    """Slot -> its values joined by ``sep`` in ``_in_text_order``; slots in order of their first value."""
+    if task == "ner" and len(items) < 2:  # most sentences: nothing to order or join
+        return dict(items)
     filled: dict[str, str] = {}
-    for _, slot, value in keyed:
+    for _, slot, value, _ in _in_text_order(task, items, text):
         filled[slot] = filled[slot] + sep + value if slot in filled else value
     return filled
 
 
-_FIRST = itemgetter(0)
+def target_order(units: Units, slots: Sequence[str], text: str) -> Units:
+    """The units in the order a rendered target lists them: slot by slot in schema order (slots outside the
+    schema last), values in order of first appearance in the text; duplicates removed. Order-sensitive scorers
+    (InstructUIE's EE trigger accuracy) compare a gold answer in this order with the model's."""
+    field = _UNIT_FIELD[units.task]
+    rank = {slot: i for i, slot in enumerate(slots)}
+    ordered = sorted(_in_text_order(units.task, getattr(units, field), text), key=lambda k: rank.get(k[1], len(rank)))
+    return Units(units.task, **{field: tuple(k[3] for k in ordered)})
 
 
 def _trigger_group(event: Event) -> str:
@@ -231,6 +245,7 @@ class ParseResult(NamedTuple):
     ``parsed``: a JSON object was found and read (possibly after repairing truncation).
     ``valid``: parsed, every key is a schema slot, every value well-formed and an exact substring of the input.
     ``reasons``: why it is not valid (empty when valid). ``not_in_input``: values absent from the input text.
+    ``off_schema``: slots (``slot``) and EE roles (``slot: role``) the schema does not have.
     """
 
     units: Units
@@ -238,6 +253,7 @@ class ParseResult(NamedTuple):
     valid: bool
     reasons: tuple[str, ...] = ()
     not_in_input: tuple[str, ...] = ()
+    off_schema: tuple[str, ...] = ()
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
@@ -530,10 +546,12 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     relations: dict[tuple[str, str, str], None] = {}
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     outside: dict[str, None] = {}
+    off_schema: dict[str, None] = {}
     for slot, raw in obj.items():
         slot = str(slot)
         if slot not in slots:
             reasons.append(f"unknown slot {slot!r}")
+            off_schema[slot] = None
         if isinstance(raw, str):  # the usual case, inline
             values_of_slot = [raw] if raw.strip() else []
         else:
@@ -563,6 +581,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                         values.append(arg)
                         if known_roles is not None and role not in known_roles:
                             reasons.append(f"slot {slot!r}: unknown role {role!r}")
+                            off_schema[f"{slot}{ROLE_SEP}{role}"] = None
                 if text is not None:
                     for v in values:
                         if v not in text:
@@ -575,7 +594,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         units = Units("re", relations=tuple(relations))
     else:
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
-    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside))
+    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema))
 
 
 def round_trips(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> bool:

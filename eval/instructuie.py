@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping, Sequence
 
-from converters.format import ParseResult
+from converters.format import ParseResult, target_order
 from converters.records import Units, gold_units
 from eval.metrics import SetCounter
 
@@ -79,16 +79,6 @@ def items(answer: str, keep_colon_only: bool) -> set[str]:
     return {x for x in got if ":" in x} if keep_colon_only else got
 
 
-def _gold_in_target_order(record: Mapping[str, Any]) -> Units:
-    units = gold_units(record)
-    if units.task != "ee":
-        return units
-    text, slots = record["text"], list(record["labels"])
-    pos = {e: (slots.index(e.type) if e.type in slots else len(slots),
-               text.find(e.trigger) if e.trigger in text else len(text), i) for i, e in enumerate(units.events)}
-    return Units("ee", events=tuple(sorted(units.events, key=pos.__getitem__)))
-
-
 def score_instructuie(task: str, gold_records: Sequence[Mapping[str, Any]],
                       parsed: Sequence[ParseResult]) -> dict[str, Any]:
     """Per-dataset InstructUIE-rule scores of parsed predictions (rules 1-6)."""
@@ -102,7 +92,7 @@ def score_instructuie(task: str, gold_records: Sequence[Mapping[str, Any]],
     correct = 0
     arguments = SetCounter()
     for record, result in zip(gold_records, parsed):
-        gold = _gold_in_target_order(record)
+        gold = target_order(gold_units(record), list(record["labels"]), record["text"])
         pred_units = result.units if result.parsed else None
         correct += instructuie_format(answer_string(gold)) == instructuie_format(answer_string(pred_units))
         arguments.add(items(answer_string(gold, _argument_pieces), True),

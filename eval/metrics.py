@@ -194,7 +194,7 @@ def validity(parsed: Sequence[ParseResult]) -> dict[str, Any]:
     schema_ok = grounded = 0
     for r in parsed:
         kinds.update({reason_kind(x) for x in r.reasons})
-        schema_ok += r.parsed and not any("unknown slot" in x or "unknown role" in x for x in r.reasons)
+        schema_ok += r.parsed and not r.off_schema
         grounded += r.parsed and not r.not_in_input
 
     def rate(k: int) -> float:
@@ -208,7 +208,7 @@ def validity(parsed: Sequence[ParseResult]) -> dict[str, Any]:
 def prediction_check(result: ParseResult) -> dict[str, Any]:
     """The per-prediction verdict stored next to each prediction in reports."""
     return {"parsed": result.parsed, "valid": result.valid, "reasons": list(result.reasons),
-            "not_in_input": list(result.not_in_input)}
+            "not_in_input": list(result.not_in_input), "off_schema": list(result.off_schema)}
 
 
 # --------------------------------------------------------------------------------------------- public

@@ -32,12 +32,17 @@ def backend_env() -> dict[str, str]:
     }
 
 
+def cluster_shape(cluster: Mapping[str, Any]) -> tuple[int, int]:
+    """``(nnodes, gpus_per_node)`` of a cluster profile; unset or null means one node without GPUs."""
+    return int(cluster.get("nnodes") or 1), int(cluster.get("gpus_per_node") or 0)
+
+
 def torchrun_env(cluster: Mapping[str, Any]) -> dict[str, str]:
     """LLaMA-Factory's torchrun variables when a stage spans several GPUs or nodes, else nothing.
 
     NODE_RANK and MASTER_ADDR are this node's; a multi-node executor replaces them per node.
     """
-    nnodes, gpus = int(cluster.get("nnodes") or 1), int(cluster.get("gpus_per_node") or 0)
+    nnodes, gpus = cluster_shape(cluster)
     if nnodes <= 1 and gpus <= 1:
         return {}
     return {"FORCE_TORCHRUN": "1", "NNODES": str(nnodes), "NODE_RANK": "0", "MASTER_ADDR": "127.0.0.1",

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from launch import hf_output
+from launch.backend_env import cluster_shape
 from launch.estimate import gpu_hours, throughput
 from launch.executor import Executor, StageFailed, StageJob
 from launch.plan import Plan, StagePlan, engine_module, missing_data_error
@@ -194,7 +195,8 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
     """The plan, every command and config, and GPU-hour estimates for the recipe's cluster."""
     cfg = plan.cfg
     gpu_type, rate = throughput(cfg)
-    gpus = max(int(cfg["cluster"].get("gpus_per_node") or 0) * int(cfg["cluster"].get("nnodes") or 1), 1)
+    nnodes, gpus_per_node = cluster_shape(cfg["cluster"])
+    gpus = max(gpus_per_node * nnodes, 1)
     table = Table(title=f"plan: {plan.run_dir}")
     for column in ("stage", "engine", "input", "samples", "epochs", "n", "GPU-h", "wall h"):
         table.add_column(column)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch.backend_env import REPO_ROOT, backend_env
+from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.executor import StageJob
 from launch.plan import StagePlan
 
@@ -48,7 +48,7 @@ def argv(stage: StagePlan) -> list[str]:
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(), cwd=str(REPO_ROOT),
-                     log_path=str(stage.log_path), num_gpus=min(int(cfg["cluster"].get("gpus_per_node") or 0), 1))]
+                     log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from launch.backend_env import REPO_ROOT, backend_env
+from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
@@ -56,7 +56,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
     conf = _merge(copy.deepcopy(cfg["grpo"]["config"]), stage.spec.get("args") or {})
     cluster = cfg["cluster"]
-    nnodes, gpus = int(cluster.get("nnodes") or 1), int(cluster.get("gpus_per_node") or 0)
+    nnodes, gpus = cluster_shape(cluster)
     data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
     paths = _paths(stage)
     data.update(train_files=str(stage.data_dir / "train.jsonl"), prompt_key="prompt", answer_key="answer",
@@ -154,8 +154,7 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     cluster, python = cfg["cluster"], cfg["grpo"].get("python", "python3")
     return [StageJob(stage=stage.name, argv=[python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
                      env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                     num_gpus=int(cluster.get("gpus_per_node") or 0), nnodes=int(cluster.get("nnodes") or 1),
-                     multinode="ray_driver")]
+                     num_gpus=cluster_shape(cluster)[1], nnodes=cluster_shape(cluster)[0], multinode="ray_driver")]
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:

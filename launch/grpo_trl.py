@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from launch import hf_output
-from launch.backend_env import REPO_ROOT, backend_env
+from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
@@ -38,7 +38,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
         output_dir=str(stage.output_dir),
         seed=int(cfg["seed"]),
     )
-    if not int(cfg["cluster"].get("gpus_per_node") or 0):
+    if not cluster_shape(cfg["cluster"])[1]:
         args.setdefault("use_cpu", True)
     return {
         "model_name_or_path": stage.input_model,
@@ -69,7 +69,7 @@ def check_data(stage: StagePlan) -> None:
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
                      env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                     num_gpus=min(int(cfg["cluster"].get("gpus_per_node") or 0), 1))]
+                     num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:

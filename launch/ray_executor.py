@@ -40,7 +40,7 @@ from typing import Any
 
 import psutil
 
-from launch.backend_env import REPO_ROOT
+from launch.backend_env import REPO_ROOT, cluster_shape
 from launch.executor import LineSplitter, OnLine, StageFailed, StageJob, die_with_parent
 
 HEAD_START_TIMEOUT_S = 120.0
@@ -61,7 +61,7 @@ def check_shared_paths(cluster: Mapping, run_dir: str | Path, paths: Iterable[st
     """
     shared = cluster.get("shared_dir")
     if not shared:
-        if int(cluster.get("nnodes") or 1) > 1:
+        if cluster_shape(cluster)[0] > 1:
             raise ValueError(
                 f"cluster.nnodes={cluster.get('nnodes')} needs cluster.shared_dir: a directory mounted at the same "
                 "path on every node (the run dir goes inside it, e.g. pipeline.run_dir=<shared_dir>/runs/<name>)"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from launch import hf_output
-from launch.backend_env import REPO_ROOT, backend_env, torchrun_env
+from launch.backend_env import REPO_ROOT, backend_env, cluster_shape, torchrun_env
 from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
@@ -49,7 +49,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
         args["enable_thinking"] = False
     if sft.get("deepspeed"):
         args["deepspeed"] = str(DEEPSPEED_DIR / sft["deepspeed"])
-    if not int(cfg["cluster"].get("gpus_per_node") or 0):
+    if not cluster_shape(cfg["cluster"])[1]:
         args.setdefault("use_cpu", True)
     return args
 
@@ -131,8 +131,7 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(
         stage=stage.name, argv=["llamafactory-cli", "train", str(stage.config_path)],
         env={**backend_env(), **torchrun_env(cluster)}, cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-        num_gpus=int(cluster.get("gpus_per_node") or 0), nnodes=int(cluster.get("nnodes") or 1),
-        multinode="torchrun",
+        num_gpus=cluster_shape(cluster)[1], nnodes=cluster_shape(cluster)[0], multinode="torchrun",
     )]
 
 

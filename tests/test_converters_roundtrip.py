@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from converters.bundled import BUNDLED, bundled_records
-from converters.format import parse_output, render_prompt, render_target, round_trips, set_view
+from converters.format import parse_output, render_prompt, render_target, round_trips, set_view, target_order
 from converters.lengths import percentile_buckets, target_length_table
 from converters.records import gold_units, validate_record
 from converters.roundtrip import gold_values, main, roundtrip_report
@@ -118,6 +118,7 @@ def test_render_then_parse_is_identity(rec: dict, style: str) -> None:
     target = render_target(rec, style)
     parsed = parse_output(target, rec)
     assert set_view(parsed.units) == set_view(gold_units(rec)) and round_trips(rec, style)
+    assert parsed.units == target_order(gold_units(rec), list(rec["labels"]), rec["text"])  # same order, too
     assert target == json.dumps(json.loads(target), ensure_ascii=False)  # joined by hand, exactly json.dumps
     slots = list(dict.fromkeys(rec["labels"]))
     assert list(json.loads(target)) == (slots if style == "cm" else [s for s in slots if json.loads(target).get(s)])

@@ -134,6 +134,10 @@ def test_ee_arguments_containing_semicolons_and_unknown_roles():
     assert event.trigger == "took"
     assert event.arguments == (("Treatment", "aspirin; later, nausea"), ("Effect", "rash"), ("Mood", "calm"))
     assert "slot 'adverse event': unknown role 'Mood'" in got.reasons and "calm" in got.not_in_input
+    assert got.off_schema == ("adverse event: Mood",)
+    other = parse_output('{"adverse event": "", "birth": "took", "death": ""}', schema)
+    assert other.off_schema == ("birth", "death") and other.parsed and not other.valid
+    assert parse_output('{"adverse event": "took: Effect: rash"}', schema).off_schema == ()
 
 
 def test_ee_several_trigger_groups_and_trigger_only_group():

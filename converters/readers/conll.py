@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from converters.readers.source import ReadLog, guarded, need, spec_path
+from converters.readers.source import ReadLog, guarded, iter_blocks, need, spec_path
 from converters.records import RecordError
 
 VERBALISE = {
@@ -53,26 +53,17 @@ def source_files(spec: Mapping[str, Any]) -> list[Path]:
 
 def _sentences(path: Path) -> Iterator[tuple[str, Any]]:
     """``("file:line", [(token, tag), ...])`` per sentence; a line without a tab yields a ``RecordError``."""
-    rows: list[tuple[str, str]] = []
-    start = 0
-    bad: RecordError | None = None
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if rows or bad:
-                    yield f"{path}:{start}", bad or rows
-                rows, bad = [], None
-                continue
-            if not rows and bad is None:
-                start = lineno
+    for start, lines in iter_blocks(path):
+        rows: list[tuple[str, str]] = []
+        for lineno, line in lines:
             token, sep, tag = line.partition("\t")
             if not sep or not token or not tag:
-                bad = bad or RecordError(f"{path}:{lineno}", "tag", f"expected 'token<TAB>tag', got {line!r}")
-                continue
+                problem = f"expected 'token<TAB>tag', got {line!r}"
+                yield f"{path}:{start}", RecordError(f"{path}:{lineno}", "tag", problem)
+                break
             rows.append((token, tag.strip()))
-    if rows or bad:
-        yield f"{path}:{start}", bad or rows
+        else:
+            yield f"{path}:{start}", rows
 
 
 def scan_types(path: Path) -> list[str]:

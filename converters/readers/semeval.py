@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from converters.readers.source import ReadLog, guarded, need, spec_path
+from converters.readers.source import ReadLog, guarded, iter_blocks, need, spec_path
 
 RELATIONS = ("Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
              "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer")
@@ -46,24 +46,12 @@ def source_files(spec: Mapping[str, Any]) -> list[Path]:
     return [spec_path(spec)]
 
 
-def _blocks(path: Path) -> Iterator[tuple[str, Any]]:
+def _blocks(path: Path) -> Iterator[tuple[str, list[str]]]:
     """``("file:line", [sentence line, relation line])`` per record (comment lines are ignored)."""
-    block: list[str] = []
-    start = 0
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                if block:
-                    yield f"{path}:{start}", block
-                block = []
-                continue
-            if not block:
-                start = lineno
-            if not line.startswith("Comment:"):
-                block.append(line)
-    if block:
-        yield f"{path}:{start}", block
+    for start, lines in iter_blocks(path):
+        block = [line.strip() for _, line in lines if not line.strip().startswith("Comment:")]
+        if block:
+            yield f"{path}:{start}", block
 
 
 def _mention(tagged: str, tag: str, where: str) -> str:

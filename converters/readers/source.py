@@ -72,6 +72,22 @@ def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
                 yield where, RecordError(where, "<json>", f"invalid JSON: {exc}")
 
 
+def iter_blocks(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+    """Blank-line separated blocks of a text file (CoNLL sentences, SemEval records), streamed:
+    ``(first line number, [(line number, line without its line end), ...])``."""
+    block: list[tuple[int, str]] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                block.append((lineno, line))
+            elif block:
+                yield block[0][0], block
+                block = []
+    if block:
+        yield block[0][0], block
+
+
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
 

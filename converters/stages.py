@@ -14,7 +14,7 @@ output folder, removed at the end) while the pool is counted; the draw then stre
 sampling (Knuth's Algorithm S), which picks exactly the wanted number in pool order with O(1) memory. A task
 that takes its whole pool once is copied in blocks, or, when it is the stage's only task, renamed into place.
 The spool needs as much free disk as the rows of every pooled record (drawing 45k of an 845k-record pool
-renders all 845k: that costs about what the former count-then-draw double read cost, and reads once).
+renders all 845k, which takes about as long as reading the pool twice would).
 Rows are written grouped by task in mixture order, each group in pool order; the trainers shuffle
 (LLaMA-Factory's sampler, EasyR1's ``data.shuffle``).
 

@@ -188,15 +188,18 @@ def _build(kind: str, name: str, plan: Mapping[str, int], sources: Mapping[str, 
     out_file.parent.mkdir(parents=True, exist_ok=True)
     bar = _progress_bar(f"{kind} {name}: records read", progress)
     with tempfile.TemporaryDirectory(prefix=".spool-", dir=out_file.parent) as tmp:
+        rows_file = out_file if out_file.suffix == ".jsonl" else Path(tmp) / "rows.jsonl"
         spools = [Path(tmp) / f"{i}.jsonl" for i in range(len(draws))]
         for draw, spool in zip(draws, spools):
             draw.spool(row, spool, bar)
         if len(draws) == 1 and draws[0].takes_all:  # e.g. CM phase 1: the whole NER pool, once
-            os.replace(spools[0], out_file)
+            os.replace(spools[0], rows_file)
             counts = [draws[0].pool_counts()]
         else:
-            with open(out_file, "wb", buffering=_BLOCK) as out:
+            with open(rows_file, "wb", buffering=_BLOCK) as out:
                 counts = [draw.emit(spool, out) for draw, spool in zip(draws, spools)]
+        if rows_file != out_file:
+            _jsonl_to_parquet(rows_file, out_file)
     bar.close()
     tasks = {draw.task: draw.manifest(c) for draw, c in zip(draws, counts)}
     rows = sum(draw.count for draw in draws)
@@ -213,6 +216,17 @@ def _build(kind: str, name: str, plan: Mapping[str, int], sources: Mapping[str, 
     if progress:
         print_summary(manifest)
     return manifest
+
+
+def _jsonl_to_parquet(src: Path, dst: Path) -> None:
+    """Stream JSONL rows into one Parquet file (nested objects become struct columns, as verl's examples have)."""
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    reader = pa_json.open_json(src, read_options=pa_json.ReadOptions(block_size=_BLOCK * 16))
+    with pq.ParquetWriter(dst, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
 
 
 def build_sft_stage(name: str, mixture: Mapping[str, int], sources: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -237,8 +251,9 @@ def build_sft_stage(name: str, mixture: Mapping[str, int], sources: Mapping[str,
 
 def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Sequence[Mapping[str, Any]]],
                      out_dir: Path, *, style: str = "sa", profile: str = "default", seed: int, strict: bool = True,
-                     progress: bool = False) -> dict[str, Any]:
-    """Write ``<out_dir>/train.jsonl`` for GRPO (EasyR1 / verl / TRL) and ``manifest.json``; returns the manifest.
+                     progress: bool = False, file_format: str = "jsonl") -> dict[str, Any]:
+    """Write ``<out_dir>/train.jsonl`` (or ``train.parquet`` with ``file_format="parquet"``, the format of verl's
+    examples) for GRPO (EasyR1 / verl / TRL) and ``manifest.json``; returns the manifest.
 
     Columns: ``prompt`` (== the SFT instruction of the same record, style and profile; DE follows SA, so
     ``style`` defaults to ``"sa"``), ``answer`` (the canonical record as a JSON string), and verl's
@@ -248,6 +263,8 @@ def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Seq
     EasyR1 down its multimodal path.
     """
     get_profile(profile)
+    if file_format not in ("jsonl", "parquet"):
+        raise ValueError(f"build_grpo_stage: file_format must be 'jsonl' or 'parquet', got {file_format!r}")
 
     def row(rec: dict[str, Any], index: int) -> str:
         answer = json.dumps(rec, ensure_ascii=False)
@@ -255,7 +272,7 @@ def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Seq
                            "data_source": rec["dataset"], "reward_model": {"style": "rule", "ground_truth": answer},
                            "extra_info": {"id": rec["id"], "index": index, "task": rec["task"]}}, ensure_ascii=False)
 
-    return _build("grpo", name, {task: count}, sources, Path(out_dir) / "train.jsonl", row,
+    return _build("grpo", name, {task: count}, sources, Path(out_dir) / f"train.{file_format}", row,
                   {"task": task, "style": style, "profile": profile}, seed, strict, progress)
 
 

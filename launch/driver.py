@@ -16,6 +16,7 @@ their DONE, and the failed one has none, so the rerun starts exactly there.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -89,7 +90,7 @@ def build_data(stage: StagePlan) -> dict[str, Any] | None:
     request = {k: v for k, v in stage.data.items() if k != "builder"}
     builder = build_sft_stage if stage.data["builder"] == "sft" else build_grpo_stage
     try:
-        manifest = builder(out_dir=stage.data_dir, **request)
+        manifest = builder(out_dir=stage.data_dir, progress=sys.stderr.isatty(), **request)  # bar + summary table
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise StageFailed(stage.name, stage.data_dir,
                           f"building the stage data failed: {err}. Fix data.sources or the stage's mixture") from err

@@ -205,3 +205,29 @@ def test_whole_pool_tasks_match_a_drawn_copy(tmp_path: Path) -> None:
     assert alone_rows == _rows(tmp_path / "mixed/s.jsonl")[3:]
     assert alone["tasks"]["re"]["counts"] == mixed["tasks"]["re"]["counts"] == {"semeval/train": pool}
     assert alone["outputs"][0]["sha256"] == file_sha256(tmp_path / "alone/s.jsonl")
+
+
+def test_progress_prints_a_summary_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    build_sft_stage("cm_mix", {"ner": 5, "re": 7}, SOURCES, tmp_path, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "sft cm_mix: records read" in err  # the tqdm bar
+    assert "stage cm_mix (sft, seed 0, 12 rows)" in err and "semeval/train" in err and "ncbi/train" in err
+
+
+def test_grpo_parquet_holds_the_jsonl_rows(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    for fmt in ("jsonl", "parquet"):
+        m = build_grpo_stage("de_re", "re", 30, {"re": RE}, tmp_path / fmt, seed=4, file_format=fmt)
+        assert m["outputs"][0]["file"] == f"train.{fmt}" and m["outputs"][0]["rows"] == 30
+        assert m["outputs"][0]["sha256"] == file_sha256(tmp_path / fmt / f"train.{fmt}")
+        assert sorted(p.name for p in (tmp_path / fmt).iterdir()) == ["manifest.json", f"train.{fmt}"]
+    assert pq.read_table(tmp_path / "parquet/train.parquet").to_pylist() == _rows(tmp_path / "jsonl/train.jsonl")
+    # how EasyR1 and verl open a local parquet file
+    loaded = load_dataset("parquet", data_files=str(tmp_path / "parquet/train.parquet"), split="train",
+                          cache_dir=str(tmp_path / "hf_cache"))
+    assert loaded.column_names == ["prompt", "answer", "data_source", "reward_model", "extra_info"]
+    assert loaded[0]["reward_model"]["ground_truth"] == loaded[0]["answer"]
+    with pytest.raises(ValueError, match="file_format"):
+        build_grpo_stage("x", "re", 1, {"re": RE}, tmp_path / "bad", seed=0, file_format="csv")

@@ -58,7 +58,7 @@ def _perturb(record: dict[str, Any], profile: str, rng: random.Random) -> str:
         item = items[i]
         items[i] = replace(item, type=rng.choice(labels)) if isinstance(item, Event) else (rng.choice(labels),
                                                                                           *item[1:])
-    text = render_units(replace(units, **{field: tuple(items)}), schema, rng.choice(("cm", "sa")), profile)
+    text = render_units(units._replace(**{field: tuple(items)}), schema, rng.choice(("cm", "sa")), profile)
     return text[: max(1, len(text) * 2 // 3)] if kind == "truncate" else text
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 TASKS = ("ner", "re", "ee")
 
@@ -39,9 +39,11 @@ class Event:
     arguments: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Units:
-    """The structural units of one annotation or one prediction; only the field of ``task`` is filled."""
+class Units(NamedTuple):
+    """The structural units of one annotation or one prediction; only the field of ``task`` is filled.
+
+    A named tuple rather than a frozen dataclass: parsing builds one per model output, and a tuple is built in C.
+    """
 
     task: str
     entities: tuple[tuple[str, str], ...] = ()

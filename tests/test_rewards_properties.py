@@ -108,11 +108,11 @@ def test_dropping_a_correct_unit_or_adding_a_wrong_one_never_raises_the_fine_ter
         units = [replace(e, arguments=tuple(a for a in e.arguments if data.draw(st.booleans()))) for e in units]
     kept = [u for u in units if data.draw(st.booleans())]
     wrong = [_wrong_unit(task, record, f"zz{i}") for i in range(data.draw(st.integers(0, 2)))]
-    pred = replace(gold, **{FIELD[task]: tuple(kept + wrong)})
+    pred = gold._replace(**{FIELD[task]: tuple(kept + wrong)})
     score = SFR_OF[task](gold, pred, CONFIG.weights(task))
     assert score.overall <= SFR_OF[task](gold, gold, CONFIG.weights(task)).overall + 1e-12
 
-    more_wrong = replace(pred, **{FIELD[task]: (*kept, *wrong, _wrong_unit(task, record, "zz9"))})
+    more_wrong = pred._replace(**{FIELD[task]: (*kept, *wrong, _wrong_unit(task, record, "zz9"))})
     assert SFR_OF[task](gold, more_wrong, CONFIG.weights(task)).fine <= score.fine + 1e-12
     if kept:
         i = data.draw(st.integers(0, len(kept) - 1))
@@ -121,7 +121,7 @@ def test_dropping_a_correct_unit_or_adding_a_wrong_one_never_raises_the_fine_ter
             smaller = [*kept[:i], replace(event, arguments=event.arguments[1:]), *kept[i + 1:]]
         else:
             smaller = kept[:i] + kept[i + 1:]
-        fewer = replace(pred, **{FIELD[task]: (*smaller, *wrong)})
+        fewer = pred._replace(**{FIELD[task]: (*smaller, *wrong)})
         assert SFR_OF[task](gold, fewer, CONFIG.weights(task)).fine <= score.fine + 1e-12
 
 

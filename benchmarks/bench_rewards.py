@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from converters.bundled import BUNDLED, bundled_records  # noqa: E402
 from converters.format import render_target, render_units  # noqa: E402
-from converters.records import Event, gold_units, schema_of  # noqa: E402
+from converters.records import Event, Units, gold_units, schema_of  # noqa: E402
 from rewards import easyr1  # noqa: E402
 from rewards.config import load_sfr_config  # noqa: E402
 from rewards.inputs import gold_from_answer  # noqa: E402
@@ -38,8 +38,7 @@ from rewards.sfr import score_response  # noqa: E402
 def _perturb(record: dict[str, Any], profile: str, rng: random.Random) -> str:
     """The gold target with one realistic mistake."""
     units, schema = gold_units(record), schema_of(record)
-    field = {"ner": "entities", "re": "relations", "ee": "events"}[record["task"]]
-    items = list(getattr(units, field))
+    items = list(units.items)
     words = record["text"].split()
     labels = list(schema.slots)
     kind = rng.choice(("drop", "add", "retype", "truncate"))
@@ -58,7 +57,7 @@ def _perturb(record: dict[str, Any], profile: str, rng: random.Random) -> str:
         item = items[i]
         items[i] = replace(item, type=rng.choice(labels)) if isinstance(item, Event) else (rng.choice(labels),
                                                                                           *item[1:])
-    text = render_units(units._replace(**{field: tuple(items)}), schema, rng.choice(("cm", "sa")), profile)
+    text = render_units(Units.of(units.task, items), schema, rng.choice(("cm", "sa")), profile)
     return text[: max(1, len(text) * 2 // 3)] if kind == "truncate" else text
 
 

@@ -180,19 +180,15 @@ def target_order(units: Units, slots: Sequence[str], text: str) -> Units:
     """The units in the order a rendered target lists them: slot by slot in schema order (slots outside the
     schema last), values in order of first appearance in the text; duplicates removed. Order-sensitive scorers
     (InstructUIE's EE trigger accuracy) compare a gold answer in this order with the model's."""
-    field = _UNIT_FIELD[units.task]
     rank = {slot: i for i, slot in enumerate(slots)}
-    ordered = sorted(_in_text_order(units.task, getattr(units, field), text), key=lambda k: rank.get(k[1], len(rank)))
-    return Units(units.task, **{field: tuple(k[3] for k in ordered)})
+    ordered = sorted(_in_text_order(units.task, units.items, text), key=lambda k: rank.get(k[1], len(rank)))
+    return Units.of(units.task, (k[3] for k in ordered))
 
 
 def _trigger_group(event: Event) -> str:
     if not event.arguments:
         return event.trigger
     return event.trigger + ROLE_SEP + ARG_SEP.join(f"{role}{ROLE_SEP}{arg}" for role, arg in event.arguments)
-
-
-_UNIT_FIELD = {"ner": "entities", "re": "relations", "ee": "events"}
 
 
 def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> str:
@@ -203,8 +199,7 @@ def render_target(record: Mapping[str, Any], style: str = "cm", profile: str | P
 
 def render_units(units: Units, schema: Schema, style: str = "cm", profile: str | Profile = "default") -> str:
     """Render any units (gold or perturbed) as a target string against ``schema``."""
-    items = getattr(units, _UNIT_FIELD[units.task])
-    return _render(units.task, items, schema.slots, schema.text or "", style, get_profile(profile))
+    return _render(units.task, units.items, schema.slots, schema.text or "", style, get_profile(profile))
 
 
 def _render(task: str, items: Sequence[Any], slots: Iterable[str], text: str, style: str, profile: Profile) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 TASKS = ("ner", "re", "ee")
+UNIT_FIELDS = {"ner": "entities", "re": "relations", "ee": "events"}  # the Units field each task fills
 
 
 class RecordError(ValueError):
@@ -49,6 +50,16 @@ class Units(NamedTuple):
     entities: tuple[tuple[str, str], ...] = ()
     relations: tuple[tuple[str, str, str], ...] = ()
     events: tuple[Event, ...] = ()
+
+    @classmethod
+    def of(cls, task: str, items: Any) -> Units:
+        """The units of ``task`` holding ``items`` (entity, relation or trigger-group tuples)."""
+        return cls(task, **{UNIT_FIELDS[task]: tuple(items)})
+
+    @property
+    def items(self) -> tuple:
+        """The filled field: entities, relations or events, by ``task``."""
+        return getattr(self, UNIT_FIELDS[self.task])
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form, for prediction files and reports."""
@@ -209,11 +220,7 @@ def gold_items(record: Mapping[str, Any]) -> list[Any]:
 def gold_units(record: Mapping[str, Any]) -> Units:
     """The units a perfect answer expresses, computed from the structured annotation (never from a target)."""
     task, items = record["task"], gold_items(record)
-    if task == "ner":
-        return Units("ner", entities=tuple(dict.fromkeys(items)))
-    if task == "re":
-        return Units("re", relations=tuple(dict.fromkeys(items)))
-    return Units("ee", events=tuple(items))
+    return Units.of(task, items if task == "ee" else dict.fromkeys(items))
 
 
 def record_from_answer(answer: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -96,11 +96,10 @@ class _TaskDraw:
         self.logs = [ReadLog() for _ in self.specs]
         self.pools = [0] * len(self.specs)
         self.runs: list[list[Any]] = []  # [(dataset, split), number of consecutive spooled rows]
-        self.repeats, self.oversampled = 0, False
 
     def spool(self, row: Callable[[dict[str, Any], int], str], path: Path, bar: Any) -> None:
         """Read every source once, writing one row line per record (``row(record, pool index)``) to ``path``;
-        then settle the draw (pool size, repeats, oversampling).
+        an empty pool for a non-zero count is an error, a pool smaller than the count a warning.
 
         Which (dataset, split) each line belongs to is kept as runs of equal keys: O(1) memory for the usual
         sources (one dataset per file), still exact for files that interleave datasets.
@@ -124,12 +123,15 @@ class _TaskDraw:
                 self.pools[i] = index - start
         if self.count and not index:
             raise ValueError(f"task {self.task!r}: the sources hold no records, cannot draw {self.count}")
-        self.repeats, rest = divmod(self.count, index) if index else (0, 0)
-        self.oversampled = self.count > index
         if self.oversampled:
             log.warning("task %r: pool of %d records is smaller than the requested %d; oversampling (every "
                         "record %d times + %d drawn without replacement)", self.task, index, self.count,
-                        self.repeats, rest)
+                        self.count // index, self.count % index)
+
+    @property
+    def oversampled(self) -> bool:
+        """The pool (known once spooled) is smaller than the count."""
+        return self.count > sum(self.pools)
 
     @property
     def takes_all(self) -> bool:
@@ -167,7 +169,7 @@ class _TaskDraw:
             "requested": self.count,
             "pool": sum(self.pools),
             "oversampled": self.oversampled,
-            "repeats_of_every_record": self.repeats if self.oversampled else 0,
+            "repeats_of_every_record": self.count // sum(self.pools) if self.oversampled else 0,
             "counts": {f"{d}/{s}": n for (d, s), n in sorted(counts.items())},
             "sources": [
                 {"spec": spec, "pool": pool,

@@ -22,7 +22,6 @@ BY_TASK = {task: [r for name, rs in RECORDS.items() if BUNDLED[name]["task"] == 
            for task in ("ner", "re", "ee")}
 CONFIG = load_sfr_config()
 SFR_OF = {"ner": sfr_ner, "re": sfr_re, "ee": sfr_ee}
-FIELD = {"ner": "entities", "re": "relations", "ee": "events"}
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -103,16 +102,16 @@ def _wrong_unit(task: str, record: dict, text: str) -> object:
 def test_dropping_a_correct_unit_or_adding_a_wrong_one_never_raises_the_fine_term(record, data):
     task = record["task"]
     gold = gold_units(record)
-    units = list(getattr(gold, FIELD[task]))
+    units = list(gold.items)
     if task == "ee":  # drop role-argument pairs inside groups too
         units = [replace(e, arguments=tuple(a for a in e.arguments if data.draw(st.booleans()))) for e in units]
     kept = [u for u in units if data.draw(st.booleans())]
     wrong = [_wrong_unit(task, record, f"zz{i}") for i in range(data.draw(st.integers(0, 2)))]
-    pred = gold._replace(**{FIELD[task]: tuple(kept + wrong)})
+    pred = Units.of(task, kept + wrong)
     score = SFR_OF[task](gold, pred, CONFIG.weights(task))
     assert score.overall <= SFR_OF[task](gold, gold, CONFIG.weights(task)).overall + 1e-12
 
-    more_wrong = pred._replace(**{FIELD[task]: (*kept, *wrong, _wrong_unit(task, record, "zz9"))})
+    more_wrong = Units.of(task, (*kept, *wrong, _wrong_unit(task, record, "zz9")))
     assert SFR_OF[task](gold, more_wrong, CONFIG.weights(task)).fine <= score.fine + 1e-12
     if kept:
         i = data.draw(st.integers(0, len(kept) - 1))
@@ -121,7 +120,7 @@ def test_dropping_a_correct_unit_or_adding_a_wrong_one_never_raises_the_fine_ter
             smaller = [*kept[:i], replace(event, arguments=event.arguments[1:]), *kept[i + 1:]]
         else:
             smaller = kept[:i] + kept[i + 1:]
-        fewer = pred._replace(**{FIELD[task]: (*smaller, *wrong)})
+        fewer = Units.of(task, (*smaller, *wrong))
         assert SFR_OF[task](gold, fewer, CONFIG.weights(task)).fine <= score.fine + 1e-12
 
 
@@ -130,9 +129,9 @@ def test_dropping_a_correct_unit_or_adding_a_wrong_one_never_raises_the_fine_ter
 def test_rendered_perturbations_never_beat_the_gold(record, data):
     task = record["task"]
     gold = gold_units(record)
-    units = [u for u in getattr(gold, FIELD[task]) if data.draw(st.booleans())]
+    units = [u for u in gold.items if data.draw(st.booleans())]
     if data.draw(st.booleans()):
         units.append(_wrong_unit(task, record, record["text"].split()[0]))
-    response = render_units(Units(task, **{FIELD[task]: tuple(units)}), schema_of(record),
+    response = render_units(Units.of(task, units), schema_of(record),
                             data.draw(st.sampled_from(("cm", "sa"))))
     assert score_response(response, record, CONFIG).overall <= 1.0

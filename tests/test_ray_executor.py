@@ -166,12 +166,23 @@ def test_multinode_stage_without_shared_dir_is_refused_before_submitting(ray_loc
 
 
 def test_local_head_listens_on_loopback_only(ray_local):
-    session = ray_local.head.proc.pid
+    # Agents open their ports after the Jobs API answers: look until at least five listen (GCS, raylet,
+    # dashboard, agents, so the check is not vacuous), and check every socket seen on the way.
+    deadline = time.monotonic() + 60
+    while True:
+        listening = _listening(ray_local.head.proc.pid)
+        assert {c.laddr.ip for c in listening} <= LOOPBACK
+        if len(listening) >= 5:
+            break
+        assert time.monotonic() < deadline, f"only {len(listening)} listening sockets after 60 s"
+        time.sleep(0.5)
+
+
+def _listening(session: int) -> list:
+    """Listening inet sockets of every process in the head's session."""
     members = [p for p in psutil.process_iter() if _sid(p.pid) == session]
-    procs = {p.pid: p for m in members for p in [m, *m.children(recursive=True)]}
-    listening = [c for pid, p in procs.items() for c in _connections(p) if c.status == psutil.CONN_LISTEN]
-    assert len(listening) >= 5  # GCS, raylet, dashboard, agents: the check is not vacuous
-    assert {c.laddr.ip for c in listening} <= LOOPBACK
+    procs = {p.pid: p for m in members for p in _family(m)}
+    return [c for p in procs.values() for c in _connections(p) if c.status == psutil.CONN_LISTEN]
 
 
 def _sid(pid: int) -> int | None:
@@ -181,6 +192,14 @@ def _sid(pid: int) -> int | None:
         return os.getsid(pid)
     except OSError:
         return None
+
+
+def _family(proc: psutil.Process) -> list[psutil.Process]:
+    """The process and its descendants; Ray's short-lived helpers may exit while we look."""
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
 
 
 def _connections(proc: psutil.Process) -> list:

@@ -118,7 +118,7 @@ def test_cancel_stops_the_running_job_and_its_process_without_retry(ray_local, t
     runner.join(timeout=60)
     assert result == [-15]
     assert [j.status.value for j in stage_jobs(ray_local, job)] == ["STOPPED"]
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert _gone(pid)
 
 
 def test_rerun_reattaches_to_the_same_job_left_running_by_a_killed_driver(ray_local, tmp_path):
@@ -192,6 +192,14 @@ def _sid(pid: int) -> int | None:
         return os.getsid(pid)
     except OSError:
         return None
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting for its parent counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _family(proc: psutil.Process) -> list[psutil.Process]:

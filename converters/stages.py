@@ -129,14 +129,19 @@ class _TaskDraw:
                         self.count // index, self.count % index)
 
     @property
+    def pool(self) -> int:
+        """Records pooled from all sources (known once spooled)."""
+        return sum(self.pools)
+
+    @property
     def oversampled(self) -> bool:
-        """The pool (known once spooled) is smaller than the count."""
-        return self.count > sum(self.pools)
+        """The pool is smaller than the count."""
+        return self.count > self.pool
 
     @property
     def takes_all(self) -> bool:
         """Every pooled record exactly once: the spool already is this task's output."""
-        return self.count == sum(self.pools)
+        return self.count == self.pool
 
     def pool_counts(self) -> Counter:
         """Records per (dataset, split) in the whole pool."""
@@ -154,7 +159,7 @@ class _TaskDraw:
                 return self.pool_counts()
             runs, key, left = iter(self.runs), None, 0
             counts: Counter = Counter()
-            copies_of = draw_copies(sum(self.pools), self.count, random.Random(f"{self.seed}/{self.task}"))
+            copies_of = draw_copies(self.pool, self.count, random.Random(f"{self.seed}/{self.task}"))
             for line, copies in zip(spool, copies_of):
                 if not left:
                     key, left = next(runs)
@@ -167,9 +172,9 @@ class _TaskDraw:
     def manifest(self, counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
         return {
             "requested": self.count,
-            "pool": sum(self.pools),
+            "pool": self.pool,
             "oversampled": self.oversampled,
-            "repeats_of_every_record": self.count // sum(self.pools) if self.oversampled else 0,
+            "repeats_of_every_record": self.count // self.pool if self.oversampled else 0,
             "counts": {f"{d}/{s}": n for (d, s), n in sorted(counts.items())},
             "sources": [
                 {"spec": spec, "pool": pool,

@@ -151,10 +151,11 @@ def check_data(stage: StagePlan) -> None:
 
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    cluster, python = cfg["cluster"], cfg["grpo"].get("python", "python3")
+    nnodes, gpus = cluster_shape(cfg["cluster"])
+    python = cfg["grpo"].get("python", "python3")
     return [StageJob(stage=stage.name, argv=[python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
                      env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                     num_gpus=cluster_shape(cluster)[1], nnodes=cluster_shape(cluster)[0], multinode="ray_driver")]
+                     num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:

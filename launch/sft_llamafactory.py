@@ -128,10 +128,11 @@ def check_data(stage: StagePlan) -> None:
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     cluster = cfg["cluster"]
+    nnodes, gpus = cluster_shape(cluster)
     return [StageJob(
         stage=stage.name, argv=["llamafactory-cli", "train", str(stage.config_path)],
         env={**backend_env(), **torchrun_env(cluster)}, cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-        num_gpus=cluster_shape(cluster)[1], nnodes=cluster_shape(cluster)[0], multinode="torchrun",
+        num_gpus=gpus, nnodes=nnodes, multinode="torchrun",
     )]
 
 

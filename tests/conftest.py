@@ -22,7 +22,7 @@ import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
+from tests.helpers.smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
 
 
 @pytest.fixture(scope="session")

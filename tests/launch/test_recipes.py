@@ -9,7 +9,7 @@ import pytest
 
 from launch.compose import compose_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = REPO / "recipes" / "experiment" / "prouie_4b.yaml"
 
 # Literals copied from the paper (Appendix A.3 and Table 9), not from the recipe.

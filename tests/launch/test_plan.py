@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException
 from launch.compose import compose_recipe
 from launch.plan import build_plan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ALL = ["cm_ner", "cm_ner_re", "cm_all", "sa", "de_ner", "de_re", "de_ee"]
 
 

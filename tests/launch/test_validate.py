@@ -14,7 +14,7 @@ from launch.driver import validate_plan
 from launch.executor import StageFailed
 from launch.plan import build_plan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def plan_4b(tmp_path: Path, *overrides: str):

@@ -14,7 +14,7 @@ import pytest
 
 from launch.executor import LocalExecutor, StageFailed, StageJob, make_executor
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def job(tmp_path: Path, code: str, **kw) -> StageJob:

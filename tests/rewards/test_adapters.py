@@ -19,7 +19,7 @@ from rewards.inputs import config_from_kwargs
 from rewards.sfr import SCORE_KEYS, score_response
 from rewards.trl import SFRReward, completion_text, sfr_reward_funcs, sfr_reward_weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECORDS = bundled_records("ncbi", "dev")[:5] + bundled_records("semeval", "dev")[:5] + bundled_records("phee",
                                                                                                         "dev")[:5]
 

@@ -11,7 +11,7 @@ from converters.records import Event, Units
 from rewards.config import DEFAULT_PATH, load_sfr_config, sfr_config
 from rewards.sfr import SCORE_KEYS, score_response, sfr_ee, sfr_ner, sfr_re
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ner(*pairs: tuple[str, str]) -> Units:

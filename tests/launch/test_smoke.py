@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from smoke_runs import REPO, done, smoke_pipeline_argv, weights_sha
-from smoke_runs import TRAINING_STAGES as TRAINING
+from tests.helpers.smoke_runs import REPO, done, smoke_pipeline_argv, weights_sha
+from tests.helpers.smoke_runs import TRAINING_STAGES as TRAINING
 
 pytestmark = pytest.mark.slow
 

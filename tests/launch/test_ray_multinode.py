@@ -16,7 +16,7 @@ from launch.plan import build_plan, engine_module
 from launch.ray_executor import check_shared_paths, job_submission, submission_prefix
 from launch.run_pipeline import resolved_config
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def node(node_id: str, ip: str, gpus: int = 8, cpus: int = 64, alive: bool = True, head: bool = False) -> dict:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from smoke_runs import REPO, TRAINING_STAGES, done, smoke_pipeline_argv, weights_sha
+from tests.helpers.smoke_runs import REPO, TRAINING_STAGES, done, smoke_pipeline_argv, weights_sha
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

@@ -20,7 +20,7 @@ from launch.ray_executor import RayJobExecutor, job_submission, make_ray_executo
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 PY = sys.executable
-REPO = str(Path(__file__).resolve().parents[1])
+REPO = str(Path(__file__).resolve().parents[2])
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 

@@ -2,7 +2,7 @@
 
 The executor here writes what a backend leaves (a model folder with a trainer log, or an eval report) so the
 driver's own logic is what is tested: skip, invalidate, resume markers, failures and DONE discipline. The real
-backends run in tests/test_pipeline_smoke.py.
+backends run in tests/launch/test_smoke.py.
 """
 
 from __future__ import annotations

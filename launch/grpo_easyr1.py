@@ -36,6 +36,7 @@ from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
 KEYS_FILE = Path(__file__).with_name("easyr1_keys.yaml")
+STAGE_CODE = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
 
 
@@ -67,7 +68,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     rollout["tensor_parallel_size"] = max(1, min(int(rollout.get("tensor_parallel_size", 1)), gpus or 1))
     needed = int(data.get("max_prompt_length", 512)) + int(data.get("max_response_length", 512))
     rollout["max_num_batched_tokens"] = max(int(rollout.get("max_num_batched_tokens", 0)), needed)
-    reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(cfg["reward"]))
+    reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(stage.reward))
     trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
                    experiment_name=f"{cfg['experiment_name']}-{stage.name}",
                    save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
@@ -154,7 +155,7 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     nnodes, gpus = cluster_shape(cfg["cluster"])
     python = cfg["grpo"].get("python", "python3")
     return [StageJob(stage=stage.name, argv=[python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
-                     env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                      num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
 
 
@@ -163,7 +164,7 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     from converters.chat import easyr1_chat_template
 
     paths = _paths(stage)
-    paths["chat_template"].write_text(easyr1_chat_template(cfg["model"]["template"]), encoding="utf-8")
+    paths["chat_template"].write_text(easyr1_chat_template(stage.template), encoding="utf-8")
     tracker = paths["checkpoints"] / "checkpoint_tracker.json"
     return paths["checkpoints"] if tracker.is_file() else None
 
@@ -190,7 +191,7 @@ def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
     merger = Path(cfg["grpo"]["repo_dir"]) / "scripts" / "model_merger.py"
     run_job(StageJob(stage=stage.name, argv=[cfg["grpo"].get("python", "python3"), str(merger), "--local_dir",
                                              str(actor)],
-                     env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
+                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
     merged = actor / "huggingface"
     if stage.output_dir.exists():
         shutil.rmtree(stage.output_dir)

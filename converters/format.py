@@ -241,6 +241,9 @@ class ParseResult(NamedTuple):
     ``valid``: parsed, every key is a schema slot, every value well-formed and an exact substring of the input.
     ``reasons``: why it is not valid (empty when valid). ``not_in_input``: values absent from the input text.
     ``off_schema``: slots (``slot``) and EE roles (``slot: role``) the schema does not have.
+    ``listed``: every ``(slot, item)`` in the order the output lists them, repeats kept (``units`` merges them);
+    an item is a mention, a ``(head, tail)`` pair or a ``(trigger, arguments)`` group. InstructUIE-compatible
+    scoring writes the answer out from it (``eval.instructuie``).
     """
 
     units: Units
@@ -249,6 +252,7 @@ class ParseResult(NamedTuple):
     reasons: tuple[str, ...] = ()
     not_in_input: tuple[str, ...] = ()
     off_schema: tuple[str, ...] = ()
+    listed: tuple[tuple[str, Any], ...] = ()
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
@@ -542,6 +546,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     outside: dict[str, None] = {}
     off_schema: dict[str, None] = {}
+    listed: list[tuple[str, Any]] = []
     for slot, raw in obj.items():
         slot = str(slot)
         if slot not in slots:
@@ -559,6 +564,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
             if problems:
                 reasons.extend(f"slot {slot!r}: {p}" for p in problems)
             for item in items:
+                listed.append((slot, item))
                 if task == "ner":
                     entities[(slot, item)] = None
                     values = [item]
@@ -589,7 +595,8 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         units = Units("re", relations=tuple(relations))
     else:
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
-    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema))
+    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema),
+                       tuple(listed))
 
 
 def round_trips(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> bool:

@@ -41,11 +41,11 @@ class BenchmarkDataset:
                 "split": "test"}
         return {**spec, "task_folder": self.task_folder} if self.task_folder else spec
 
-    def records(self, data_dir: str | Path | None) -> list[dict[str, Any]]:
-        """The gold test records."""
+    def records(self, data_dir: str | Path | None, read_log: Any = None) -> list[dict[str, Any]]:
+        """The gold test records; what the reader's documented rules did goes to ``read_log`` (a ``ReadLog``)."""
         from converters.readers import read_source
 
-        return list(read_source(self.source_spec(data_dir)))
+        return list(read_source(self.source_spec(data_dir), read_log))
 
 
 def load_catalog(path: str | Path = CATALOG) -> dict[str, Any]:

@@ -141,7 +141,8 @@ def load_labels(task: str, labels_path: Path, read_log: ReadLog) -> Any:
 def _used_labels(task: str, path: Path) -> Any:
     """What the gold of one split uses: types in first-use order (EE: {type: [roles]}), from a streaming pass.
 
-    Cached per file (path, size, mtime): several stages of one run read the same training files.
+    The pass parses the file once more (about half the reading time, once per file and process: the result is
+    cached by path, size and mtime, and the stages of one run read the same training files).
     """
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)

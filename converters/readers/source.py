@@ -111,9 +111,10 @@ def guarded(rows: Iterable[tuple[str, Any]], convert: Callable[[str, Any], dict[
             continue
         if rec is not None:
             read_log.records += 1
-            if rec["labels"] is not last_labels or rec["dataset"] != last_dataset:  # one shared object per
-                last_labels, last_dataset = rec["labels"], rec["dataset"]          # dataset: merged once
-                read_log.see_labels(last_dataset, last_labels)
+            labels = rec["labels"]  # readers share one object per dataset; JSONL rows repeat equal ones
+            if (labels is not last_labels and labels != last_labels) or rec["dataset"] != last_dataset:
+                last_labels, last_dataset = labels, rec["dataset"]
+                read_log.see_labels(last_dataset, labels)
             yield rec
 
 

@@ -17,7 +17,8 @@ Scorers (``score(..., scorer=NAME)``):
 - ``exact_acc``: slot-level ExactAcc for custom schemas (paper Appendix A.5), see ``slot_exact_acc``.
 
 Every result carries ``score``, the one number a table shows (F1, or accuracy where the rule is accuracy).
-Unparsable outputs predict nothing, so they score 0; why each output is or is not valid is in ``validity``.
+Under ``strict`` an unparsable output predicts nothing (``instructuie`` scores its raw text, as InstructUIE would);
+why each output is or is not valid is in ``validity``. ``eval/METRICS.md`` is the metric card.
 """
 
 from __future__ import annotations

@@ -159,6 +159,7 @@ def data_section(results: Sequence[Mapping[str, Any]]) -> list[str]:
     if not rows:
         return []
     return ["## Data: what reading the test sets kept, repaired, dropped and skipped", "",
+            "Counts are over each whole test split (before `limit`); the reader documents every rule.", "",
             "| dataset | action | count | reason | effect on scores |", "| --- | --- | ---: | --- | --- |", *rows, ""]
 
 

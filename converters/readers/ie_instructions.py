@@ -15,26 +15,26 @@ Rows: NER ``{"sentence", "entities": [{"name", "type", "pos"}]}``; RE ``{"senten
 {"name", ...}, "type", "tail": {...}}]}``; EE ``{"sentence", "events": [{"trigger", "type", "pos", "arguments":
 [{"name", "role", "pos"}]}]}``. ``pos`` is not used.
 
-Policies. The real files have anomalies (``shared`` note, section 4); none may crash a default (strict) build and
-none may vanish silently. Each rule below is noted in the ``ReadLog`` under its reason (counted per dataset and
-split, first locations kept), and so reaches the stage manifest and the eval report:
+Policies. The published files have anomalies; none may stop a default (strict) build and none may vanish
+silently. Each rule below is noted in the ``ReadLog`` under its reason (counted per dataset and split, first
+locations kept), and so reaches the stage manifest and the eval report (with its effect on scores, if any):
 
-| anomaly (where it occurs) | action | why |
-| --- | --- | --- |
-| entity / event typed ``NA`` or ``""`` | dropped | InstructUIE's loader drops them too: not an entity or event |
-| relation typed ``NA`` (semval-RE, kbp37) | kept as the relation type ``NA`` | ``labels.json`` lists NA and |
-| | | InstructUIE's gold keeps NA pairs; a model asked for NA can then be scored on them consistently |
-| relation typed ``""`` | repaired: typed ``NA`` | what InstructUIE's gold writes for it |
-| mention with surrounding whitespace (PHEE triggers ``"After "``) | repaired: stripped | the span is the same text |
-| relation with an empty head or tail (kbp37, wiki_2/3/4) | dropped from the record, kept in ``set_aside`` | |
-| | | nothing to extract; only the ``instructuie`` scorer reads ``set_aside`` (InstructUIE's gold holds it) |
-| a mention that is not a substring of the sentence (TweetNER7 train/dev) | the record is dropped | its target |
-| | | would break the prompt's exact-substring promise, and removing only that mention would teach the model |
-| | | to leave an annotated entity out |
-| gold type or role missing from ``labels.json`` (CrossNER_music) | repaired: added to the dataset's schema | |
-| | | dropping those records would lose 38 % of the test set; the prompt lists the added type |
-| empty sentence (Broad Tweet Corpus dev) | kept as a record without annotations | InstructUIE scores it |
-| ``EE/`` labels.json as two strings | repaired: roles per type from ``EET/``/``EEA/`` (see above) | |
+- entity or event typed ``NA`` or ``""``: left out, as InstructUIE's loader does (not an entity or event).
+- relation typed ``NA`` (semval-RE, kbp37): kept as the relation type ``NA``. ``labels.json`` lists NA and
+  InstructUIE's gold keeps NA pairs, so the model is asked for them and scored on them consistently (the
+  alternative, dropping NA from labels and gold, would make the published numbers unreachable).
+- relation typed ``""``: typed ``NA``, which is what InstructUIE's gold writes for it.
+- mention with surrounding whitespace (PHEE: 949 of 968 test triggers, ``"After "``): stripped. Same text span;
+  both scorers normalise whitespace, so no score changes.
+- relation with an empty head or tail (kbp37, wiki_2/3/4): left out of the record (nothing to extract) and kept
+  under ``set_aside``, which only the ``instructuie`` scorer reads, because InstructUIE's gold holds it.
+- mention that is not a substring of its sentence (TweetNER7 train and dev): the record is left out. Its target
+  would break the prompt's exact-substring promise; removing only that mention would teach the model to leave an
+  annotated entity out. (No published test set has one.)
+- gold type or role missing from ``labels.json`` (CrossNER_music: ``organisation``, ``misc``, 179 of 465 test
+  sentences): added to the dataset's schema, so the prompt lists it; dropping them would lose 38 % of the test set.
+- empty sentence (Broad Tweet Corpus dev): kept as a record without annotations (InstructUIE scores it too).
+- ``EE/`` labels.json as two strings: the roles per type come from ``EET/``/``EEA/`` (see above).
 
 The types added to a schema are those the split's gold uses beyond ``labels.json``, appended in order of first
 use (a first streaming pass over the split finds them; its result is cached per file). Anything else wrong with a
@@ -262,26 +262,29 @@ class _Rules:
         if reason is not None:
             self.log.note("repaired", reason, where, ADDED_SCORING)
 
-    def _entities(self, row: Mapping[str, Any], text: str, where: str) -> list[dict[str, str]]:
-        out = []
-        for i, ent in enumerate(_list(row, "entities", where)):
-            f = f"entities[{i}]"
-            need(isinstance(ent, dict) and isinstance(ent.get("type"), str), where, f, "needs 'name' and 'type'")
-            if ent["type"] in _NOT_A_TYPE:
+    def _items(self, row: Mapping[str, Any], key: str, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(field, item)`` for the objects of the row's ``key`` list, each with a string ``type``; entities and
+        events typed NA or '' are left out (noted), relations keep them (see ``_relations``)."""
+        value = row.get(key)
+        need(isinstance(value, list), where, key, "missing or not a list")
+        for i, item in enumerate(value):  # type: ignore[arg-type]
+            f = f"{key}[{i}]"
+            need(isinstance(item, dict) and isinstance(item.get("type"), str), where, f,
+                 "must be an object with a string 'type'")
+            if key != "relations" and item["type"] in _NOT_A_TYPE:
                 self.log.note("dropped", UNTYPED, f"{where} {f}")
                 continue
-            mention = self._mention(ent.get("name"), text, where, f"{f}.name")
-            self._label(ent["type"], where)
-            out.append({"type": ent["type"], "text": mention})
-        return out
+            self._label(item["type"] or NA, where)
+            yield f, item
+
+    def _entities(self, row: Mapping[str, Any], text: str, where: str) -> list[dict[str, str]]:
+        return [{"type": ent["type"], "text": self._mention(ent.get("name"), text, where, f"{f}.name")}
+                for f, ent in self._items(row, "entities", where)]
 
     def _relations(self, row: Mapping[str, Any], text: str, where: str
                    ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         out, aside = [], []
-        for i, rel in enumerate(_list(row, "relations", where)):
-            f = f"relations[{i}]"
-            need(isinstance(rel, dict) and isinstance(rel.get("type"), str), where, f,
-                 "needs 'type', 'head' and 'tail'")
+        for f, rel in self._items(row, "relations", where):
             for side in ("head", "tail"):
                 need(isinstance(rel.get(side), dict), where, f"{f}.{side}", "missing or not an object")
             rtype = rel["type"]
@@ -290,7 +293,6 @@ class _Rules:
                 self.log.note("repaired", EMPTY_TYPE_AS_NA, f"{where} {f}")
             elif rtype == NA:
                 self.log.note("kept", NA_KEPT, f"{where} {f}")
-            self._label(rtype, where)
             head, tail = (self._mention(rel[s].get("name"), text, where, f"{f}.{s}.name", may_be_empty=True)
                           for s in ("head", "tail"))
             unit = {"type": rtype, "head": head, "tail": tail}
@@ -303,14 +305,8 @@ class _Rules:
 
     def _events(self, row: Mapping[str, Any], text: str, where: str) -> list[dict[str, Any]]:
         out = []
-        for i, ev in enumerate(_list(row, "events", where)):
-            f = f"events[{i}]"
-            need(isinstance(ev, dict) and isinstance(ev.get("type"), str), where, f, "needs 'type' and 'trigger'")
-            if ev["type"] in _NOT_A_TYPE:
-                self.log.note("dropped", UNTYPED, f"{where} {f}")
-                continue
+        for f, ev in self._items(row, "events", where):
             trigger = self._mention(ev.get("trigger"), text, where, f"{f}.trigger")
-            self._label(ev["type"], where)
             args = []
             for j, arg in enumerate(ev.get("arguments", [])):
                 g = f"{f}.arguments[{j}]"
@@ -319,12 +315,6 @@ class _Rules:
                 args.append({"role": arg["role"], "text": self._mention(arg.get("name"), text, where, f"{g}.name")})
             out.append({"type": ev["type"], "trigger": trigger, "arguments": args})
         return out
-
-
-def _list(row: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    value = row.get(key)
-    need(isinstance(value, list), where, key, "missing or not a list")
-    return value  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------------- writer

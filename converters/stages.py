@@ -330,8 +330,8 @@ def print_summary(manifest: Mapping[str, Any]) -> None:
     for task, info in manifest["tasks"].items():
         for key, n in info["counts"].items():
             table.add_row(task, key, str(n), str(info["pool"]), "yes" if info["oversampled"] else "")
-    Console(file=sys.stderr).print(table)
     console = Console(file=sys.stderr)
+    console.print(table)
     if manifest["anomalies"]:
         notes = Table(title="data anomalies handled by documented rules (manifest.json: anomalies)")
         for col in ("dataset/split", "action", "count", "reason"):

@@ -70,6 +70,7 @@ class ReadLog:
 
     @property
     def dropped(self) -> Counter:
+        """Reason -> count of what documented rules left out (annotations or whole records)."""
         return self.count("dropped")
 
     def to_json(self) -> dict[str, Any]:

@@ -250,6 +250,9 @@ class ParseResult(NamedTuple):
     ``off_schema``: slots (``slot``) and EE roles (``slot: role``) the schema does not have.
     ``well_formed``: the output is exactly one JSON object of string values (whitespace around it allowed), the
     format every prompt and target promise, whatever its content; rewards give anything else their floor.
+    ``listed``: every ``(slot, item)`` in the order the output lists them, repeats kept (``units`` merges them);
+    an item is a mention, a ``(head, tail)`` pair or a ``(trigger, arguments)`` group. InstructUIE-compatible
+    scoring writes the answer out from it (``eval.instructuie``).
     """
 
     units: Units
@@ -259,6 +262,7 @@ class ParseResult(NamedTuple):
     not_in_input: tuple[str, ...] = ()
     off_schema: tuple[str, ...] = ()
     well_formed: bool = False
+    listed: tuple[tuple[str, Any], ...] = ()
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
@@ -532,26 +536,21 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
         if cut >= 0:
             trigger, rest = piece[:cut].strip(), piece[cut + len(ROLE_SEP):]
         problems: list[str] = []
-        args: list[tuple[str, str]] = []
-        joined = False
+        args: list[tuple[str, str]] = []  # arguments as written (stripped at the end, so a join keeps ' ; ')
         for item in rest.split(ARG_SEP) if rest else ():
             role, sep, arg = item.partition(ROLE_SEP)
             if sep:
                 role = role.strip()
                 if role in role_set:
-                    args.append((role, arg.strip()))
+                    args.append((role, arg))
                     continue
             if args and (not sep or (text is not None and (args[-1][1] + ARG_SEP + item).strip() in text)):
                 args[-1] = (args[-1][0], args[-1][1] + ARG_SEP + item)  # an argument that itself contains '; '
-                joined = True
             elif sep:
-                args.append((role, arg.strip()))  # unknown role: kept, reported by the caller
+                args.append((role, arg))  # unknown role: kept, reported by the caller
             else:
                 problems.append(f"argument without role: {item!r}")
-        if joined:  # other arguments were stripped when read
-            args = [(r, stripped) for r, a in args if (stripped := a.strip())]
-        else:
-            args = [pair for pair in args if pair[1]]
+        args = [(r, stripped) for r, a in args if (stripped := a.strip())]
         if text is not None:
             trigger = _grounded(trigger, text, problems)
             args = [(role, _grounded(arg, text, problems)) for role, arg in args]
@@ -596,6 +595,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     outside: dict[str, None] = {}
     off_schema: dict[str, None] = {}
+    listed: list[tuple[str, Any]] = []
     for slot, raw in obj.items():
         slot = str(slot)
         if slot not in slots:
@@ -613,6 +613,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
             if problems:
                 reasons.extend(f"slot {slot!r}: {p}" for p in problems)
             for item in items:
+                listed.append((slot, item))
                 if task == "ner":
                     entities[(slot, item)] = None
                     values = [item]
@@ -645,7 +646,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
     well_formed = clean and all(isinstance(v, str) for v in obj.values())
     return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema),
-                       well_formed)
+                       well_formed, tuple(listed))
 
 
 def round_trips(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> bool:

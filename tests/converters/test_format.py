@@ -243,3 +243,12 @@ def test_an_unknown_style_is_an_error_on_every_render_path():
                    lambda: render_units(gold_units(NER), Schema("ner", ("person",), NER["text"]), "concise")):
         with pytest.raises(ValueError, match="unknown style 'concise'"):
             render()
+
+
+def test_an_ee_argument_holding_a_spaced_semicolon_is_read_back_whole():
+    text = "Hackers stole data ; passwords and cards from the bank ."
+    schema = Schema("ee", {"attack": ("Attacker", "Target")}, text)
+    got = parse_output('{"attack": "stole: Attacker: Hackers; Target: data ; passwords and cards"}', schema)
+    assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"),
+                                                          ("Target", "data ; passwords and cards"))),)
+    assert got.valid

@@ -30,7 +30,7 @@ from launch import hf_output
 from launch.backend_env import cluster_shape
 from launch.estimate import gpu_hours, throughput
 from launch.executor import Executor, StageFailed, StageJob
-from launch.plan import Plan, StagePlan, engine_module, missing_data_error
+from launch.plan import EVAL_STAGE, Plan, StagePlan, engine_module, missing_data_error
 from launch.run_dir import (
     atomic_write_json,
     done_fingerprint,
@@ -232,6 +232,15 @@ def execute_plan(plan: Plan, executor: Executor, console: Console | None = None)
     runner = StageRunner(plan, executor, console)
     rows = runner.run()
     console.print(summary_table(rows))
+    total = time.monotonic() - start
+    full_run = not set(plan.cfg["pipeline"]["skip"]) - {EVAL_STAGE}
     atomic_write_json(plan.run_dir / SUMMARY, {"validate_seconds": round(validate_seconds, 2), "stages": rows,
-                                               "total_seconds": round(time.monotonic() - start, 2)})
+                                               "total_seconds": round(total, 2), "full_run": full_run})
+    console.print(f"total {total:.0f} s (this invocation; cached stages cost nothing)")
+    if any(row.get("evaluates") for row in rows):
+        from eval import progression
+
+        paths = progression.write(progression.from_summary(plan.run_dir), plan.run_dir)
+        console.print(paths["markdown"].read_text(encoding="utf-8"), markup=False)
+        console.print(f"[bold]progression[/] {paths['markdown']} and {paths['plot'].name}")
     return rows

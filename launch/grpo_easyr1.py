@@ -10,7 +10,7 @@ named ``verl``; it is never imported here). Pitfalls handled (notes: upstream-ea
 - each stage has its own ``save_checkpoint_path``, so a new stage never auto-resumes the previous one;
   ``find_last_checkpoint`` stays on and only ever resumes an interrupted attempt of the same stage (the driver
   empties the stage folder when the stage's inputs changed);
-- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.easyr1_chat_template``, the same
+- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.engine_chat_template``, the same
   bytes as SFT and eval;
 - after training, ``scripts/model_merger.py`` of the EasyR1 checkout turns the last checkpoint into a Hugging
   Face model, which is copied into the stage's output folder with ``generation_config.json`` checked to still
@@ -161,10 +161,13 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     """Write the chat template file; an interrupted attempt resumes through EasyR1's checkpoint tracker."""
-    from converters.chat import easyr1_chat_template
+    from transformers import AutoTokenizer
+
+    from converters.chat import engine_chat_template
 
     paths = _paths(stage)
-    paths["chat_template"].write_text(easyr1_chat_template(stage.template), encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+    paths["chat_template"].write_text(engine_chat_template(stage.template, tokenizer), encoding="utf-8")
     tracker = paths["checkpoints"] / "checkpoint_tracker.json"
     return paths["checkpoints"] if tracker.is_file() else None
 

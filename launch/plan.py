@@ -235,7 +235,8 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         module = engine_module(stage.engine)
         stage.config = module.render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
-                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir)
+                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir,
+                                        stage.stage_dir)
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
@@ -253,7 +254,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
             stage.config = module.render(stage, cfg)
             stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
                                              "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
-                                             "input": upstream}, run_dir)
+                                             "input": upstream}, run_dir, stage.stage_dir)
             stages.append(stage)
     return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg))
 

@@ -6,8 +6,8 @@
     python launch/run_pipeline.py +experiment=mini +study=table5                # Table 5 as one study
 
 This file only wires the composed config to the planner (launch/plan.py) and the driver (launch/driver.py).
-Exit codes: 0 done, 1 a stage failed (the message names the stage, the file and the fix), 2 a config error,
-130 interrupted (rerun the same command to resume).
+Exit codes: 0 done, 1 a stage failed (the message names the stage, the file and the fix), 2 a config error or a
+cluster that refuses us (address, token), 130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> int:
             else:
                 print_dry_run(plan, validate_plan(plan, dry_run=True), console)
             return 0
-        executor = make_executor(plain["cluster"])
+        try:
+            executor = make_executor(plain["cluster"])  # contacts a cluster: a wrong address or token stops here
+        except ValueError as err:
+            console.print(f"[red]cluster error:[/] {err}")
+            return 2
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             if plain.get("study"):

@@ -5,8 +5,9 @@ multi-node SFT stage runs the documented way instead: the same ``llamafactory-cl
 ``FORCE_TORCHRUN=1 NNODES NODE_RANK MASTER_ADDR MASTER_PORT NPROC_PER_NODE`` (section 8).
 
 This module is the entrypoint of such a stage's Ray job (``python -m launch.multinode '<spec json>'``, built by
-``launch.ray_executor``). It runs inside the job, where ``RAY_ADDRESS`` points at the cluster: it picks the
-nodes, pins one Ray task per node with ``NodeAffinitySchedulingStrategy`` (holding that node's GPUs), runs the
+``launch.ray_executor``). It runs inside the job, where ``RAY_ADDRESS`` points at the cluster and, with token
+authentication, ``ray.init()`` finds the token of the node it runs on (``launch.ray_auth``): it picks the nodes,
+pins one Ray task per node with ``NodeAffinitySchedulingStrategy`` (holding that node's GPUs), runs the
 command there as a subprocess with a ``[node R]`` prefix on every output line, and exits non-zero as soon as
 any node fails (the other nodes are cancelled, so the executor can retry the whole stage).
 

@@ -396,6 +396,10 @@ def make_ray_executor(cluster: Mapping) -> RayJobExecutor:
         if cluster.get("auth_token_file"):
             raise ValueError(f"{TOKEN_FILE_KEY} is for cluster=ray; cluster=ray_local starts its own head with a "
                              "token made for the run")
+        for var in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):  # Ray's client would follow it, not our head
+            if os.environ.get(var):
+                raise ValueError(f"{var}={os.environ[var]} is set: Ray would send cluster=ray_local's jobs (and its "
+                                 f"token) to that cluster instead of the run's own head; unset {var}")
         gpus = cluster.get("gpus_per_node")
         head = LocalRayHead(num_cpus=cluster.get("cpus_per_node"), num_gpus=None if gpus is None else int(gpus))
         address = head.start()

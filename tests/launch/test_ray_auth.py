@@ -184,9 +184,12 @@ def test_gcs_address_authenticates_with_rays_own_settings(head, driver_home):
     assert token_of(head) not in ok.stdout + ok.stderr + refused.stdout + refused.stderr
 
 
-def test_ray_local_refuses_a_token_file_before_starting_a_head():
+def test_ray_local_refuses_a_token_file_or_a_ray_address_before_starting_a_head(monkeypatch):
     with pytest.raises(ValueError, match="cluster.auth_token_file is for cluster=ray"):
         make_ray_executor({"kind": "ray_local", "auth_token_file": "/some/file"})
+    monkeypatch.setenv("RAY_ADDRESS", "http://elsewhere:8265")
+    with pytest.raises(ValueError, match="RAY_ADDRESS=http://elsewhere:8265 is set: Ray would send"):
+        make_ray_executor({"kind": "ray_local"})
 
 
 def test_run_token_is_fresh_and_readable_by_the_user_only(tmp_path):

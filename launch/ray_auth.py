@@ -26,11 +26,13 @@ TOKEN_SOURCES = (f"{TOKEN_FILE_KEY}=<file holding the token>, or RAY_AUTH_TOKEN_
 
 
 def write_run_token(folder: str | Path) -> Path:
-    """A fresh token for one run's own head in ``folder/auth_token``, created readable by this user only.
+    """A fresh token for one run's own head in ``folder/auth_token``, readable by this user only.
 
-    256 random bits as hex, what ``ray get-auth-token --generate`` makes; the file is created with mode 0600 (not
-    written and then restricted) so no other user can ever read it.
+    256 random bits as hex, what ``ray get-auth-token --generate`` makes. ``folder`` must not exist: it is made
+    with mode 0700 and the file with mode 0600 (created so, not restricted afterwards), so no other user can ever
+    read the token, nor have planted the file or a link in its place.
     """
+    Path(folder).mkdir(mode=0o700)
     path = Path(folder) / "auth_token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -274,12 +274,13 @@ class LocalRayHead:
     """A one-machine Ray cluster on 127.0.0.1 only, for one pipeline run (``cluster=ray_local``; tests).
 
     ``ray start --head --block`` runs under a small watchdog (``python -m launch.ray_executor head``) in its own
-    session; stopping the watchdog, or the driver dying, ends every process of that session and the head's temp
-    dir is removed. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep the node address on loopback (otherwise
+    session; stopping the watchdog, or the driver dying, ends every process of that session and removes the
+    head's temp dir. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep the node address on loopback (otherwise
     it swaps 127.0.0.1 for the machine's external address and listens on all interfaces).
 
     The head runs with token authentication (``RAY_AUTH_MODE=token``) and a token made for it in its temp dir
-    (``token_file``, mode 0600, gone with the dir), whatever ``~/.ray`` holds: ``RAY_AUTH_TOKEN_PATH`` points Ray
+    (``token_file`` in a 0700 folder: Ray opens its temp dir to all users; gone with the dir), whatever ``~/.ray``
+    holds: ``RAY_AUTH_TOKEN_PATH`` points Ray
     there (before ``~/.ray/auth_token``) and ``RAY_AUTH_TOKEN`` is dropped, so Ray neither reads nor writes
     ``~/.ray``. The head's workers, hence every stage job and a ``ray.init()`` inside one, inherit both settings.
     """
@@ -287,7 +288,7 @@ class LocalRayHead:
     def __init__(self, num_cpus: int | None = None, num_gpus: int | None = None,
                  object_store_bytes: int = 100_000_000) -> None:
         self.temp_dir = tempfile.mkdtemp(prefix="prouie-ray-", dir="/tmp")  # short: Ray's socket paths are limited
-        self.token_file = write_run_token(self.temp_dir)
+        self.token_file = write_run_token(Path(self.temp_dir) / "auth")
         self.dashboard_port, self.gcs_port = _free_port(), _free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         ray_bin = Path(sys.executable).with_name("ray")
@@ -312,7 +313,7 @@ class LocalRayHead:
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
         log = open(Path(self.temp_dir) / "head.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.ray_executor", "head", *self.argv], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "launch.ray_executor", "head", self.temp_dir, *self.argv], cwd=REPO_ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=partial(die_with_parent, signal.SIGTERM),  # the watchdog ends the head's session
         )
@@ -365,11 +366,13 @@ def _kill_session(sid: int, grace_s: float = 5.0) -> None:
         psutil.wait_procs(procs, timeout=wait)
 
 
-def _watch_head(argv: list[str]) -> int:
-    """Watchdog main: run ``ray start --block``; on SIGTERM or its exit, end every process of this session."""
+def _watch_head(temp_dir: str, argv: list[str]) -> int:
+    """Watchdog main: run ``ray start --block``; on SIGTERM or its exit, end every process of this session and
+    remove ``temp_dir`` (the head's token with it, also when the driver was killed and cannot clean up)."""
     def finish(*_: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough; a second SIGTERM must not interrupt this
         _kill_session(os.getsid(0))
+        shutil.rmtree(temp_dir, ignore_errors=True)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, finish)
@@ -412,4 +415,4 @@ def make_ray_executor(cluster: Mapping) -> RayJobExecutor:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["head"]:
-    sys.exit(_watch_head(sys.argv[2:]))
+    sys.exit(_watch_head(sys.argv[2], sys.argv[3:]))

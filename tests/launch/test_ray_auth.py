@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,11 +194,26 @@ def test_ray_local_refuses_a_token_file_or_a_ray_address_before_starting_a_head(
 
 
 def test_run_token_is_fresh_and_readable_by_the_user_only(tmp_path):
-    folders = [tmp_path / "a", tmp_path / "b"]
-    for folder in folders:
-        folder.mkdir()
-    first, second = (write_run_token(folder) for folder in folders)
+    first, second = write_run_token(tmp_path / "a"), write_run_token(tmp_path / "b")
     assert [p.stat().st_mode & 0o777 for p in (first, second)] == [0o600, 0o600]
+    assert [p.parent.stat().st_mode & 0o777 for p in (first, second)] == [0o700, 0o700]
     assert len(first.read_text()) == 64 and first.read_text() != second.read_text()
     with pytest.raises(FileExistsError):
-        write_run_token(folders[1])  # never overwrites (or follows a planted link to) an existing file
+        write_run_token(tmp_path / "b")  # never reuses a folder someone may have prepared
+
+
+def test_a_killed_driver_leaves_no_head_token_behind(tmp_path):
+    code = ("from launch.ray_executor import LocalRayHead; import time; head = LocalRayHead(num_cpus=1);"
+            "head.start(); print(head.token_file, flush=True); time.sleep(600)")
+    driver = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              env=isolated_env(make_home(tmp_path)))
+    try:
+        token_file = Path(driver.stdout.readline().strip())
+        assert token_file.is_file() and token_file.is_relative_to("/tmp")
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 120
+    while token_file.parent.parent.exists():  # the head's whole temp dir goes, the token with it
+        assert time.monotonic() < deadline, f"{token_file.parent.parent} still there 120 s after the driver died"
+        time.sleep(0.5)

@@ -185,8 +185,8 @@ def test_multinode_stage_without_shared_dir_is_refused_before_submitting(ray_loc
 def test_local_head_has_its_own_token_and_refuses_requests_without_it(ray_local):
     token_file = ray_local.head.token_file
     token = token_file.read_text()
-    assert token_file.parent == Path(ray_local.head.temp_dir)
-    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token_file.parent.parent == Path(ray_local.head.temp_dir)
+    assert (token_file.stat().st_mode & 0o777, token_file.parent.stat().st_mode & 0o777) == (0o600, 0o700)
     assert len(token) == 64 and token not in (FOREIGN_TOKEN, FOREIGN_TOKEN[::-1])
     jobs_api = f"{ray_local.address}/api/jobs/"
     assert requests.get(jobs_api, timeout=30).status_code == 401

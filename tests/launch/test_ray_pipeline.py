@@ -36,14 +36,14 @@ def port_open(port: int) -> bool:
 
 
 def head_token(driver: subprocess.Popen) -> str:
-    """The token of the head a ray_local driver started, read from the head's temp dir while it runs."""
+    """The token of the head a ray_local driver started (the file its RAY_AUTH_TOKEN_PATH names), while it runs."""
     for proc in psutil.Process(driver.pid).children(recursive=True):
         try:
-            temp_dirs = [arg.split("=", 1)[1] for arg in proc.cmdline() if arg.startswith("--temp-dir=")]
+            token_path = proc.environ().get("RAY_AUTH_TOKEN_PATH")
         except psutil.Error:
             continue
-        if temp_dirs:
-            return (Path(temp_dirs[0]) / "auth_token").read_text()
+        if token_path:
+            return Path(token_path).read_text()
     raise AssertionError("no Ray head under the ray_local driver")
 
 

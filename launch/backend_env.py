@@ -15,9 +15,10 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def backend_env() -> dict[str, str]:
-    """Variables added on top of the executor's environment for every stage command."""
-    venv_bin = str(Path(sys.executable).parent)
+def backend_env(python: str = sys.executable) -> dict[str, str]:
+    """Variables added on top of the executor's environment for every stage command; ``python`` is the stage's
+    interpreter (an engine's own environment for GRPO engines), whose ``bin`` folder comes first on PATH."""
+    venv_bin = str(Path(python).parent)
     path = os.environ.get("PATH", "")
     pythonpath = os.environ.get("PYTHONPATH", "")
     return {

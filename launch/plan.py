@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from launch.backend_env import REPO_ROOT
+from launch.engine_env import stage_python
 from launch.executor import StageFailed
 from launch.run_dir import files_stamp, fingerprint
 
@@ -32,7 +33,7 @@ class StagePlan:
 
     name: str
     kind: str                      # sft | grpo | eval
-    engine: str                    # llamafactory | trl | easyr1 | eval
+    engine: str                    # llamafactory | trl | easyr1 | verl | eval
     stage_dir: Path
     input_model: str
     input_stage: str | None
@@ -44,6 +45,7 @@ class StagePlan:
     config: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     missing_sources: list[str] = field(default_factory=list)
+    python: str = ""                      # the interpreter the stage runs with (launch.engine_env.stage_python)
 
     @property
     def config_path(self) -> Path:
@@ -74,7 +76,7 @@ def engine_module(engine: str) -> ModuleType:
     import importlib
 
     modules = {"llamafactory": "launch.sft_llamafactory", "trl": "launch.grpo_trl",
-               "easyr1": "launch.grpo_easyr1", "eval": "launch.eval_stage"}
+               "easyr1": "launch.grpo_easyr1", "verl": "launch.grpo_verl", "eval": "launch.eval_stage"}
     if engine not in modules:
         raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(modules)}")
     return importlib.import_module(modules[engine])
@@ -162,7 +164,8 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
                 "style": spec.get("style", "cm"), "sources": {t: sources.get(t, []) for t in tasks}, **common}
     task = spec["task"]
     return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
-            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common}
+            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common,
+            **cfg["grpo"].get("data", {})}  # the engine's data layout (grpo/verl.yaml: chat-message prompts)
 
 
 def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, Any]:
@@ -199,7 +202,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         stage = StagePlan(
             name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
             input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
-            spec=spec, data=data,
+            spec=spec, data=data, python=str(stage_python(cfg[kind]["engine"], cfg)),
         )
         stage.config = engine_module(stage.engine).render(stage, cfg)
         code = code_stamp("converters", "rewards") if kind == "grpo" else code_stamp("converters")
@@ -211,7 +214,8 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         style = previous.data["style"] if previous else "cm"  # ask the way the model was last trained
         input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
-                          input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style})
+                          input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style},
+                          python=str(stage_python("eval", cfg)))
         stage.config = engine_module("eval").render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "code": code_stamp("eval", "converters"),
                                          "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),

@@ -59,8 +59,9 @@ def lost_paths(path: str, config: Any) -> list[str]:
 def tokenizer_of(config: Any) -> Any:
     from verl.utils.tokenizer import get_tokenizer
 
-    return get_tokenizer(config.worker.actor.model.model_path, override_chat_template=config.data.override_chat_template,
-                         trust_remote_code=config.worker.actor.model.trust_remote_code, use_fast=True)
+    model = config.worker.actor.model
+    return get_tokenizer(model.model_path, override_chat_template=config.data.override_chat_template,
+                         trust_remote_code=model.trust_remote_code, use_fast=True)
 
 
 def check_data(config: Any) -> dict[str, Any]:

@@ -31,34 +31,19 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import tempfile
 from collections.abc import Mapping
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from launch import grpo_engine
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.engine_env import missing_env_hint, run_check
 from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
-from launch.reward_probe import write_probe
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
 CHECK_MODULE = "launch.easyr1_check"
 MERGER = "share/easyr1/scripts/model_merger.py"  # inside the environment (scripts/setup_engine.sh)
-
-
-def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` merged into ``base`` key by key (mappings recursively); ``base`` is changed and returned."""
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            merge_config(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def _paths(stage: StagePlan) -> dict[str, Path]:
@@ -70,7 +55,7 @@ def _paths(stage: StagePlan) -> dict[str, Path]:
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
-    conf = merge_config(copy.deepcopy(cfg["grpo"]["config"]), stage.spec.get("args") or {})
+    conf = grpo_engine.stage_settings(stage, cfg)
     nnodes, gpus = cluster_shape(cfg["cluster"])
     data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
     paths = _paths(stage)
@@ -121,14 +106,8 @@ def batch_problems(conf: Mapping[str, Any], samples: int) -> list[str]:
     return problems
 
 
-def _check_in_engine(stage: StagePlan, conf: Mapping[str, Any], workdir: Path, data: bool) -> dict[str, Any]:
-    """EasyR1's own checks of ``conf`` (config + reward, and the data when asked), in EasyR1's environment."""
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(dict(conf), sort_keys=False), encoding="utf-8")
-    probe = write_probe(stage, conf["worker"]["reward"]["reward_function_kwargs"], workdir / "reward_probe.jsonl")
-    args = ["--config", str(config_path), "--reward", str(probe)] + (["--data"] if data else [])
-    return run_check(stage.name, Path(stage.python), CHECK_MODULE, args,
-                     stage.log_path if data else None)
+def _reward_kwargs(conf: Mapping[str, Any]) -> dict[str, Any]:
+    return conf["worker"]["reward"]["reward_function_kwargs"]
 
 
 def validate(stage: StagePlan) -> list[str]:
@@ -138,42 +117,28 @@ def validate(stage: StagePlan) -> list[str]:
         raise StageFailed(stage.name, stage.config_path,
                           "EasyR1 batch settings are inconsistent: " + "; ".join(problems) +
                           ". Fix grpo.config (data.rollout_batch_size, worker.actor.*) or the cluster profile")
-    if not Path(stage.python).exists():
-        return [f"NOT checked by EasyR1 (config, reward, data): {missing_env_hint('easyr1', Path(stage.python))}"]
     with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
-        template = Path(tmp) / "chat_template.jinja"  # written for real when the stage starts
+        template = Path(tmp) / "chat_template.jinja"  # the real one is written when the stage starts
         template.write_text("{{ messages[0]['content'] }}", encoding="utf-8")
         conf = copy.deepcopy(stage.config)
         conf["data"]["override_chat_template"] = str(template)
-        report = _check_in_engine(stage, conf, Path(tmp), data=False)
-    return [f"checked by EasyR1 itself: {'; '.join(report['checked'])}",
-            "data and chat template: checked by EasyR1's dataloader when the stage starts (built then)"]
+        return grpo_engine.validate_in_engine(stage, CHECK_MODULE, conf, _reward_kwargs(conf))
+
+
+def _easyr1_row(row: dict[str, Any]) -> None:
+    from rewards.inputs import gold_from_answer
+
+    if not isinstance(row.get("prompt"), str):
+        raise ValueError("'prompt' must be a plain string for EasyR1")
+    if {"images", "videos"} & set(row):
+        raise ValueError("an 'images'/'videos' column sends EasyR1 down its multimodal path")
+    gold_from_answer(row["answer"])
 
 
 def check_data(stage: StagePlan) -> None:
     """Every row of train.jsonl has a plain-string ``prompt`` and a JSON-record ``answer``, and no image or video
-    column (EasyR1 would take its multimodal path); the row count is the manifest's."""
-    from rewards.inputs import gold_from_answer
-
-    path = _paths(stage)["train"]
-    if not path.is_file():
-        raise StageFailed(stage.name, path, "the GRPO data file is missing; delete data/ and rerun to rebuild it")
-    rows = 0
-    with open(path, encoding="utf-8") as lines:
-        for rows, line in enumerate(lines, 1):
-            try:
-                row = json.loads(line)
-                if not isinstance(row.get("prompt"), str):
-                    raise ValueError("'prompt' must be a plain string for EasyR1")
-                if {"images", "videos"} & set(row):
-                    raise ValueError("an 'images'/'videos' column sends EasyR1 down its multimodal path")
-                gold_from_answer(row["answer"])
-            except (ValueError, KeyError, TypeError) as err:
-                raise StageFailed(stage.name, f"{path}:{rows}", f"row {rows} is not EasyR1 data: {err}; delete "
-                                                                f"data/ and rerun to rebuild it") from err
-    if rows != stage.samples:
-        raise StageFailed(stage.name, path, f"{rows} rows, but the stage asks for {stage.samples}; delete data/ "
-                                            f"and rerun to rebuild it")
+    column (EasyR1 would take its multimodal path); the row count is the stage's."""
+    grpo_engine.check_rows(stage, _paths(stage)["train"], _easyr1_row)
 
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
@@ -181,14 +146,6 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
                      env=backend_env(stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                      num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
-
-
-def _keep_log_aside(paths: Mapping[str, Path]) -> None:
-    """Append the last attempt's experiment log to the stage's earlier-attempts log (EasyR1 empties it)."""
-    if paths["log"].is_file() and paths["log"].stat().st_size:
-        with open(paths["earlier_logs"], "a", encoding="utf-8") as earlier:
-            earlier.write(paths["log"].read_text(encoding="utf-8"))
-        paths["log"].write_text("", encoding="utf-8")
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
@@ -199,23 +156,14 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     paths = _paths(stage)
     template = cfg["model"]["template"]
     paths["chat_template"].write_text(easyr1_chat_template(template), encoding="utf-8")
-    with open(paths["train"], encoding="utf-8") as train:
-        head = list(islice(train, int(cfg["grpo"]["val_rows"])))
-    paths["val"].write_text("".join(head), encoding="utf-8")
-    if not Path(stage.python).exists():
-        raise StageFailed(stage.name, stage.python, missing_env_hint("easyr1", Path(stage.python)))
+    head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
     with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
-        data = _check_in_engine(stage, stage.config, Path(tmp), data=True)["data"]
-    ours = [chat_prompt(json.loads(row)["prompt"], template) for row in head[: len(data["prompts"])]]
-    if data["prompts"] != ours:
-        raise StageFailed(stage.name, paths["chat_template"],
-                          f"EasyR1's model input differs from SFT's: {data['prompts'][0]!r} vs {ours[0]!r}")
-    if (data["train_rows"], data["val_rows"]) != (stage.samples, len(head)):
-        raise StageFailed(stage.name, paths["train"],
-                          f"EasyR1 kept {data['train_rows']} of {stage.samples} training and {data['val_rows']} of "
-                          f"{len(head)} validation prompts (filter_overlong_prompts drops prompts longer than "
-                          f"data.max_prompt_length); raise data.max_prompt_length in grpo.config")
-    _keep_log_aside(paths)
+        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
+                                             Path(tmp), ["--data"], log=True)
+    grpo_engine.check_engine_data(stage, report["data"], [chat_prompt(json.loads(r)["prompt"], template) for r in head],
+                                  len(head), "filter_overlong_prompts drops prompts longer than data.max_prompt_length;"
+                                             " raise it in grpo.config")
+    grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])
     tracker = paths["checkpoints"] / "checkpoint_tracker.json"
     return paths["checkpoints"] if tracker.is_file() else None
 
@@ -228,24 +176,6 @@ def last_actor_dir(stage: StagePlan) -> Path:
     return _paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
 
 
-def eos_ids(model_dir: Path) -> list[int]:
-    path = model_dir / "generation_config.json"
-    if not path.is_file():
-        return []
-    eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
-    return [eos] if isinstance(eos, int) else list(eos or [])
-
-
-def publish(stage: StagePlan, merged: Path) -> None:
-    """Copy a merged Hugging Face folder to ``output/``, restoring the base model's EOS ids if they were lost."""
-    if stage.output_dir.exists():
-        shutil.rmtree(stage.output_dir)
-    shutil.copytree(merged, stage.output_dir)
-    base = Path(stage.input_model)
-    if set(eos_ids(base)) - set(eos_ids(stage.output_dir)) and (base / "generation_config.json").is_file():
-        shutil.copy2(base / "generation_config.json", stage.output_dir / "generation_config.json")
-
-
 def merger_script(stage: StagePlan, cfg: Mapping[str, Any]) -> Path:
     """EasyR1's ``scripts/model_merger.py``: ``grpo.merger``, or the copy in the environment."""
     return Path(cfg["grpo"].get("merger") or Path(stage.python).parents[1] / MERGER)
@@ -256,38 +186,11 @@ def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
     actor = last_actor_dir(stage)
     run_job(StageJob(stage=stage.name, argv=[stage.python, str(merger_script(stage, cfg)), "--local_dir", str(actor)],
                      env=backend_env(stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
-    publish(stage, actor / "huggingface")
-
-
-def _flat(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def step_rewards(lines: list[str], key: str) -> dict[int, float]:
-    """Reward per training step in logger lines (``{"step": N, ...}``); a later line for a step wins, so a step
-    redone after a resume counts once, as its last attempt logged it."""
-    rewards: dict[int, float] = {}
-    for line in lines:
-        if line.strip():
-            entry = json.loads(line)
-            found = [v for k, v in _flat(entry).items() if k.endswith(key)]
-            if found:
-                rewards[int(entry["step"])] = float(found[0])
-    return rewards
+    grpo_engine.publish(stage, actor / "huggingface")
 
 
 def results(stage: StagePlan) -> dict[str, Any]:
     """Mean of ``reward/overall`` over every training step of every attempt (experiment_log.jsonl)."""
     paths = _paths(stage)
-    lines = [line for p in (paths["earlier_logs"], paths["log"]) if p.is_file()
-             for line in p.read_text(encoding="utf-8").splitlines()]
-    rewards = step_rewards(lines, "reward/overall")
-    ordered = [rewards[s] for s in sorted(rewards)]
-    return {"mean_reward": sum(ordered) / len(ordered) if ordered else None,
-            "final_reward": ordered[-1] if ordered else None, "steps": len(ordered)}
+    return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]],
+                                                              "reward/overall"))

@@ -5,6 +5,8 @@ Fixtures for everyone:
                                ``model_name_or_path``.  Built once per cache key, in a few seconds.
     smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
                                eval, real backends, a few minutes); shared by the pipeline and Ray tests.
+    engine_envs     (session)  {"easyr1": python, "verl": python}: the GRPO engines' own environments
+                               (scripts/setup_engine.sh; minutes the first time, instant when up to date).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def tiny_model_dir() -> Path:
     from launch.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def engine_envs() -> dict[str, Path]:
+    """The interpreters of the EasyR1 and verl environments, built once (tests/helpers/engines.py)."""
+    from tests.helpers.engines import ensure_engine
+
+    return {engine: ensure_engine(engine) for engine in ("easyr1", "verl")}
 
 
 @pytest.fixture(scope="session")

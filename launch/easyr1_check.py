@@ -3,8 +3,8 @@
     <.engines/easyr1/bin/python> -m launch.easyr1_check --config <stage config.yaml> [--data] [--reward PROBE.jsonl]
 
 The driver (``launch.grpo_easyr1``) runs this with the engine's interpreter and this repository on PYTHONPATH; it
-imports nothing of ProUIE but this file, and EasyR1's ``verl`` package. It prints one JSON object on the last
-line of stdout: ``{"checked": [...], "problems": [...]}``; any problem makes the exit status 1.
+imports nothing of ProUIE but ``launch.engine_check`` (standard library only), and EasyR1's ``verl`` package. It
+prints one JSON report on the last line of stdout; any problem makes the exit status 1.
 
 - config: ``OmegaConf.merge(structured(PPOConfig()), file)`` + ``to_object`` + ``deep_post_init``, exactly what
   ``verl.trainer.main`` does (unknown keys and bad types raise), and every path the file sets must survive
@@ -21,13 +21,11 @@ line of stdout: ``{"checked": [...], "problems": [...]}``; any problem makes the
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-PROMPTS_SHOWN = 3  # model inputs of the first rows, as EasyR1 tokenises them, for the byte comparison
+from launch.engine_check import PROMPTS_SHOWN, read_probe, run_checks, score_problems
 
 
 def load_config(path: str) -> Any:
@@ -79,36 +77,28 @@ def check_data(config: Any) -> dict[str, Any]:
             "prompts": [tokenizer.decode(train.dataset[i]["raw_prompt_ids"], skip_special_tokens=False) for i in shown]}
 
 
-def check_reward(config: Any, probe_path: str) -> list[str]:
-    """Scores of the engine-loaded reward vs the direct scores in the probe file; returns mismatches."""
+def check_reward(config: Any, probe_path: str) -> dict[str, Any]:
+    """Scores of the engine-loaded reward vs the direct scores in the probe file."""
     import numpy as np
     import torch
     from verl.protocol import DataProto
     from verl.workers.reward import AutoRewardManager
 
-    rows = [json.loads(line) for line in Path(probe_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_probe(probe_path)
     tokenizer = tokenizer_of(config) if Path(config.worker.actor.model.model_path).is_dir() else None
     manager = AutoRewardManager(config.worker.reward, tokenizer)
     if tokenizer is None:
         inputs = [{"response": r["response"], "response_length": 1, "ground_truth": r["ground_truth"]} for r in rows]
-        scores = manager.reward_fn(inputs)
-        got = {key: [s[key] for s in scores] for key in scores[0]}
-    else:
-        ids = [tokenizer.encode(r["response"], add_special_tokens=False) or [tokenizer.pad_token_id] for r in rows]
-        width = max(len(i) for i in ids)
-        responses = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i in ids])
-        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
-        data = DataProto.from_dict(tensors={"responses": responses, "response_mask": mask},
-                                   non_tensors={"ground_truth": np.array([r["ground_truth"] for r in rows],
-                                                                         dtype=object)})
-        _, got = manager.compute_reward(data)
-    problems = []
-    for i, row in enumerate(rows):
-        for key, expected in row["expected"].items():
-            value = got.get(key, [None] * len(rows))[i]
-            if value is None or not math.isclose(float(value), float(expected), rel_tol=0, abs_tol=1e-12):
-                problems.append(f"reward probe row {i}: {key} = {value} through EasyR1, {expected} directly")
-    return problems
+        return {"problems": score_problems("EasyR1", rows, manager.reward_fn(inputs))}
+    ids = [tokenizer.encode(r["response"], add_special_tokens=False) or [tokenizer.pad_token_id] for r in rows]
+    width = max(len(i) for i in ids)
+    responses = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i in ids])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
+    data = DataProto.from_dict(tensors={"responses": responses, "response_mask": mask},
+                               non_tensors={"ground_truth": np.array([r["ground_truth"] for r in rows], dtype=object)})
+    _, metrics = manager.compute_reward(data)  # {key: [value per row]}
+    got = [{key: values[i] for key, values in metrics.items()} for i in range(len(rows))]
+    return {"problems": score_problems("EasyR1", rows, got)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,23 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", action="store_true", help="load train and validation data with create_dataloader")
     parser.add_argument("--reward", help="JSONL probe: response, ground_truth, expected (direct scores)")
     args = parser.parse_args(argv)
-    report: dict[str, Any] = {"checked": [], "problems": []}
-    try:
-        config = load_config(args.config)
-    except Exception as err:  # noqa: BLE001  (any rejection by EasyR1 is the finding)
-        report["problems"].append(f"EasyR1's PPOConfig rejects the config: {type(err).__name__}: {err}")
-        print(json.dumps(report))
-        return 1
-    report["checked"].append("config: EasyR1 PPOConfig merge + to_object + deep_post_init")
-    report["problems"] += lost_paths(args.config, config)
-    if args.data:
-        report["data"] = check_data(config)
-        report["checked"].append("data: EasyR1 create_dataloader (train + validation)")
-    if args.reward:
-        report["problems"] += check_reward(config, args.reward)
-        report["checked"].append("reward: EasyR1 AutoRewardManager scores == direct rewards.sfr scores")
-    print(json.dumps(report))
-    return 1 if report["problems"] else 0
+    return run_checks("EasyR1", lambda: load_config(args.config),
+                      "config: EasyR1 PPOConfig merge + to_object + deep_post_init", [
+                          (True, "paths: every file the config names still set after post_init",
+                           lambda config: {"problems": lost_paths(args.config, config)}),
+                          (args.data, "data: EasyR1 create_dataloader (train + validation)",
+                           lambda config: {"data": check_data(config)}),
+                          (bool(args.reward), "reward: EasyR1 AutoRewardManager scores == direct rewards.sfr scores",
+                           lambda config: check_reward(config, args.reward))])
 
 
 if __name__ == "__main__":

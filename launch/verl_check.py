@@ -6,7 +6,7 @@
 ``config.yaml`` holds ProUIE's settings in verl's key space (nested; a key written ``+name`` is one that
 ``ppo_trainer`` does not have, added on purpose as Hydra's ``+`` does). The driver (``launch.grpo_verl``) runs this
 with the engine's interpreter; it prints one JSON object on the last line of stdout:
-``{"checked": [...], "problems": [...]}``; any problem makes the exit status 1.
+(``launch.engine_check``); any problem makes the exit status 1.
 
 - config: verl's ``ppo_trainer`` composed by Hydra from verl's own config files, our settings merged in struct
   mode (a key verl does not have is an error, as on verl's command line), then verl's ``validate_config`` (what
@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-PROMPTS_SHOWN = 3
+from launch.engine_check import PROMPTS_SHOWN, read_probe, run_checks, score_problems
 
 
 def config_dir() -> str:
@@ -131,15 +129,10 @@ def reward_scores(cfg: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def check_reward(cfg: Any, probe_path: str) -> list[str]:
-    rows = [json.loads(line) for line in Path(probe_path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    problems = []
-    for i, (row, got) in enumerate(zip(rows, reward_scores(cfg, rows))):
-        for key, expected in row["expected"].items():
-            value = got.get("score" if key == "overall" else key)
-            if value is None or not math.isclose(float(value), float(expected), rel_tol=0, abs_tol=1e-12):
-                problems.append(f"reward probe row {i}: {key} = {value} through verl, {expected} directly")
-    return problems
+def check_reward(cfg: Any, probe_path: str) -> dict[str, Any]:
+    rows = read_probe(probe_path)
+    return {"problems": score_problems("verl", rows, reward_scores(cfg, rows),
+                                       lambda key: "score" if key == "overall" else key)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,25 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", action="store_true")
     parser.add_argument("--reward", help="JSONL probe: response, ground_truth, expected (direct scores)")
     args = parser.parse_args(argv)
-    report: dict[str, Any] = {"checked": [], "problems": []}
-    try:
+
+    def load() -> Any:
         cfg = compose(yaml.safe_load(Path(args.config).read_text(encoding="utf-8")))
         verl_validate(cfg)
-    except Exception as err:  # noqa: BLE001  (any rejection by verl is the finding)
-        report["problems"].append(f"verl rejects the config: {type(err).__name__}: {err}")
-        print(json.dumps(report))
-        return 1
-    report["checked"].append("config: verl's ppo_trainer composed by Hydra + struct merge + validate_config")
-    if args.write:
-        OmegaConf.save(cfg, args.write)
-    if args.data:
-        report["data"] = check_data(cfg)
-        report["checked"].append("data: verl create_rl_dataset (RLHFDataset, train + validation)")
-    if args.reward:
-        report["problems"] += check_reward(cfg, args.reward)
-        report["checked"].append("reward: verl RewardLoopWorker scores == direct rewards.sfr scores")
-    print(json.dumps(report))
-    return 1 if report["problems"] else 0
+        if args.write:
+            OmegaConf.save(cfg, args.write)
+        return cfg
+
+    return run_checks("verl", load, "config: verl's ppo_trainer composed by Hydra + struct merge + validate_config", [
+        (args.data, "data: verl create_rl_dataset (RLHFDataset, train + validation)",
+         lambda cfg: {"data": check_data(cfg)}),
+        (bool(args.reward), "reward: verl's reward loop scores == direct rewards.sfr scores",
+         lambda cfg: check_reward(cfg, args.reward))])
 
 
 if __name__ == "__main__":

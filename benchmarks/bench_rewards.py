@@ -30,7 +30,7 @@ from converters.bundled import BUNDLED, bundled_records  # noqa: E402
 from converters.format import render_target, render_units  # noqa: E402
 from converters.records import Event, Units, gold_units, schema_of  # noqa: E402
 from rewards import easyr1  # noqa: E402
-from rewards.config import load_sfr_config  # noqa: E402
+from rewards.config import RECIPE_PATH, load_sfr_config  # noqa: E402
 from rewards.inputs import gold_from_answer  # noqa: E402
 from rewards.sfr import score_response  # noqa: E402
 
@@ -97,7 +97,7 @@ def _best_times(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
 
 def _measure(task: str, profile: str, repeat: int, rng: random.Random) -> str:
     """One result line: responses, rewards/s, time / json.loads time, EasyR1 adapter time / core time."""
-    config = load_sfr_config(profile=profile)
+    config = load_sfr_config(RECIPE_PATH, profile=profile)
     pairs = _responses(task, profile, rng)
     golds = [gold_from_answer(a) for _, a in pairs]  # warm the gold cache, as after a training step's first use
     batch = [{"response": r, "response_length": len(r), "ground_truth": a} for r, a in pairs]

@@ -7,10 +7,15 @@ Prompts follow Figures 4-8 of the paper. A target is one JSON object whose keys 
 value separator: `` | `` by default, a single space in the ``paper`` profile (as the paper prints it). RE
 values are ``head, tail``; EE values are ``TRIGGER: ROLE: argument; ROLE: argument`` trigger groups.
 
-``parse_output`` never raises on model output. Where a separator could also sit inside a value, it applies
-the prompt's rule that values are exact substrings of the input: among the ways to cut a slot string at
-separators it keeps the one that leaves the fewest characters outside the input, then the fewest values.
-Values that are not in the input are kept and listed in ``not_in_input``: downstream they count as errors.
+``parse_output`` never raises on model output, and reads it the way a careful human would: the first JSON
+object of the output (prose, code fences and a repeated object around it are noted and ignored; broken JSON
+such as single quotes, trailing commas or a cut-off end is repaired), then the prompt's rule that values are
+exact substrings of the input. Where a separator could also sit inside a value, among the ways to cut a slot
+string at separators it keeps the one that leaves the fewest characters outside the input, then the fewest
+values; a value with stray separators, quotes or spaces at its ends (``"antiemetic: "``) is read as the input
+substring it becomes without them. Values still not in the input are kept and listed in ``not_in_input``:
+downstream they count as errors. Every deviation from the promised format is a reason; ``well_formed`` says
+whether the output was exactly the promised JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import json_repair
 
 from converters.jsonenc import encode_str
 from converters.records import Event, Schema, Units, gold_items, gold_units
@@ -241,6 +248,11 @@ class ParseResult(NamedTuple):
     ``valid``: parsed, every key is a schema slot, every value well-formed and an exact substring of the input.
     ``reasons``: why it is not valid (empty when valid). ``not_in_input``: values absent from the input text.
     ``off_schema``: slots (``slot``) and EE roles (``slot: role``) the schema does not have.
+    ``well_formed``: the output is exactly one JSON object of string values (whitespace around it allowed), the
+    format every prompt and target promise, whatever its content; rewards give anything else their floor.
+    ``listed``: every ``(slot, item)`` in the order the output lists them, repeats kept (``units`` merges them);
+    an item is a mention, a ``(head, tail)`` pair or a ``(trigger, arguments)`` group. InstructUIE-compatible
+    scoring writes the answer out from it (``eval.instructuie``).
     """
 
     units: Units
@@ -249,31 +261,31 @@ class ParseResult(NamedTuple):
     reasons: tuple[str, ...] = ()
     not_in_input: tuple[str, ...] = ()
     off_schema: tuple[str, ...] = ()
+    well_formed: bool = False
+    listed: tuple[tuple[str, Any], ...] = ()
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
-_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)("?)|(null|true|false|-?\d[\d.eE+-]*))')
 _DECODER = json.JSONDecoder()
 
 
-def _unescape(s: str) -> str:
-    try:
-        return json.loads(f'"{s}"')
-    except ValueError:
-        return s
+def _extract_object(output: str, reasons: list[str]) -> tuple[dict[str, Any] | None, bool]:
+    """The answer's JSON object, and whether the output was exactly that object (the format every prompt asks for).
 
-
-def _extract_object(output: str, reasons: list[str]) -> dict[str, Any] | None:
-    """The first JSON object in ``output``; truncated or broken objects are salvaged pair by pair."""
+    Strict JSON first, from the first ``{``: prose around the object and a repeated object read as one answer
+    (the first). What strict JSON cannot read (single quotes, trailing commas, unquoted keys, a cut-off end) goes
+    to ``json_repair``, the maintained repairer of LLM-written JSON; its first object is the answer.
+    """
     text = output.strip()
-    if text.startswith("```"):
+    fenced = text.startswith("```")
+    if fenced:
         m = _FENCE.search(text)
         text = m.group(1).strip() if m else text
         reasons.append("code fence around JSON")
     start = text.find("{")
     if start < 0:
         reasons.append("no JSON object in output")
-        return None
+        return None, False
     if start > 0 and text[:start].strip():
         reasons.append("text before JSON")
     try:
@@ -283,18 +295,47 @@ def _extract_object(output: str, reasons: list[str]) -> dict[str, Any] | None:
     if isinstance(obj, dict):
         if text[end:].strip():
             reasons.append("text after JSON")
-        return obj
-    salvaged: dict[str, Any] = {}
-    for m in _PAIR.finditer(text, start):
-        key, sval, closed, other = m.groups()
-        if sval is not None:
-            salvaged[_unescape(key)] = _unescape(sval)
-            if not closed:
-                reasons.append("truncated value")
-        else:
-            salvaged[_unescape(key)] = json.loads(other) if other != "" else None
-    reasons.append("broken or truncated JSON, salvaged key-value pairs" if salvaged else "unparsable JSON")
-    return salvaged if salvaged else None
+        return obj, not fenced and start == 0 and end == len(text)
+    try:
+        repaired = json_repair.loads(text[start:])
+    except (ValueError, RecursionError):  # e.g. nesting deeper than its parser's recursion
+        reasons.append("unparsable JSON")
+        return None, False
+    if isinstance(repaired, list):
+        repaired = next((x for x in repaired if isinstance(x, dict)), None)
+    if not isinstance(repaired, dict) or not repaired:
+        reasons.append("unparsable JSON")
+        return None, False
+    reasons.append("broken JSON, repaired")
+    if not text.endswith("}"):
+        reasons.append("truncated output")
+    return repaired, False
+
+
+# Characters a model leaves at the ends of a value by mistake: separators of the format, quotes, spaces.
+_STRAY = " \t\n:;,|'\"`"
+
+
+def _ground(value: str, text: str | None) -> str:
+    """``value`` read with the prompt's rule that values are exact substrings of the input.
+
+    A value that is not in the input but becomes an input substring once stray separators, quotes or
+    whitespace at its ends are dropped (``antiemetic:``), or once its whitespace runs are matched loosely
+    (``breast   cancer``), is read as that substring. Anything else is returned unchanged (and counts as
+    not in the input downstream): a repair never changes a letter.
+    """
+    if text is None or value in text:
+        return value
+    core = value.strip(_STRAY)
+    for candidate in (value.rstrip(_STRAY), value.lstrip(_STRAY), core):
+        if candidate and candidate in text:
+            return candidate
+    words = core.split()
+    if len(words) > 1:
+        m = re.search(r"\s+".join(map(re.escape, words)), text)
+        if m:
+            return m.group(0)
+    return value
 
 
 def _value_strings(slot: str, value: Any, reasons: list[str]) -> list[str]:
@@ -384,10 +425,22 @@ def _outside(value: str, text: str | None) -> int:
     return 0 if text is None or value in text else len(value)
 
 
+def _grounded(value: str, text: str | None, problems: list[str]) -> str:
+    """``_ground`` that notes a repair in ``problems``."""
+    read = _ground(value, text)
+    if read != value:
+        problems.append(f"value {value!r} read as {read!r}")
+    return read
+
+
 def _ner_piece(text: str | None) -> PieceParser:
     def parse(piece: str) -> tuple[list[Any], int, list[str]]:
         piece = piece.strip()
-        return ([piece], _outside(piece, text), []) if piece else ([], 0, ["empty value"])
+        if not piece:
+            return [], 0, ["empty value"]
+        problems: list[str] = []
+        piece = _grounded(piece, text, problems)
+        return [piece], _outside(piece, text), problems
 
     return parse
 
@@ -402,12 +455,14 @@ def _re_piece(text: str | None) -> PieceParser:
             return [], len(piece), [f"pair without ', ': {piece!r}"]
         options = []
         for p in positions:
-            head, tail = piece[:p].strip(), piece[p + len(PAIR_SEP):].strip()
-            options.append((_outside(head, text) + _outside(tail, text), p, head, tail))
-        cost, _, head, tail = min(options)
+            problems: list[str] = []
+            head = _grounded(piece[:p].strip(), text, problems)
+            tail = _grounded(piece[p + len(PAIR_SEP):].strip(), text, problems)
+            options.append((_outside(head, text) + _outside(tail, text), p, head, tail, problems))
+        cost, _, head, tail, problems = min(options)
         if not head or not tail:
             return [], len(piece), [f"pair with an empty side: {piece!r}"]
-        return [(head, tail)], cost, []
+        return [(head, tail)], cost, problems
 
     return parse
 
@@ -481,26 +536,24 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
         if cut >= 0:
             trigger, rest = piece[:cut].strip(), piece[cut + len(ROLE_SEP):]
         problems: list[str] = []
-        args: list[tuple[str, str]] = []
-        joined = False
+        args: list[tuple[str, str]] = []  # arguments as written (stripped at the end, so a join keeps ' ; ')
         for item in rest.split(ARG_SEP) if rest else ():
             role, sep, arg = item.partition(ROLE_SEP)
             if sep:
                 role = role.strip()
                 if role in role_set:
-                    args.append((role, arg.strip()))
+                    args.append((role, arg))
                     continue
             if args and (not sep or (text is not None and (args[-1][1] + ARG_SEP + item).strip() in text)):
                 args[-1] = (args[-1][0], args[-1][1] + ARG_SEP + item)  # an argument that itself contains '; '
-                joined = True
             elif sep:
-                args.append((role, arg.strip()))  # unknown role: kept, reported by the caller
+                args.append((role, arg))  # unknown role: kept, reported by the caller
             else:
                 problems.append(f"argument without role: {item!r}")
-        if joined:  # other arguments were stripped when read
-            args = [(r, stripped) for r, a in args if (stripped := a.strip())]
-        else:
-            args = [pair for pair in args if pair[1]]
+        args = [(r, stripped) for r, a in args if (stripped := a.strip())]
+        if text is not None:
+            trigger = _grounded(trigger, text, problems)
+            args = [(role, _grounded(arg, text, problems)) for role, arg in args]
         if not trigger:
             return [], len(piece), ["trigger group without trigger"]
         cost = _outside(trigger, text)
@@ -519,7 +572,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     reasons: list[str] = []
     if not isinstance(output, str):
         return ParseResult(Units(task), False, False, (f"output is {type(output).__name__}, not text",))
-    obj = _extract_object(output, reasons)
+    obj, clean = _extract_object(output, reasons)
     if obj is None:
         return ParseResult(Units(task), False, False, tuple(reasons))
     slots = labels  # slot names: a short list, or {event type: roles} for EE
@@ -542,6 +595,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     events: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
     outside: dict[str, None] = {}
     off_schema: dict[str, None] = {}
+    listed: list[tuple[str, Any]] = []
     for slot, raw in obj.items():
         slot = str(slot)
         if slot not in slots:
@@ -559,6 +613,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
             if problems:
                 reasons.extend(f"slot {slot!r}: {p}" for p in problems)
             for item in items:
+                listed.append((slot, item))
                 if task == "ner":
                     entities[(slot, item)] = None
                     values = [item]
@@ -589,7 +644,9 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         units = Units("re", relations=tuple(relations))
     else:
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
-    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema))
+    well_formed = clean and all(isinstance(v, str) for v in obj.values())
+    return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema),
+                       well_formed, tuple(listed))
 
 
 def round_trips(record: Mapping[str, Any], style: str = "cm", profile: str | Profile = "default") -> bool:

@@ -8,7 +8,9 @@ for rewards and eval::
     EE:  {..., "task": "ee", "labels": {event type: [roles]},
           "events": [{"type", "trigger", "arguments": [{"role", "text"}]}]}
 
-Extra keys (character offsets, source ids) are allowed and ignored. ``gold_units`` turns the annotation into
+``text`` may be empty (a real benchmark has an empty tweet): such a record has no annotation. Extra keys
+(character offsets, source ids, ``set_aside``: annotations a reader left out of the gold units, see
+``converters.readers.ie_instructions``) are allowed and ignored here. ``gold_units`` turns the annotation into
 the units that the output format can express: duplicates removed, and events of one type that share a trigger
 merged into one trigger group (the format groups arguments by trigger, so two such events are one group).
 """
@@ -142,8 +144,8 @@ def validate_record(record: Any, where: str = "<record>", check_spans: bool = Tr
     task, text, labels = record["task"], record["text"], record["labels"]
     if task not in TASKS:
         raise RecordError(where, "task", f"must be one of {TASKS}, got {task!r}")
-    if not isinstance(text, str) or not text:
-        raise RecordError(where, "text", "must be a non-empty string")
+    if not isinstance(text, str):
+        raise RecordError(where, "text", "must be a string")
     if task == "ee":
         _validate_events(record, labels, text, where, check_spans)
         return record

@@ -20,7 +20,9 @@ Rows are written grouped by task in mixture order, each group in pool order; the
 
 Every build writes ``manifest.json``: the resolved source specs with file hashes, pool sizes, counts per
 task / dataset / split, seed, style, profile, oversampling, malformed rows skipped (non-strict) with their
-locations, annotations dropped by documented reader rules, and the output files' hashes and row counts.
+locations, every documented reader rule applied (``anomalies``: task, dataset, split, reason, action kept /
+repaired / dropped, count, first locations, effect on scores), the label set of every dataset (``labels``: what
+the model is asked, which an evaluation compares with a benchmark's), and the output files' hashes and row counts.
 """
 
 from __future__ import annotations
@@ -170,6 +172,21 @@ class _TaskDraw:
                     out.write(line * copies)
         return counts
 
+    def anomalies(self) -> list[dict[str, Any]]:
+        """Every documented reader rule applied, per source (dataset and split): what, how often, effect."""
+        return [{"task": self.task, "dataset": spec.get("dataset", ""), "split": spec.get("split", ""),
+                 "reason": reason, **note}
+                for spec, read_log in zip(self.specs, self.logs)
+                for reason, note in read_log.to_json()["notes"].items()]
+
+    def labels(self) -> dict[str, Any]:
+        """Dataset -> the label set its records carry (merged over splits): what a model trained here was asked."""
+        merged = ReadLog()
+        for read_log in self.logs:
+            for dataset, labels in read_log.labels.items():
+                merged.see_labels(dataset, labels)
+        return merged.labels
+
     def manifest(self, counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
         return {
             "requested": self.count,
@@ -217,6 +234,8 @@ def _build(kind: str, name: str, plan: Mapping[str, int], sources: Mapping[str, 
         "tasks": tasks, "rows": rows,
         "oversampled_tasks": [d.task for d in draws if d.oversampled],
         "skipped_count": len(skipped), "skipped": skipped,
+        "anomalies": [a for d in draws for a in d.anomalies()],
+        "labels": {d.task: d.labels() for d in draws},
         "outputs": [{"file": out_file.name, "sha256": file_sha256(out_file), "rows": rows}],
     }
     (out_file.parent / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
@@ -321,6 +340,14 @@ def print_summary(manifest: Mapping[str, Any]) -> None:
     for task, info in manifest["tasks"].items():
         for key, n in info["counts"].items():
             table.add_row(task, key, str(n), str(info["pool"]), "yes" if info["oversampled"] else "")
-    Console(file=sys.stderr).print(table)
+    console = Console(file=sys.stderr)
+    console.print(table)
+    if manifest["anomalies"]:
+        notes = Table(title="data anomalies handled by documented rules (manifest.json: anomalies)")
+        for col in ("dataset/split", "action", "count", "reason"):
+            notes.add_column(col)
+        for a in manifest["anomalies"]:
+            notes.add_row(f"{a['dataset']}/{a['split']}", a["action"], str(a["count"]), a["reason"])
+        console.print(notes)
     if manifest["skipped_count"]:
-        Console(file=sys.stderr).print(f"[yellow]{manifest['skipped_count']} malformed rows skipped (see manifest)")
+        console.print(f"[yellow]{manifest['skipped_count']} malformed rows skipped (see manifest)")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from converters.readers import ReadLog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG = REPO_ROOT / "recipes" / "benchmark" / "catalog.yaml"
@@ -41,11 +44,11 @@ class BenchmarkDataset:
                 "split": "test"}
         return {**spec, "task_folder": self.task_folder} if self.task_folder else spec
 
-    def records(self, data_dir: str | Path | None) -> list[dict[str, Any]]:
-        """The gold test records."""
+    def records(self, data_dir: str | Path | None, read_log: ReadLog | None = None) -> list[dict[str, Any]]:
+        """The gold test records; what the reader's documented rules did goes to ``read_log`` (a ``ReadLog``)."""
         from converters.readers import read_source
 
-        return list(read_source(self.source_spec(data_dir)))
+        return list(read_source(self.source_spec(data_dir), read_log))
 
 
 def load_catalog(path: str | Path = CATALOG) -> dict[str, Any]:

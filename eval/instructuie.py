@@ -1,108 +1,169 @@
-"""The ``instructuie`` scorer: the rules behind InstructUIE-style published tables, over our parsed units.
+"""The ``instructuie`` scorer: InstructUIE's own evaluator (``src/calculate_f1.py`` + ``evaluation/evaluator.py``),
+rule for rule, its quirks included.
 
-Use it only to compare with published numbers (ProUIE's tables follow InstructUIE's evaluator,
-BeyonderXX/InstructUIE ``src/evaluation/evaluator.py``); report ``strict`` otherwise. InstructUIE scores strings of
-the form ``type: mention; type: mention`` (or ``None``). Our models answer JSON, so each side is first rendered
-into the string InstructUIE would have compared, then InstructUIE's procedure is applied to it unchanged:
+Use it only to put our numbers beside published ones (ProUIE's and InstructUIE's tables come from that evaluator);
+``strict`` (``eval.metrics``) is our clean scorer. ``tests/eval/test_instructuie_differential.py`` runs
+InstructUIE's code on the same predictions and requires equal numbers (1e-9) for NER, RE, EET and EEA.
+``eval/METRICS.md`` is the metric card. Scoring one record takes three steps:
 
-1. Normalisation (``instructuie_format`` = InstructUIE ``_format``), applied to gold and prediction alike: collapse
-   whitespace; delete whitespace around ``, : ( ) . _ ; ' -``; lowercase; remove ``{`` ``}``; squeeze repeated
-   ``,`` ``.`` ``;``; ``’`` -> ``'``; every ``location`` -> ``located``.
-2. Items are the ``;``-separated pieces of the normalised string, put in a per-sentence set (repeats collapse);
-   micro TP/FP/FN are summed over the sentences of one dataset.
-3. NER "None" credit: an entity-less gold sentence is the string ``None``, i.e. the item ``none``. A prediction
-   that parses and holds no entity is InstructUIE's ``None`` answer (item ``none``: TP 1 on such a sentence,
-   FP 1 on a sentence with entities). An unparsable output is InstructUIE's empty answer ``""``: the item ``""``
-   (FP 1, plus FN 1 for the gold ``none`` on an empty sentence).
-4. RE: items ``rel:head,tail``; only items containing ``:`` are kept, so ``None`` (and an unparsable output) is
-   the empty set: no credit for empty sentences.
-5. EE trigger (InstructUIE ``EvaluatorEET`` / ``MetricAcc``): the whole normalised ``type: trigger; ...`` string
-   of the prediction must equal the gold one; the score is the fraction of sentences where it does (reported as
-   ``accuracy`` and ``score``). Order matters in InstructUIE because a model emits its training target's order;
-   the equivalent here is gold in the order our target lists it (schema order, then first appearance in the
-   text, as ``render_target``) and prediction in the order the output lists it. Empty gold is ``None``; a parsed
-   empty prediction is ``None``; an unparsable output is ``""``.
-6. EE argument: InstructUIE's ``EvaluatorEEA`` scores items ``argument:role`` given the gold event type in the
-   prompt. Our model extracts end to end, so the event type is part of each item, ``type:argument:role``
-   (after normalisation), scored as a set F1 as in rule 2 with rule 4's ``:`` filter. This is stricter than
-   InstructUIE's conditioned argument score; the difference is stated in every report.
-7. Averages over datasets of a task family are unweighted means of the per-dataset scores (``average``).
-
-InstructUIE also replaces ``'`` by ``#$%#`` in EE targets; being applied to both sides it cannot change a score
-and is not reproduced.
+1. ``gold_answer``: the ``ground_truth`` string InstructUIE's loader (``uie_dataset.py``) builds for the record:
+   NER ``" type: mention; ..."``; RE ``" rel: head, tail; ..."`` with NA pairs as ``NA: head, tail`` and the
+   relations our reader set aside (an empty head or tail) included; EET ``" type: trigger; ..."`` with every
+   ``'`` of a type or trigger written ``#$%#``; EEA ``" argument: role; ..."``; ``" None"`` when there is none.
+2. ``model_answer``: our JSON answer as the string an InstructUIE model would have written, each unit the answer
+   lists in its order, repeats kept (``ParseResult.listed``), joined by ``"; "``; ``"None"`` when the answer
+   parses and holds nothing; the raw output itself when it holds no JSON object (InstructUIE scores whatever
+   the model wrote: ``nothing found; n/a`` is two predicted items); ``""`` when only a parse is known.
+   EET writes ``'`` as ``#$%#`` like its training targets. EEA (InstructUIE asks for the arguments of the gold
+   event type) takes the arguments of our predicted trigger groups of the gold event type(s).
+3. InstructUIE's comparison of the two strings (``normalise`` = its ``_format``):
+   - NER: items = ``;`` pieces of the normalised string, every piece (``none`` and free text too), as a set
+     per sentence; TP/FN/FP = |T & P|, |T - P|, |P - T|, summed over the dataset; F1 as InstructUIE computes it.
+   - RE: pieces that contain ``:`` only, counted by InstructUIE's ``MetricF1NA`` (a gold item containing
+     ``,na,`` is a TP unless a prediction contradicts it; a predicted one is an FP only if it contradicts a gold
+     item): ``na_counts``.
+   - EET: accuracy of the whole normalised answer string (order, repeats and extra events all matter).
+   - EEA: pieces containing ``:``; gold pieces are cut from the raw string and normalised once, predicted ones
+     cut from the normalised string and normalised again (InstructUIE's asymmetry).
+   The dataset score is F1 (accuracy for EET); a task family's average is the unweighted mean (``average``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from converters.format import ParseResult, target_order
-from converters.records import Units, gold_units
-from eval.metrics import SetCounter
+from converters.format import ParseResult
+from eval.metrics import SetCounter, prf
+
+PARTS = {"ner": ("ner",), "re": ("re",), "ee": ("eet", "eea")}  # InstructUIE task(s) scored per task
+APOSTROPHE = "#$%#"  # InstructUIE writes ' as this in EE types and triggers (SINGLE_QUOTES_SUBSTITUTE)
+NA_MARK = ",na,"  # what MetricF1NA looks for in a normalised RE item
 
 _SPACED_PUNCT = re.compile(r"\s*(,|:|\(|\)|\.|_|;|'|-)\s*")
 _COMMAS, _DOTS, _SEMIS = re.compile(",+"), re.compile(r"\.+"), re.compile(";+")
 
 
 def instructuie_format(s: str) -> str:
-    """InstructUIE's ``_format`` normalisation (rule 1)."""
+    """InstructUIE's ``_format``: collapse whitespace, drop it around ``, : ( ) . _ ; ' -``, lower-case, remove
+    braces, squeeze repeated ``, . ;``, ``’`` -> ``'``, every ``location`` -> ``located``."""
     s = _SPACED_PUNCT.sub(r"\1", " ".join(s.split()))
     s = s.lower().replace("{", "").replace("}", "")
     s = _SEMIS.sub(";", _DOTS.sub(".", _COMMAS.sub(",", s)))
     return s.replace("’", "'").replace("location", "located")
 
 
-def _pieces(units: Units) -> list[str]:
-    if units.task == "ner":
-        return [f"{t}: {m}" for t, m in units.entities]
-    if units.task == "re":
-        return [f"{r}: {h}, {t}" for r, h, t in units.relations]
-    return [f"{e.type}: {e.trigger}" for e in units.events]
+# ------------------------------------------------------------------------------------------ answer strings
 
 
-def _argument_pieces(units: Units) -> list[str]:
-    return [f"{e.type}: {arg}: {role}" for e in units.events for role, arg in e.arguments]
+def _ee_text(s: str) -> str:
+    return s.replace("'", APOSTROPHE)
 
 
-def answer_string(units: Units | None, pieces: Callable[[Units], list[str]] = _pieces) -> str:
-    """The InstructUIE answer equivalent to some units: ``a; b``, ``None`` when empty, ``""`` if unparsable."""
-    if units is None:
-        return ""
-    found = pieces(units)
-    return "; ".join(found) if found else "None"
+def _joined(pieces: Sequence[str], lead: str) -> str:
+    """InstructUIE's answer shape: the pieces joined by ``"; "``, or ``None``."""
+    return lead + "; ".join(pieces) if pieces else lead + "None"
 
 
-def items(answer: str, keep_colon_only: bool) -> set[str]:
-    """Rule 2 (and the ``:`` filter of rule 4): the per-sentence item set of an answer string."""
-    got = set(instructuie_format(answer).split(";"))
-    return {x for x in got if ":" in x} if keep_colon_only else got
+def gold_answer(record: Mapping[str, Any], part: str) -> str:
+    """The ``ground_truth`` string InstructUIE's loader builds for ``record`` (``part``: ner, re, eet, eea).
+
+    EEA on a record with several events (InstructUIE's loader refuses them) takes the arguments of all of them.
+    """
+    if part == "ner":
+        return _joined([f"{e['type']}: {e['text']}" for e in record["entities"]], " ")
+    if part == "re":
+        relations = [*record["relations"], *record.get("set_aside", {}).get("relations", ())]
+        return _joined([f"{r['type']}: {r['head']}, {r['tail']}" for r in relations], " ")
+    if part == "eet":
+        return _joined([f"{_ee_text(e['type'])}: {_ee_text(e['trigger'])}" for e in record["events"]], " ")
+    arguments = [f" {a['text']}: {a['role']}" for e in record["events"] for a in e.get("arguments", ())]
+    return ";".join(arguments) if arguments else " None"
 
 
-def score_instructuie(task: str, gold_records: Sequence[Mapping[str, Any]],
-                      parsed: Sequence[ParseResult]) -> dict[str, Any]:
-    """Per-dataset InstructUIE-rule scores of parsed predictions (rules 1-6)."""
-    if task in ("ner", "re"):
-        counter = SetCounter()
-        for record, result in zip(gold_records, parsed):
-            pred_units = result.units if result.parsed else None
-            counter.add(items(answer_string(gold_units(record)), task == "re"),
-                        items(answer_string(pred_units), task == "re"))
-        return counter.result()
-    correct = 0
-    arguments = SetCounter()
-    for record, result in zip(gold_records, parsed):
-        gold = target_order(gold_units(record), list(record["labels"]), record["text"])
-        pred_units = result.units if result.parsed else None
-        correct += instructuie_format(answer_string(gold)) == instructuie_format(answer_string(pred_units))
-        arguments.add(items(answer_string(gold, _argument_pieces), True),
-                      items(answer_string(pred_units, _argument_pieces), True))
-    n = len(parsed)
-    accuracy = correct / n if n else 0.0
-    return {"trigger": {"accuracy": accuracy, "score": accuracy, "correct": correct, "n": n},
-            "argument": arguments.result()}
+def model_answer(raw: str | None, parsed: ParseResult, record: Mapping[str, Any], part: str) -> str:
+    """Our answer as the string an InstructUIE model would have written (see the module docstring, step 2)."""
+    if not parsed.parsed:
+        return raw if raw is not None else ""
+    if part == "ner":
+        pieces = [f"{slot}: {mention}" for slot, mention in parsed.listed]
+    elif part == "re":
+        pieces = [f"{slot}: {head}, {tail}" for slot, (head, tail) in parsed.listed]
+    elif part == "eet":
+        pieces = [f"{_ee_text(slot)}: {_ee_text(trigger)}" for slot, (trigger, _) in parsed.listed]
+    else:
+        gold_types = {e["type"] for e in record["events"]}
+        pieces = [f"{arg}: {role}" for slot, (_, args) in parsed.listed if slot in gold_types for role, arg in args]
+    return _joined(pieces, "")
+
+
+# ------------------------------------------------------------------------------------------- comparison
+
+
+def answer_items(part: str, answer: str, is_gold: bool) -> set[str]:
+    """The per-sentence item set InstructUIE compares (NER, RE, EEA; ``is_gold`` matters for EEA only)."""
+    if part == "ner":
+        return {instructuie_format(x) for x in instructuie_format(answer).split(";")}
+    if part == "re":
+        return {item for x in instructuie_format(answer).split(";") if ":" in (item := instructuie_format(x))}
+    pieces = answer.split(";") if is_gold else instructuie_format(answer).split(";")
+    return {instructuie_format(x) for x in pieces if ":" in x}
+
+
+def _contradicts(item: str, others: set[str]) -> bool:
+    """Whether ``item`` (holding ``,na,``) matches another item with a relation other than ``na`` there."""
+    pattern = re.compile(re.escape(item).replace(NA_MARK, ",(.+),"))
+    return any((m := pattern.match(other)) is not None and m.group(1) != "na" for other in others)
+
+
+def na_counts(truth: set[str], pred: set[str]) -> tuple[int, int, int]:
+    """(TP, FN, FP) of one sentence's RE items under InstructUIE's ``MetricF1NA``."""
+    tp = fn = fp = 0
+    for item in truth:
+        if NA_MARK in item:
+            tp += not _contradicts(item, pred)
+        elif item in pred:
+            tp += 1
+        else:
+            fn += 1
+    for item in pred:
+        fp += _contradicts(item, truth) if NA_MARK in item else item not in truth
+    return tp, fn, fp
+
+
+def score_answers(part: str, golds: Sequence[str], preds: Sequence[str]) -> dict[str, Any]:
+    """InstructUIE's score of one dataset from its gold and predicted answer strings."""
+    if part == "eet":
+        correct = sum(instructuie_format(g) == instructuie_format(p) for g, p in zip(golds, preds))
+        n = len(golds)
+        accuracy = correct / n if n else 0
+        return {"accuracy": accuracy, "score": accuracy, "correct": correct, "n": n}
+    if part == "re":
+        tp = fn = fp = 0
+        for g, p in zip(golds, preds):
+            counts = na_counts(answer_items(part, g, True), answer_items(part, p, False))
+            tp, fn, fp = tp + counts[0], fn + counts[1], fp + counts[2]
+        return prf(tp, tp + fp, tp + fn)
+    counter = SetCounter()
+    for g, p in zip(golds, preds):
+        counter.add(answer_items(part, g, True), answer_items(part, p, False))
+    return counter.result()
+
+
+def score_instructuie(task: str, gold_records: Sequence[Mapping[str, Any]], parsed: Sequence[ParseResult],
+                      raw: Sequence[str | None] | None = None) -> dict[str, Any]:
+    """Per-dataset InstructUIE scores of parsed predictions (``raw``: the outputs, for unparsable ones)."""
+    raws = raw if raw is not None else [None] * len(parsed)
+    results = {}
+    for part in PARTS[task]:
+        golds = [gold_answer(r, part) for r in gold_records]
+        preds = [model_answer(o, p, r, part) for o, p, r in zip(raws, parsed, gold_records)]
+        results[part] = score_answers(part, golds, preds)
+    if task == "ee":
+        return {"trigger": results["eet"], "argument": results["eea"]}
+    return results[task]
 
 
 def average(scores: Sequence[float]) -> float:
-    """Rule 7: the unweighted mean over datasets (0 for none)."""
+    """The unweighted mean over datasets, as ``calculate_f1``'s ``Average`` row (0 for none)."""
     return sum(scores) / len(scores) if scores else 0.0

@@ -12,11 +12,13 @@ Scorers (``score(..., scorer=NAME)``):
   duplicates inside one sentence count once; counts are summed over all sentences. ``collapsed_repeats`` counts
   the gold annotations (NER mentions, RE triples) that set semantics merged with an identical one in the same
   sentence, which is exactly why a span-level scorer such as seqeval can differ from this one.
-- ``instructuie``: the rules behind InstructUIE-style published tables (see ``eval.instructuie``).
+- ``instructuie``: InstructUIE's own evaluator, quirks included, for comparison with published tables (see
+  ``eval.instructuie`` and ``eval/METRICS.md``).
 - ``exact_acc``: slot-level ExactAcc for custom schemas (paper Appendix A.5), see ``slot_exact_acc``.
 
 Every result carries ``score``, the one number a table shows (F1, or accuracy where the rule is accuracy).
-Unparsable outputs predict nothing, so they score 0; why each output is or is not valid is in ``validity``.
+Under ``strict`` an unparsable output predicts nothing (``instructuie`` scores its raw text, as InstructUIE would);
+why each output is or is not valid is in ``validity``. ``eval/METRICS.md`` is the metric card.
 """
 
 from __future__ import annotations
@@ -214,16 +216,18 @@ def prediction_check(result: ParseResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- public
 
 
-def _instructuie(task: str, gold_records: Sequence[Record], parsed: Sequence[ParseResult]) -> dict[str, Any]:
+def _instructuie(task: str, gold_records: Sequence[Record], parsed: Sequence[ParseResult],
+                 raw: Sequence[str | None]) -> dict[str, Any]:
     from eval.instructuie import score_instructuie
 
-    return score_instructuie(task, gold_records, parsed)
+    return score_instructuie(task, gold_records, parsed, raw)
 
 
-SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult]], dict[str, Any]]] = {
-    "strict": _strict,
+# name -> scorer(task, gold records, parsed predictions, raw outputs (None where only the parse is known))
+SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult], Sequence[str | None]], dict[str, Any]]] = {
+    "strict": lambda task, gold, parsed, raw: _strict(task, gold, parsed),
     "instructuie": _instructuie,
-    "exact_acc": lambda task, gold, parsed: slot_exact_acc(gold, parsed),
+    "exact_acc": lambda task, gold, parsed, raw: slot_exact_acc(gold, parsed),
 }
 
 
@@ -233,9 +237,11 @@ def headline(result: Mapping[str, Any], part: str | None = None) -> float:
 
 
 def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Prediction], scorer: str = "strict",
-          profile: str = "default") -> dict[str, Any]:
+          profile: str = "default", parsed: Sequence[ParseResult] | None = None) -> dict[str, Any]:
     """Score raw model outputs (or ParseResults) given in the order of ``gold_records``.
 
+    ``parsed``: the outputs already parsed (saves parsing them again). The ``instructuie`` scorer also reads the
+    raw output of an unparsable answer (InstructUIE scores what the model wrote), so pass raw strings.
     Returns precision, recall, F1 (``score``) and counts; for EE a ``trigger`` and an ``argument`` result.
     """
     if scorer not in SCORERS:
@@ -244,5 +250,10 @@ def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Predi
         if record["task"] != task:
             raise ValueError(f"gold record {i} (id {record.get('id')!r}) is a {record['task']!r} record, "
                              f"not {task!r}")
-    parsed = parse_predictions(gold_records, predictions, profile)
-    return {"scorer": scorer, "task": task, "n": len(parsed), **SCORERS[scorer](task, gold_records, parsed)}
+    if parsed is None:
+        parsed = parse_predictions(gold_records, predictions, profile)
+    elif not len(parsed) == len(predictions) == len(gold_records):
+        raise ValueError(f"{len(predictions)} predictions, {len(parsed)} parses, {len(gold_records)} gold records: "
+                         "give one of each per gold record, in the same order")
+    raw = [p if isinstance(p, str) else None for p in predictions]
+    return {"scorer": scorer, "task": task, "n": len(parsed), **SCORERS[scorer](task, gold_records, parsed, raw)}

@@ -1,9 +1,13 @@
 """Benchmark reports: the JSON record, Markdown tables in the layout of the paper's Tables 1-4 and 6, PNG plots.
 
 Each dataset result (built by ``eval.run_benchmark``) is ``{"key", "task", "paper_key", "ood", "n", "scores":
-{scorer: score dict}, "validity", "lengths"}``. Tables put our number beside the paper's ProUIE number
-(``eval/paper_results.yaml``) and their difference. The paper's numbers follow InstructUIE's evaluator, so the
-difference column uses our ``instructuie`` score when it was computed (``strict`` otherwise), and says which.
+{scorer: score dict}, "validity", "lengths", "read", "label_check"}``. Tables put our number beside the paper's
+ProUIE number (``eval/paper_results.yaml``) and their difference. The paper's numbers follow InstructUIE's
+evaluator, so the difference column uses our ``instructuie`` score when it was computed (``strict`` otherwise),
+and says which. ``read`` is the test set's ``ReadLog`` (what the reader kept, repaired, dropped and skipped, and
+why); where a rule changes what is scored, the table's ``data`` column points to it beside the number, and so
+does a label warning (``label_check``: the benchmark asks for a label the model was trained on under another
+case or spelling).
 """
 
 from __future__ import annotations
@@ -47,6 +51,27 @@ def _headline_scorer(results: Sequence[Mapping[str, Any]]) -> str:
     return "instructuie" if all("instructuie" in r["scores"] for r in results) else "strict"
 
 
+def data_notes(results: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], list[str]]:
+    """Per dataset key, the footnote marks of its scoring-relevant notes (``[1][2]``), and the footnote lines.
+
+    A note is scoring-relevant when its rule changes what is scored (``scoring``), rows were skipped, or the
+    benchmark's labels differ from the trained ones only by case or spelling.
+    """
+    marks: dict[str, str] = {}
+    lines: list[str] = []
+    for r in results:
+        read = r.get("read") or {}
+        effects = [f"{n['count']} × {reason}: {n['scoring']}" for reason, n in read.get("notes", {}).items()
+                   if n.get("scoring")]
+        if read.get("skipped_count"):
+            effects.append(f"{read['skipped_count']} malformed rows skipped: not scored")
+        effects += [f"labels: {w}" for w in r.get("label_check", ())]
+        for effect in effects:
+            lines.append(f"[{len(lines) + 1}] `{r['key']}`: {effect}")
+            marks[r["key"]] = marks.get(r["key"], "") + f"[{len(lines)}]"
+    return marks, lines
+
+
 def table_rows(results: Sequence[Mapping[str, Any]], task: str, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per dataset and table of ``task``: ours (headline and strict), the paper's number and Δ."""
     rows = []
@@ -77,26 +102,34 @@ def markdown(report: Mapping[str, Any], paper: Mapping[str, Any] | None = None) 
              f"Model: `{report['model']}`  ", f"Recipe hash: `{report.get('recipe_hash')}`  "
              f"config hash: `{report['config_hash']}`  ",
              f"Backend: {report['backend']}, template {report['template']}, style {report['style']}, "
-             f"profile {report['profile']}", "",
-             f"**ours** = `{headline}` scorer (the rules of the paper's tables; EE argument items include the "
-             "event type, stricter than InstructUIE's gold-type-conditioned score); **strict** = set-based "
-             "micro-F1, case kept. Paper = ProUIE (4B) column. `*` = out-of-domain (Table 1). All numbers in %.", ""]
+             f"profile {report['profile']}  ",
+             f"Labels checked against {len(report.get('train_manifests') or [])} training stage manifest(s) "
+             "(eval/label_check.py)", "",
+             f"**ours** = `{headline}` scorer (`instructuie` = InstructUIE's evaluator, quirks included, as behind "
+             "the paper's tables; EE arguments: our arguments of the gold event type; see eval/METRICS.md); "
+             "**strict** = set-based micro-F1, case kept. Paper = ProUIE (4B) column. `*` = out-of-domain "
+             "(Table 1). All numbers in %. **data**: notes below on what the test set's reading changed in what "
+             "is scored.", ""]
+    marks, footnotes = data_notes(results)
     for task in ("ner", "re", "ee"):
         rows = table_rows(results, task, paper)
         for table, title, _ in TABLES[task]:
             trows = [x for x in rows if x["table"] == table]
             if not trows:
                 continue
-            lines += [f"## {title}", "", "| dataset | ours | strict | paper ProUIE | Δ |",
-                      "| --- | ---: | ---: | ---: | ---: |"]
+            lines += [f"## {title}", "", "| dataset | ours | strict | paper ProUIE | Δ | data |",
+                      "| --- | ---: | ---: | ---: | ---: | --- |"]
             for x in trows:
                 name = x["paper_key"] + ("*" if x["ood"] else "")
                 lines.append(f"| {name} (`{x['dataset']}`) | {_fmt(x['ours'])} | {_fmt(x['strict'])} | "
-                             f"{_fmt(x['paper'])} | {_fmt(x['delta'])} |")
+                             f"{_fmt(x['paper'])} | {_fmt(x['delta'])} | {marks.get(x['dataset'], '')} |")
             ours_avg, paper_avg = _mean([x["ours"] for x in trows]), _mean([x["paper"] for x in trows])
             lines += [f"| **average** ({len(trows)} sets, unweighted) | {_fmt(ours_avg)} | "
                       f"{_fmt(_mean([x['strict'] for x in trows]))} | {_fmt(paper_avg)} | "
-                      f"{_fmt(None if ours_avg is None or paper_avg is None else ours_avg - paper_avg)} |", ""]
+                      f"{_fmt(None if ours_avg is None or paper_avg is None else ours_avg - paper_avg)} | |", ""]
+    if footnotes:
+        lines += ["Notes on what is scored:", "", *(f"{f}  " for f in footnotes), ""]
+    lines += data_section(results)
     lines += ["## Output validity", "", "| dataset | n | parsed | valid | schema-conformant | grounded | top reason |",
               "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in results:
@@ -110,6 +143,24 @@ def markdown(report: Mapping[str, Any], paper: Mapping[str, Any] | None = None) 
         cells = [f"{b['min']} / {b['mean']:.1f} / {b['max']}" for b in buckets.values()]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def data_section(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown: per test set, every documented reader rule applied (kept / repaired / dropped) and skipped rows."""
+    rows = []
+    for r in results:
+        read = r.get("read") or {}
+        for reason, n in read.get("notes", {}).items():
+            rows.append(f"| `{r['key']}` | {n['action']} | {n['count']} | {reason} | {n.get('scoring') or '–'} |")
+        if read.get("skipped_count"):
+            where = ", ".join(s["where"] for s in read["skipped"][:3])
+            rows.append(f"| `{r['key']}` | skipped | {read['skipped_count']} | malformed rows (first: {where}) | "
+                        "not scored |")
+    if not rows:
+        return []
+    return ["## Data: what reading the test sets kept, repaired, dropped and skipped", "",
+            "Counts are over each whole test split (before `limit`); the reader documents every rule.", "",
+            "| dataset | action | count | reason | effect on scores |", "| --- | --- | ---: | --- | --- |", *rows, ""]
 
 
 def plot_scores(report: Mapping[str, Any], path: str | Path, paper: Mapping[str, Any] | None = None) -> None:

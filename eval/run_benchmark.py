@@ -20,8 +20,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from converters.lengths import output_lengths, percentile_buckets
+from converters.readers import ReadLog
 from eval.benchmarks import BenchmarkDataset, resolve
 from eval.instructuie import average
+from eval.label_check import label_warnings, manifest_paths, run_manifests, trained_labels
 from eval.metrics import headline, parse_predictions, prediction_check, score, validity
 from eval.predict import Generation, make_generator, predict
 from eval.predictions_io import load_llamafactory_predictions
@@ -72,9 +74,12 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     if generator is None and cfg["backend"] in ("transformers", "vllm"):
         generator = make_generator(cfg["model"], cfg["backend"], cfg["max_new_tokens"], cfg.get("device"))
     tokenizer = _tokenizer(cfg["model"])
+    manifests = manifest_paths(cfg["train_manifests"]) if cfg.get("train_manifests") else run_manifests(cfg["model"])
+    trained = trained_labels(manifests)
     results, raw_lengths = [], {}
     for ds in datasets:
-        records = ds.records(cfg.get("data_dir"))[: cfg.get("limit") or None]
+        read_log = ReadLog()
+        records = ds.records(cfg.get("data_dir"), read_log)[: cfg.get("limit") or None]
         rows = _rows(ds, records, cfg, out_dir, generator)
         predictions = [r["prediction"] for r in rows]
         parsed = parse_predictions(records, predictions, cfg["profile"])
@@ -85,8 +90,12 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
         checks_path.write_text("".join(json.dumps({"id": r["id"], **prediction_check(p)}, ensure_ascii=False) + "\n"
                                        for r, p in zip(rows, parsed)), encoding="utf-8")
         results.append({"key": ds.key, "task": ds.task, "paper_key": ds.paper_key, "ood": ds.ood, "n": len(records),
-                        "scores": {s: score(ds.task, records, parsed, s) for s in cfg["scorers"]},
-                        "validity": validity(parsed), "lengths": percentile_buckets(lengths)})
+                        "scores": {s: score(ds.task, records, predictions, s, cfg["profile"], parsed=parsed)
+                                   for s in cfg["scorers"]},
+                        "validity": validity(parsed), "lengths": percentile_buckets(lengths),
+                        "read": read_log.to_json(),
+                        "label_check": [w for labels in read_log.labels.values()
+                                        for w in label_warnings(ds.task, labels, trained)]})
     averages = {}  # unweighted over datasets, per task (EE: trigger and argument) and scorer
     for scorer in cfg["scorers"]:
         for task, part in TABLE_PARTS:
@@ -97,6 +106,7 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
               "config_hash": _config_hash(cfg), "config": cfg, "scorers": list(cfg["scorers"]),
               "backend": cfg["backend"], "template": cfg["template"], "style": cfg["style"],
               "profile": cfg["profile"], "length_unit": "chars" if tokenizer is None else "tokens",
+              "train_manifests": [str(p) for p in manifests],
               "datasets": results, "averages": averages,
               "lengths": {task: percentile_buckets(v) for task, v in raw_lengths.items()}}
     report["files"] = {k: str(v) for k, v in write_report(report, raw_lengths, out_dir).items()}

@@ -1,7 +1,10 @@
-"""The environment every backend command runs with: offline, quiet, this virtualenv first on PATH.
+"""The environment every backend command runs with: offline, quiet, this virtualenv first on PATH, fixed threads.
 
 Subprocesses must find ``llamafactory-cli`` and ``torchrun`` of the interpreter that runs the driver (LLaMA-Factory
-calls ``torchrun`` by bare name), never reach the Hugging Face hub, and import this repository's packages.
+calls ``torchrun`` by bare name), never reach the Hugging Face hub, and import this repository's packages. Their
+compute threads are set explicitly: torch sizes its intra-op pool from ``OMP_NUM_THREADS``, and without it a
+local subprocess uses every core while Ray gives its jobs one thread, so the same recipe would train to other
+floats depending on the executor.
 """
 
 from __future__ import annotations
@@ -15,9 +18,19 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def backend_env(python: str = sys.executable) -> dict[str, str]:
-    """Variables added on top of the executor's environment for every stage command; ``python`` is the stage's
-    interpreter (an engine's own environment for GRPO engines), whose ``bin`` folder comes first on PATH."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The usual thread-count variables of OpenMP, MKL, OpenBLAS, numexpr and Accelerate, all set to ``threads``."""
+    return dict.fromkeys(THREAD_VARIABLES, str(int(threads)))
+
+
+def backend_env(threads: int, python: str = sys.executable) -> dict[str, str]:
+    """Variables added on top of the executor's environment for every stage command (``threads``: the planner's
+    ``StagePlan.threads``; ``python``: the stage's interpreter, an engine's own environment for GRPO engines, whose
+    ``bin`` folder comes first on PATH)."""
     venv_bin = str(Path(python).parent)
     path = os.environ.get("PATH", "")
     pythonpath = os.environ.get("PYTHONPATH", "")
@@ -30,6 +43,7 @@ def backend_env(python: str = sys.executable) -> dict[str, str]:
         "DISABLE_VERSION_CHECK": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "PYTHONUNBUFFERED": "1",
+        **thread_env(threads),
     }
 
 

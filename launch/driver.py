@@ -158,6 +158,7 @@ class StageRunner:
             "finish_seconds": round(time.monotonic() - finish_start, 2),
             "samples": manifest["rows"] if manifest else stage.samples, "checkpoint": str(stage.output_dir),
             "input_model": stage.input_model, "resumed_from": str(resume_from) if resume_from else None,
+            "threads": stage.threads,
             "data_outputs": manifest.get("outputs") if manifest else None,
             "handoff": handoff, **module.results(stage),
         }

@@ -41,12 +41,14 @@ def missing_env_hint(engine: str, python: Path) -> str:
             f"interpreter")
 
 
-def run_check(stage: str, python: Path, module: str, args: list[str], log_path: Path | None = None) -> dict[str, Any]:
-    """Run ``python -m <module> <args>`` in an engine environment; returns the JSON report on its last line.
+def run_check(stage: str, python: Path, module: str, args: list[str], threads: int,
+              log_path: Path | None = None) -> dict[str, Any]:
+    """Run ``python -m <module> <args>`` in an engine environment (with the stage's ``threads``); returns the JSON
+    report on its last line.
 
     A report with problems, or a check that dies, raises :class:`StageFailed` naming the stage and the output.
     """
-    env = {**os.environ, **backend_env(str(python))}
+    env = {**os.environ, **backend_env(threads, str(python))}
     proc = subprocess.run([str(python), "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=CHECK_TIMEOUT_S)
     output = proc.stdout + proc.stderr

@@ -1,7 +1,11 @@
 """The final stage: evaluate the last model on the recipe's benchmark with the eval package's report.
 
-Runs ``python eval/run_benchmark.py benchmark=<name> model=<last stage output> out_dir=<run>/eval/output`` (plus
-the recipe's ``pipeline.eval.overrides``) as a command like every other stage, so it also runs on a cluster.
+Like every other stage, eval reads the config file the planner rendered into its stage folder: ``render``
+composes ``recipes/eval/default.yaml`` with the pipeline's settings (the model's template, prompt style and
+format profile, as trained) and ``pipeline.eval.overrides`` (``key=value`` strings, applied as OmegaConf dot-list
+entries, so a value is never parsed by Hydra's override grammar: a run folder such as ``/data/runs (copy)`` or
+``/exp/a,b`` is just a path). The job is ``python -m launch.eval_stage <stage>/config.yaml <recipe hash>``,
+so it also runs on a cluster.
 """
 
 from __future__ import annotations
@@ -16,18 +20,34 @@ from launch.executor import StageJob
 from launch.plan import StagePlan
 
 REPORT = "report.json"
+DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
+STAGE_CODE = ("eval.run_benchmark",)  # the code behind the stage's predictions, scores and report
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
-    """eval/run_benchmark.py settings: the model's template, prompt style and format profile, as trained."""
+    """The whole eval/run_benchmark.py config of the pipeline's eval stage; unknown override keys are errors."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError
+
     settings = cfg["pipeline"]["eval"]
+    defaults = OmegaConf.load(DEFAULTS)
+    defaults.pop("hydra", None)
     config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
-              "template": cfg["model"]["template"], "style": stage.spec.get("style", "sa"),
-              "profile": cfg["format_profile"]}
+              "template": stage.template, "style": stage.spec.get("style", "sa"), "profile": stage.profile}
     for key in ("max_new_tokens", "limit"):
         if settings.get(key) is not None:
             config[key] = settings[key]
-    return {**config, "overrides": list(settings.get("overrides") or [])}
+    OmegaConf.set_struct(defaults, True)
+    overrides = list(settings.get("overrides") or [])
+    malformed = [o for o in overrides if "=" not in str(o)]
+    if malformed:
+        raise ValueError(f"pipeline.eval.overrides: {malformed[0]!r} is not key=value")
+    try:
+        merged = OmegaConf.merge(defaults, config, OmegaConf.from_dotlist([str(o) for o in overrides]))
+    except ConfigKeyError as err:
+        raise ValueError(f"pipeline.eval.overrides: {err.msg.splitlines()[0]}; keys are those of "
+                         f"recipes/eval/default.yaml") from None
+    return OmegaConf.to_container(merged, resolve=True)
 
 
 def validate(stage: StagePlan) -> list[str]:
@@ -39,15 +59,12 @@ def check_data(stage: StagePlan) -> None:
 
 
 def argv(stage: StagePlan) -> list[str]:
-    """The eval command; the stage fingerprint goes into the report as ``recipe_hash``."""
-    settings = {k: v for k, v in stage.config.items() if k != "overrides"}
-    return [sys.executable, str(REPO_ROOT / "eval" / "run_benchmark.py"),
-            *(f"{key}={value}" for key, value in settings.items()), f"recipe_hash={stage.fingerprint[:16]}",
-            *stage.config["overrides"]]
+    """The eval command: the stage's config file; the stage fingerprint goes into the report as ``recipe_hash``."""
+    return [sys.executable, "-m", "launch.eval_stage", str(stage.config_path), stage.fingerprint[:16]]
 
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(), cwd=str(REPO_ROOT),
+    return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(stage.threads), cwd=str(REPO_ROOT),
                      log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
 
@@ -67,3 +84,21 @@ def results(stage: StagePlan) -> dict[str, Any]:
     path = stage.output_dir / REPORT
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     return {"report": str(path), "averages": report.get("averages")}
+
+
+def main(argv_: list[str] | None = None) -> None:
+    """Runner: ``python -m launch.eval_stage <config.yaml> <recipe hash>``."""
+    import yaml
+
+    from eval.run_benchmark import run_benchmark
+
+    args = sys.argv[1:] if argv_ is None else argv_
+    if len(args) != 2:
+        raise SystemExit("usage: python -m launch.eval_stage <stage config.yaml> <recipe hash>")
+    config = yaml.safe_load(Path(args[0]).read_text(encoding="utf-8"))
+    report = run_benchmark({**config, "recipe_hash": args[1]})
+    print(Path(report["files"]["markdown"]).read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()

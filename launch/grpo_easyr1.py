@@ -42,6 +42,7 @@ from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
+STAGE_CODE = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
 CHECK_MODULE = "launch.easyr1_check"
 MERGER = "share/easyr1/scripts/model_merger.py"  # inside the environment (scripts/setup_engine.sh)
 
@@ -67,7 +68,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     rollout["tensor_parallel_size"] = max(1, min(int(rollout.get("tensor_parallel_size", 1)), gpus or 1))
     needed = int(data.get("max_prompt_length", 512)) + int(data.get("max_response_length", 512))
     rollout["max_num_batched_tokens"] = max(int(rollout.get("max_num_batched_tokens", 0)), needed)
-    reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(cfg["reward"]))
+    reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(stage.reward))
     trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
                    experiment_name=f"{cfg['experiment_name']}-{stage.name}",
                    save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
@@ -144,7 +145,7 @@ def check_data(stage: StagePlan) -> None:
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     nnodes, gpus = cluster_shape(cfg["cluster"])
     return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
-                     env=backend_env(stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                      num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
 
 
@@ -154,7 +155,7 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     from converters.chat import chat_prompt, easyr1_chat_template
 
     paths = _paths(stage)
-    template = cfg["model"]["template"]
+    template = stage.template
     paths["chat_template"].write_text(easyr1_chat_template(template), encoding="utf-8")
     head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
     with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
@@ -185,7 +186,7 @@ def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
     """Merge the last checkpoint with EasyR1's merger and copy it to ``output/`` (keeping the EOS ids)."""
     actor = last_actor_dir(stage)
     run_job(StageJob(stage=stage.name, argv=[stage.python, str(merger_script(stage, cfg)), "--local_dir", str(actor)],
-                     env=backend_env(stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
+                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
     grpo_engine.publish(stage, actor / "huggingface")
 
 

@@ -57,7 +57,7 @@ def check_in_engine(stage: StagePlan, module: str, config: Mapping[str, Any], re
     config_path.write_text(yaml.safe_dump(dict(config), sort_keys=False, width=120), encoding="utf-8")
     probe = write_probe(stage, reward_kwargs, workdir / "reward_probe.jsonl")
     args = ["--config", str(config_path), "--reward", str(probe), *(extra or [])]
-    return run_check(stage.name, Path(stage.python), module, args, stage.log_path if log else None)
+    return run_check(stage.name, Path(stage.python), module, args, stage.threads, stage.log_path if log else None)
 
 
 def validate_in_engine(stage: StagePlan, module: str, config: Mapping[str, Any],

@@ -25,6 +25,8 @@ from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
+STAGE_CODE = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
+
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """The runner's config for one GRPO stage."""
@@ -43,8 +45,8 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_name_or_path": stage.input_model,
         "train_file": str(stage.data_dir / "train.jsonl"),
-        "template": cfg["model"]["template"],
-        "reward": dict(cfg["reward"]),
+        "template": stage.template,
+        "reward": dict(stage.reward),
         "trainer": args,
     }
 
@@ -68,7 +70,7 @@ def check_data(stage: StagePlan) -> None:
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
-                     env=backend_env(), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                      num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
 

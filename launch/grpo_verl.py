@@ -38,6 +38,7 @@ from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "verl.py"
+STAGE_CODE = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
 CHECK_MODULE = "launch.verl_check"
 TREE = "ppo_trainer"  # <stage>/ppo_trainer.yaml: the composed tree verl's main reads
 REWARD_METRIC = "critic/score/mean"  # verl's per-step mean of the reward function's score
@@ -60,11 +61,11 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
                 seed=int(cfg["seed"]))
     model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
-    model.update(path=stage.input_model, custom_chat_template=easyr1_chat_template(cfg["model"]["template"]))
+    model.update(path=stage.input_model, custom_chat_template=easyr1_chat_template(stage.template))
     rollout["n"] = int(stage.rollout_n)
     rollout["tensor_model_parallel_size"] = max(1, min(int(rollout.get("tensor_model_parallel_size", 1)), gpus or 1))
     conf.setdefault("reward", {})["custom_reward_function"] = {
-        "path": str(REWARD_FILE), "name": "compute_score", "+reward_kwargs": dict(cfg["reward"])}
+        "path": str(REWARD_FILE), "name": "compute_score", "+reward_kwargs": dict(stage.reward)}
     trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
                    experiment_name=f"{cfg['experiment_name']}-{stage.name}",
                    default_local_dir=str(paths["checkpoints"]), resume_mode="auto")
@@ -104,7 +105,7 @@ def check_data(stage: StagePlan) -> None:
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     nnodes, gpus = cluster_shape(cfg["cluster"])
-    env = {**backend_env(stage.python), "VERL_FILE_LOGGER_PATH": str(_paths(stage)["log"])}
+    env = {**backend_env(stage.threads, stage.python), "VERL_FILE_LOGGER_PATH": str(_paths(stage)["log"])}
     return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main_ppo",
                                              f"--config-path={stage.stage_dir}", f"--config-name={TREE}"],
                      env=env, cwd=str(REPO_ROOT), log_path=str(stage.log_path), num_gpus=gpus, nnodes=nnodes,
@@ -121,7 +122,7 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     with tempfile.TemporaryDirectory(prefix="prouie-verl-") as tmp:
         report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
                                              Path(tmp), ["--data", "--write", str(paths["tree"])], log=True)
-    ours = [chat_prompt(json.loads(row)["prompt"][0]["content"], cfg["model"]["template"]) for row in head]
+    ours = [chat_prompt(json.loads(row)["prompt"][0]["content"], stage.template) for row in head]
     grpo_engine.check_engine_data(stage, report["data"], ours, len(head),
                                   "filter_overlong_prompts drops prompts longer than data.max_prompt_length; raise "
                                   "it in grpo.config")
@@ -145,7 +146,7 @@ def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
     merged = _paths(stage)["checkpoints"] / "merged"
     run_job(StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
                                              "--local_dir", str(actor), "--target_dir", str(merged)],
-                     env=backend_env(stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
+                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
     grpo_engine.publish(stage, merged)
 
 

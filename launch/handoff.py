@@ -33,12 +33,12 @@ REPORT = "handoff.json"
 PROBE_TIMEOUT_S = 3600
 
 
-def _probe(python: str, model_dir: str, out: Path) -> dict[str, Any]:
+def _probe(python: str, model_dir: str, out: Path, threads: int) -> dict[str, Any]:
     """Run launch.model_probe in one environment; returns its tensors and metadata."""
     from safetensors import safe_open
 
     proc = subprocess.run([python, "-m", "launch.model_probe", model_dir, str(out)], cwd=REPO_ROOT,
-                          env={**os.environ, **backend_env(python)}, capture_output=True, text=True,
+                          env={**os.environ, **backend_env(threads, python)}, capture_output=True, text=True,
                           timeout=PROBE_TIMEOUT_S)
     if proc.returncode != 0:
         return {"error": (proc.stdout + proc.stderr).strip()[-2000:]}
@@ -64,10 +64,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], float]:
     return problems, worst
 
 
-def check_same_model(stage: str, model_dir: str, writer: str, reader: str) -> dict[str, Any]:
+def check_same_model(stage: str, model_dir: str, writer: str, reader: str, threads: int = 1) -> dict[str, Any]:
     """Probe ``model_dir`` with both interpreters; raises :class:`StageFailed` unless they agree."""
     with tempfile.TemporaryDirectory(prefix="prouie-handoff-") as tmp:
-        probes = {python: _probe(python, model_dir, Path(tmp) / f"{i}.safetensors")
+        probes = {python: _probe(python, model_dir, Path(tmp) / f"{i}.safetensors", threads)
                   for i, python in enumerate((writer, reader))}
     for python, result in probes.items():
         if "error" in result:
@@ -95,6 +95,7 @@ def ensure_handoff(stage: StagePlan, plan: Plan) -> dict[str, Any] | None:
     if report_path.is_file():
         return json.loads(report_path.read_text(encoding="utf-8"))
     changed = hf_compat.normalise(stage.input_model) if previous is not None else []
-    report = {**check_same_model(stage.name, stage.input_model, writer, stage.python), "normalised": changed}
+    report = {**check_same_model(stage.name, stage.input_model, writer, stage.python, stage.threads),
+              "normalised": changed}
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -9,7 +9,7 @@ directly; ``launch.driver`` executes the plan.
 from __future__ import annotations
 
 import functools
-import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from launch.backend_env import REPO_ROOT
+from launch.code_stamp import code_stamp
 from launch.engine_env import stage_python
 from launch.executor import StageFailed
 from launch.run_dir import files_stamp, fingerprint
@@ -45,7 +46,12 @@ class StagePlan:
     config: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     missing_sources: list[str] = field(default_factory=list)
-    python: str = ""                      # the interpreter the stage runs with (launch.engine_env.stage_python)
+    # Run-wide settings, resolved once by the planner and handed to every stage (DESIGN §7: one fact, one place).
+    profile: str = "default"               # output-format profile of data, rewards and eval
+    template: str = "qwen3_nothink"        # chat template of SFT, GRPO rollouts and eval
+    threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
+    reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
+    python: str = ""                       # the interpreter the stage runs with (launch.engine_env.stage_python)
 
     @property
     def config_path(self) -> Path:
@@ -119,14 +125,25 @@ def expand_sources(sources: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]
     return expanded
 
 
-def _code_stamp(*folders: str) -> str:
-    """Hash of the Python sources that turn inputs into a stage's data or reward: editing them reruns it."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
-            digest.update(str(path.relative_to(REPO_ROOT)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def resolve_threads(value: Any) -> int:
+    """``pipeline.threads``: ``auto`` = the CPUs this driver may use (``taskset`` and cgroup-pinned sets count),
+    or a positive integer. Every stage gets the same number on every executor (Ray would otherwise give its jobs
+    one OpenMP thread and a local subprocess all cores, and float reductions, hence losses, would differ)."""
+    if value in (None, "auto"):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"pipeline.threads must be 'auto' or a positive integer, got {value!r}")
+    return value
+
+
+def reward_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The SFR config every DE stage scores with: the recipe's ``reward`` group and the run's ``format_profile``,
+    checked here so a bad key fails at planning time, naming it."""
+    from rewards.config import sfr_config
+
+    reward = {**dict(cfg["reward"]), "profile": cfg["format_profile"]}
+    sfr_config(reward, where="recipe 'reward' group + format_profile")
+    return reward
 
 
 def _source_stamp(stage: StagePlan) -> list[Any]:
@@ -153,11 +170,11 @@ def _check_names(cfg: Mapping[str, Any]) -> None:
                              f"(and '{EVAL_STAGE}' for skip)")
 
 
-def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any],
+def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any], profile: str,
                   sources: dict[str, list[dict[str, Any]]], previous_style: str) -> dict[str, Any]:
     """What a stage's data builder is asked for. A GRPO stage without its own ``style`` prompts the way the model
     was last trained (SA prompts after SA; CM prompts in the w/o-SA ablation), so rollouts see a known prompt."""
-    common = {"profile": cfg["format_profile"], "seed": int(cfg["seed"])}
+    common = {"profile": profile, "seed": int(cfg["seed"])}
     if spec["kind"] == "sft":
         tasks = list(spec["mixture"])
         return {"builder": "sft", "name": name, "mixture": {t: int(n) for t, n in spec["mixture"].items()},
@@ -177,12 +194,19 @@ def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, 
 
 def build_plan(cfg: Mapping[str, Any]) -> Plan:
     """The stages of a composed recipe (a plain dict, interpolations resolved), in order, fingerprinted."""
+    from converters.format import get_profile
+
     _check_names(cfg)
     run_dir = resolve_run_dir(cfg)
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(cfg["pipeline"]["skip"])
     model = resolve_model(str(cfg["model"]["name_or_path"]))
-    code_stamp = functools.cache(_code_stamp)  # per plan: stages share folders, and edits between plans count
+    run = {"profile": get_profile(cfg["format_profile"]).name, "template": str(cfg["model"]["template"]),
+           "threads": resolve_threads(cfg["pipeline"].get("threads", "auto"))}
+    reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in cfg["pipeline"]["order"]
+                                       if n not in skip) else None
+    # per plan: stages share entry modules, and edits between plans count
+    stamp = functools.cache(lambda entries: code_stamp(entries, REPO_ROOT))
     previous: StagePlan | None = None
     stages: list[StagePlan] = []
     for name in cfg["pipeline"]["order"]:
@@ -196,18 +220,19 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         if unknown:
             raise ValueError(f"stages.{name}: unknown key(s) {unknown}; a {kind} stage has {sorted(STAGE_KEYS[kind])}"
                              f" (backend settings go under stages.{name}.args)")
-        data = _data_request(name, spec, cfg, sources, previous.data["style"] if previous else "cm")
+        data = _data_request(name, spec, cfg, run["profile"], sources, previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(
             name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
             input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
-            spec=spec, data=data, python=str(stage_python(cfg[kind]["engine"], cfg)),
+            spec=spec, data=data, reward=reward if kind == "grpo" else None,
+            python=str(stage_python(cfg[kind]["engine"], cfg)), **run,
         )
-        stage.config = engine_module(stage.engine).render(stage, cfg)
-        code = code_stamp("converters", "rewards") if kind == "grpo" else code_stamp("converters")
+        module = engine_module(stage.engine)
+        stage.config = module.render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
-                                         "code": code, "input": upstream}, run_dir)
+                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir)
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
@@ -215,9 +240,10 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
                           input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style},
-                          python=str(stage_python("eval", cfg)))
-        stage.config = engine_module("eval").render(stage, cfg)
-        stage.fingerprint = fingerprint({"config": stage.config, "code": code_stamp("eval", "converters"),
+                          python=str(stage_python("eval", cfg)), **run)
+        module = engine_module("eval")
+        stage.config = module.render(stage, cfg)
+        stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
                                          "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
                                          "input": upstream}, run_dir)
         stages.append(stage)

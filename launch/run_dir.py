@@ -105,14 +105,27 @@ def reset_stage_dir(stage_dir: Path) -> None:
     stage_dir.mkdir(parents=True)
 
 
+def names_path(arg: bytes, directory: bytes) -> bool:
+    """Whether one command-line argument names ``directory`` or a path inside it: the argument itself, or its
+    value after ``=`` or ``:`` (``config=<dir>/config.yaml``). ``<run>/cm_ner`` does not name ``<run>/cm_ner_re``."""
+    start = arg.find(directory)
+    while start >= 0:
+        end = start + len(directory)
+        if (start == 0 or arg[start - 1:start] in (b"=", b":")) and arg[end:end + 1] in (b"", b"/"):
+            return True
+        start = arg.find(directory, start + 1)
+    return False
+
+
 def stop_leftover_processes(stage_dir: Path) -> list[int]:
     """SIGKILL process groups still running a command of this stage (a driver killed without its children).
 
-    Only a group whose leader's command line names a file of ``stage_dir`` is touched, so an unrelated
-    process that reused the id is never signalled. Returns the killed group ids.
+    Only a group whose leader has a command-line argument naming ``stage_dir`` or a path inside it is touched
+    (see ``names_path``), so neither an unrelated process that reused the id nor another stage whose folder name
+    extends this one (``cm_ner`` vs ``cm_ner_re``) is ever signalled. Returns the killed group ids.
     """
     killed = []
-    needle = str(stage_dir).encode()
+    directory = str(Path(stage_dir)).rstrip("/").encode()
     proc = Path("/proc")
     if not proc.is_dir():
         return killed
@@ -120,11 +133,11 @@ def stop_leftover_processes(stage_dir: Path) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes()
+            args = (entry / "cmdline").read_bytes().split(b"\0")
             pgid = os.getpgid(int(entry.name))
         except (OSError, ProcessLookupError):
             continue
-        if needle in cmdline and pgid == int(entry.name) and pgid != os.getpgid(0):
+        if pgid == int(entry.name) and pgid != os.getpgid(0) and any(names_path(a, directory) for a in args):
             try:
                 os.killpg(pgid, signal.SIGKILL)
                 killed.append(pgid)

@@ -28,13 +28,14 @@ from launch.executor import StageFailed, StageJob
 from launch.plan import StagePlan
 
 DEEPSPEED_DIR = REPO_ROOT / "recipes" / "deepspeed"
+STAGE_CODE = ("converters.stages",)  # the code behind the stage's data
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """The flat LLaMA-Factory config of one SFT stage."""
     sft = cfg["sft"]
     args = {**sft["args"], **(stage.spec.get("args") or {})}
-    template = cfg["model"]["template"]
+    template = stage.template
     args.update(
         model_name_or_path=stage.input_model,
         template=template,
@@ -131,7 +132,7 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     nnodes, gpus = cluster_shape(cluster)
     return [StageJob(
         stage=stage.name, argv=["llamafactory-cli", "train", str(stage.config_path)],
-        env={**backend_env(), **torchrun_env(cluster)}, cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+        env={**backend_env(stage.threads), **torchrun_env(cluster)}, cwd=str(REPO_ROOT), log_path=str(stage.log_path),
         num_gpus=gpus, nnodes=nnodes, multinode="torchrun",
     )]
 

@@ -1,15 +1,19 @@
-"""SFR hyperparameters as data: ``recipes/reward/sfr.yaml`` is the one place they live.
+"""SFR hyperparameters as data: ``recipes/reward/sfr.yaml`` is the one place their values live.
 
-``load_sfr_config()`` reads that file (or another one) and applies overrides; every key is checked, so a typo
-in a recipe or in reward kwargs fails with the file and the key instead of silently using a default. The same
-mapping shape is what Hydra composes as the ``reward`` config group, so ``sfr_config(cfg.reward)`` works too.
+Nothing here has a default: the reward functions take an ``SFRConfig`` explicitly, and the pipeline's planner
+builds it once per run from the recipe's ``reward`` group plus the run's output-format profile (``format_profile``,
+the one fact that data, rewards and eval share), then hands it to each DE stage. ``sfr_config(mapping)`` checks a
+full mapping (every key, so a typo fails with the key instead of silently using a default);
+``load_sfr_config(path, **overrides)`` reads a YAML file of that shape (the recipe file holds no ``profile``: pass
+it as an override) and re-reads it whenever the file changes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -17,7 +21,8 @@ import yaml
 
 from converters.format import PROFILES
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "recipes" / "reward" / "sfr.yaml"
+RECIPE_PATH = Path(__file__).resolve().parents[1] / "recipes" / "reward" / "sfr.yaml"
+KEYS = ("variant", "clip", "profile", "ner", "re", "ee")
 VARIANTS = ("sfr", "coarse_only", "fine_only")
 
 
@@ -150,7 +155,7 @@ def to_plain(value: Any) -> Any:
 def sfr_config(mapping: Mapping[str, Any], where: str = "<reward config>") -> SFRConfig:
     """Build and check an ``SFRConfig`` from a full mapping (a loaded YAML file or a composed Hydra group)."""
     raw = to_plain(mapping)
-    _check_keys(raw, ("variant", "clip", "profile", *_TASK_TYPES), where)
+    _check_keys(raw, KEYS, where)
     if raw["variant"] not in VARIANTS:
         _fail(where, "variant", f"must be one of {VARIANTS}, got {raw['variant']!r}")
     if not isinstance(raw["clip"], bool):
@@ -161,7 +166,6 @@ def sfr_config(mapping: Mapping[str, Any], where: str = "<reward config>") -> SF
                      *(_task_weights(task, raw[task], where) for task in _TASK_TYPES))
 
 
-@lru_cache(maxsize=16)
 def _read_yaml(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -173,24 +177,35 @@ def _read_yaml(path: str) -> dict[str, Any]:
     return data
 
 
-def load_sfr_config(path: str | Path | None = None, **overrides: Any) -> SFRConfig:
-    """Read the SFR recipe (default ``recipes/reward/sfr.yaml``) and apply ``overrides``.
+_FILES: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+def _read_yaml_cached(path: str) -> dict[str, Any]:
+    """The file's mapping, read again whenever its size or modification time changes (adapters call this for
+    every batch; a config edited during a run is never served stale)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the SFR config: {exc}") from exc
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _FILES:
+        if len(_FILES) >= 16:
+            _FILES.clear()
+        _FILES[key] = _read_yaml(path)
+    return _FILES[key]
+
+
+def load_sfr_config(path: str | Path, **overrides: Any) -> SFRConfig:
+    """Read an SFR YAML file (e.g. ``RECIPE_PATH``) and apply ``overrides``.
 
     Overrides use the file's shape: top-level ``variant``/``clip``/``profile``, and per-task mappings that
-    are merged key by key, e.g. ``load_sfr_config(variant="fine_only", ner={"gamma": 2.0})``.
+    are merged key by key, e.g. ``load_sfr_config(RECIPE_PATH, profile="default", ner={"gamma": 2.0})``.
     """
-    source = str(path or DEFAULT_PATH)
-    if not overrides:
-        return _file_config(source)
-    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _read_yaml(source).items()}
+    source = str(path)
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _read_yaml_cached(source).items()}
     for key, value in overrides.items():
         if key in _TASK_TYPES and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
             merged[key] = {**merged[key], **to_plain(value)}
         else:
             merged[key] = value
-    return sfr_config(merged, where=f"{source} + overrides")
-
-
-@lru_cache(maxsize=16)
-def _file_config(source: str) -> SFRConfig:
-    return sfr_config(_read_yaml(source), where=source)
+    return sfr_config(merged, where=f"{source} + overrides" if overrides else source)

@@ -5,9 +5,10 @@ EasyR1 loads this file by path inside a Ray actor (the repository need not be on
 ``{"response", "response_length", "ground_truth"}`` dicts, and logs every returned key as ``reward/<key>``.
 ``ground_truth`` is the GRPO ``answer`` column: the canonical record as JSON text.
 
-Kwargs (all optional, JSON in ``worker.reward.reward_function_kwargs``): ``variant`` (sfr | coarse_only |
-fine_only), ``clip`` (bool), ``profile`` (default | paper), ``config`` (path of another SFR YAML), and
-per-task weight overrides as mappings, e.g. ``{"variant": "fine_only", "ner": {"gamma": 2.0}}``.
+Kwargs (JSON in ``worker.reward.reward_function_kwargs``, required): the whole SFR config as the pipeline writes
+it for each DE stage (``variant``, ``clip``, ``profile``, ``ner``, ``re``, ``ee``), or ``config`` (the path of
+an SFR YAML such as ``recipes/reward/sfr.yaml``) with ``profile`` and any overrides, e.g.
+``{"config": "/repo/recipes/reward/sfr.yaml", "profile": "default", "variant": "fine_only"}``.
 Each returned dict holds ``overall`` (the reward) and the sub-scores of ``rewards.sfr.SFRScore``.
 """
 

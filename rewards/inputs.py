@@ -11,10 +11,10 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from converters.records import record_from_answer
-from rewards.config import SFRConfig, load_sfr_config, to_plain
+from rewards.config import KEYS, SFRConfig, load_sfr_config, sfr_config, to_plain
 from rewards.sfr import Gold, prepare_gold
 
-REWARD_KWARGS = ("config", "variant", "clip", "profile", "ner", "re", "ee")
+REWARD_KWARGS = ("config", *KEYS)
 
 
 @lru_cache(maxsize=8192)
@@ -37,16 +37,22 @@ def gold_from_answer(answer: str | Mapping[str, Any]) -> Gold:
 
 @lru_cache(maxsize=64)
 def _config_from_json(text: str) -> SFRConfig:
-    kwargs = json.loads(text)
-    return load_sfr_config(kwargs.pop("config", None), **kwargs)
+    return sfr_config(json.loads(text), where="reward kwargs")
 
 
 def config_from_kwargs(kwargs: Mapping[str, Any]) -> SFRConfig:
-    """The SFR config for adapter kwargs: ``config`` (another YAML path), ``variant``, ``clip``, ``profile``
-    and per-task weight overrides ``ner`` / ``re`` / ``ee`` as mappings (e.g. ``ner={"gamma": 2.0}``)."""
-    if not kwargs:
-        return load_sfr_config()
+    """The SFR config of adapter kwargs: either the whole config (``variant``, ``clip``, ``profile``, ``ner``,
+    ``re``, ``ee``: what the planner writes into every DE stage's config), or ``config`` (the path of an SFR
+    YAML file, e.g. ``recipes/reward/sfr.yaml``) plus overrides of its keys (``profile`` is required then: the
+    recipe file has none). There is no default: a reward silently scored with other settings than the run's
+    data and eval is exactly what this refuses."""
     unknown = sorted(set(kwargs) - set(REWARD_KWARGS))
     if unknown:
         raise ValueError(f"reward kwargs: unknown key {unknown[0]!r}; expected some of {list(REWARD_KWARGS)}")
+    if "config" in kwargs:
+        rest = {k: v for k, v in kwargs.items() if k != "config"}
+        return load_sfr_config(kwargs["config"], **to_plain(rest))
+    if not kwargs:
+        raise ValueError(f"reward kwargs: empty; give the SFR config ({', '.join(KEYS)}) or "
+                         f"config=<path of an SFR YAML> with profile=<default|paper>")
     return _config_from_json(json.dumps(to_plain(kwargs), sort_keys=True, default=str))

@@ -22,6 +22,18 @@ fine penalties):
 With every gain at 1 and no penalty, a perfect answer (empty gold included) scores exactly W = w_coarse + w_fine
 (NER w_t + w_p, RE w_t + w_h + w_a + w_r, EE w_E + w_T + w_F; 1.0 with the paper's values). Clipping to [0, 1]
 is optional (paper §2.5.1).
+
+Responses (``score_response``), our rule where the paper is silent: a response that is not the promised JSON
+object (``ParseResult.well_formed``: exactly one JSON object of string values) scores the variant's ``floor``,
+the reward of an answer that misses every unit of a non-empty gold (NER: -(λ_t + λ_p); RE: -(λ_t + λ_r); EE:
+-λ_E; the ablations: their kept penalties, rescaled like their gains), whatever the lenient parser recovers from
+it. Without this an unparsable response would be an empty prediction, which on a record with empty gold (SemEval
+``Other`` sentences, entity-less NER sentences) earns exactly the reward of the correct answer. Well-formed
+responses score Eqs. 7-10 unchanged. Hence, for every record and variant, the correct answer scores strictly
+above every response that is not well formed, and (by Eqs. 7-10) strictly above every well-formed response with a
+wrong, missing or extra unit of the granularity the variant measures (``tests/rewards/test_ranking.py``).
+
+Every function takes its configuration explicitly (no file is read here): the planner builds it once per run.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from typing import Any, Mapping, NamedTuple
 
 from converters.format import parse_output
 from converters.records import Schema, Units, gold_units, schema_of, validate_record
-from rewards.config import EEWeights, NERWeights, REWeights, SFRConfig, load_sfr_config
+from rewards.config import EEWeights, NERWeights, REWeights, SFRConfig, TaskWeights
 from rewards.matching import best_total, overlap_matrix
 from rewards.sets import Overlap, count
 
@@ -42,9 +54,10 @@ class SFRScore(NamedTuple):
     ``overall``: the reward. ``coverage``: coarse coverage (NER/RE cov(T); EE (w_E cov(E) + w_T cov(T)) /
     (w_E + w_T)). ``fine_f1``: the main fine F1 before stretching (NER fl(P), RE fl(R), EE F_full).
     ``penalty``: what the chosen variant subtracts, before its rescaling. ``format_ok``: 1 when the response is
-    exactly in the promised format (``parse_output(...).valid``: one JSON object, schema slots only,
-    well-formed values that are substrings of the input), else 0; it never enters ``overall``.
-    ``coarse`` / ``fine``: the unscaled coarse and fine parts (see the module docstring).
+    the promised JSON object (``ParseResult.well_formed``), else 0, in which case ``overall`` is the floor and the
+    other sub-scores describe what the parser recovered. ``valid``: 1 when the response is also schema-conformant
+    and every value an exact substring of the input (``ParseResult.valid``). ``coarse`` / ``fine``: the unscaled
+    coarse and fine parts (see the module docstring). Units scored directly (``sfr_ner`` ...) count as well formed.
     """
 
     overall: float
@@ -52,6 +65,7 @@ class SFRScore(NamedTuple):
     fine_f1: float
     penalty: float
     format_ok: float
+    valid: float
     coarse: float
     fine: float
 
@@ -150,51 +164,67 @@ def _ee_parts(gold: tuple, pred: tuple, w: EEWeights) -> _Parts:
 _TASKS = {"ner": (ner_sets, _ner_parts), "re": (re_sets, _re_parts), "ee": (ee_sets, _ee_parts)}
 
 
-def _score(task: str, gold_sets: tuple, pred: Units, w: NERWeights | REWeights | EEWeights, variant: str,
-           clip: bool, format_ok: float) -> SFRScore:
-    """The score of ``pred`` against the gold unit sets of ``task`` (what every entry point ends in)."""
-    to_sets, task_parts = _TASKS[task]
-    parts = task_parts(gold_sets, to_sets(pred), w)
-    coarse = parts.coarse_gain - parts.coarse_penalty
-    fine = parts.fine_gain - parts.fine_penalty
+def _overall(parts: _Parts, w: TaskWeights, variant: str, clip: bool) -> tuple[float, float]:
+    """(reward, penalty) of a variant from the parts of one score."""
     total = w.coarse_weight + w.fine_weight
     if variant == "sfr":
         penalty = parts.coarse_penalty + parts.fine_penalty_in_sfr
         overall = parts.coarse_gain + parts.fine_gain - penalty
     elif variant == "coarse_only":
-        penalty, overall = parts.coarse_penalty, coarse * total / w.coarse_weight
+        penalty = parts.coarse_penalty
+        overall = (parts.coarse_gain - penalty) * total / w.coarse_weight
     elif variant == "fine_only":
-        penalty, overall = parts.fine_penalty, fine * total / w.fine_weight
+        penalty = parts.fine_penalty
+        overall = (parts.fine_gain - penalty) * total / w.fine_weight
     else:
         raise ValueError(f"unknown SFR variant {variant!r}; expected sfr, coarse_only or fine_only")
-    if clip:
-        overall = min(1.0, max(0.0, overall))
-    return SFRScore(overall, parts.coverage, parts.fine_f1, penalty, format_ok, coarse, fine)
+    return (min(1.0, max(0.0, overall)) if clip else overall), penalty
 
 
-def _score_units(task: str, gold: Units, pred: Units, weights: Any, variant: str, clip: bool,
-                 format_ok: float) -> SFRScore:
+def _score(task: str, gold_sets: tuple, pred: Units, w: TaskWeights, variant: str, clip: bool,
+           format_ok: float = 1.0, valid: float = 1.0) -> SFRScore:
+    """The score of ``pred`` against the gold unit sets of ``task`` (what every entry point ends in)."""
+    to_sets, task_parts = _TASKS[task]
+    parts = task_parts(gold_sets, to_sets(pred), w)
+    overall, penalty = _overall(parts, w, variant, clip)
+    if not format_ok:
+        overall = floor(w, variant, clip)
+    return SFRScore(overall, parts.coverage, parts.fine_f1, penalty, format_ok, valid,
+                    parts.coarse_gain - parts.coarse_penalty, parts.fine_gain - parts.fine_penalty)
+
+
+def floor(weights: TaskWeights, variant: str, clip: bool = False) -> float:
+    """The reward of a response that is not the promised JSON object: that of an answer missing every unit of a
+    non-empty gold (no gain; the coarse and fine mismatch penalties at 1, EE's piecewise penalty on its event
+    branch), under the variant's combination and rescaling."""
+    if isinstance(weights, NERWeights):
+        coarse, fine, fine_in_sfr = weights.lambda_t, weights.lambda_p, weights.lambda_p
+    elif isinstance(weights, REWeights):
+        coarse, fine, fine_in_sfr = weights.lambda_t, weights.lambda_r, weights.lambda_r
+    else:
+        coarse, fine, fine_in_sfr = weights.lambda_E, weights.lambda_F, 0.0  # δ_E = 1 > 0: Eq. 9's event branch
+    return _overall(_Parts(0.0, 0.0, 0.0, coarse, 0.0, fine, fine_in_sfr), weights, variant, clip)[0]
+
+
+def _score_units(task: str, gold: Units, pred: Units, weights: Any, variant: str, clip: bool) -> SFRScore:
     if gold.task != task or pred.task != task:
         raise ValueError(f"sfr_{task} needs {task} units, got gold {gold.task!r} and prediction {pred.task!r}")
-    return _score(task, _TASKS[task][0](gold), pred, weights, variant, clip, format_ok)
+    return _score(task, _TASKS[task][0](gold), pred, weights, variant, clip)
 
 
-def sfr_ner(gold: Units, pred: Units, weights: NERWeights | None = None, variant: str = "sfr",
-            clip: bool = False, format_ok: float = 1.0) -> SFRScore:
-    """Eq. 7: w_t cov(T) + w_p fl(P)^γ - λ_t Δ(T) - λ_p Δ(P) (weights default to the recipe)."""
-    return _score_units("ner", gold, pred, weights or load_sfr_config().ner, variant, clip, format_ok)
+def sfr_ner(gold: Units, pred: Units, weights: NERWeights, variant: str = "sfr", clip: bool = False) -> SFRScore:
+    """Eq. 7: w_t cov(T) + w_p fl(P)^γ - λ_t Δ(T) - λ_p Δ(P)."""
+    return _score_units("ner", gold, pred, weights, variant, clip)
 
 
-def sfr_re(gold: Units, pred: Units, weights: REWeights | None = None, variant: str = "sfr",
-           clip: bool = False, format_ok: float = 1.0) -> SFRScore:
+def sfr_re(gold: Units, pred: Units, weights: REWeights, variant: str = "sfr", clip: bool = False) -> SFRScore:
     """Eq. 8: w_t cov(T) + w_h fl(H) + w_a fl(A) + w_r fl(R)^γ - λ_t Djac(T) - λ_r Djac(R)."""
-    return _score_units("re", gold, pred, weights or load_sfr_config().re, variant, clip, format_ok)
+    return _score_units("re", gold, pred, weights, variant, clip)
 
 
-def sfr_ee(gold: Units, pred: Units, weights: EEWeights | None = None, variant: str = "sfr",
-           clip: bool = False, format_ok: float = 1.0) -> SFRScore:
+def sfr_ee(gold: Units, pred: Units, weights: EEWeights, variant: str = "sfr", clip: bool = False) -> SFRScore:
     """Eqs. 9-10: w_E cov(E) + w_T cov(T) + w_F F_full^γ - pen_ee, pen_ee piecewise coarse-to-fine."""
-    return _score_units("ee", gold, pred, weights or load_sfr_config().ee, variant, clip, format_ok)
+    return _score_units("ee", gold, pred, weights, variant, clip)
 
 
 # -------------------------------------------------------------------------------------------- responses
@@ -219,11 +249,10 @@ def prepare_gold(record: Mapping[str, Any], where: str = "ground_truth") -> Gold
     return Gold(task, schema_of(record), _TASKS[task][0](gold_units(record)))
 
 
-def score_response(response: Any, gold: Gold | Mapping[str, Any], config: SFRConfig | None = None) -> SFRScore:
+def score_response(response: Any, gold: Gold | Mapping[str, Any], config: SFRConfig) -> SFRScore:
     """The SFR of one model response against a record (or a prepared ``Gold``). Never raises on the response."""
-    cfg = config or load_sfr_config()
     if not isinstance(gold, Gold):
         gold = prepare_gold(gold)
-    parsed = parse_output(response, gold.schema, cfg.profile)
-    return _score(gold.task, gold.sets, parsed.units, cfg.weights(gold.task), cfg.variant, cfg.clip,
-                  1.0 if parsed.valid else 0.0)
+    parsed = parse_output(response, gold.schema, config.profile)
+    return _score(gold.task, gold.sets, parsed.units, config.weights(gold.task), config.variant, config.clip,
+                  1.0 if parsed.well_formed else 0.0, 1.0 if parsed.valid else 0.0)

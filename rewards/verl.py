@@ -4,8 +4,8 @@
 verl calls ``compute_score(data_source, solution_str, ground_truth, extra_info, **reward_kwargs)`` per sample,
 from a thread pool (everything here is thread-safe); ``ground_truth`` is the canonical record (JSON text or a
 dict). The result has ``score`` plus the same numeric sub-score keys for every sample (verl aggregates them per
-key). Reward kwargs (``+reward.custom_reward_function.reward_kwargs.*``) as in ``rewards.easyr1``; the reward-model
-handles verl adds when a reward model is enabled are ignored.
+key). Reward kwargs (``+reward.custom_reward_function.reward_kwargs``, required) as in ``rewards.easyr1``; the
+reward-model handles verl adds when a reward model is enabled are ignored.
 """
 
 from __future__ import annotations

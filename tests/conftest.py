@@ -24,6 +24,7 @@ import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
 from tests.helpers.smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
 
 

@@ -8,13 +8,15 @@ offsets in that text, end exclusive) and ``tokens`` ([first, last+1) token indic
 ``RecordError`` (strict IOB2); so is a type outside ``labels`` when labels are given.
 
 Label verbalisation (raw tag type -> label the model sees), applied unless ``verbalise: false``; types not
-listed keep their raw name:
+listed keep their raw name. It is the one IE_INSTRUCTIONS uses for the same corpora (``CrossNER_*``, ``ncbi``,
+``CoNLL 2003``: ``else``, ``organization``, ``program language``, multi-word types spaced, ``Disease`` kept), so
+a model trained on one source is asked and scored with the same labels on the other:
 
 | raw | label |            | raw | label |
 | --- | --- | --- | --- | --- |
-| Disease | disease |      | musicalinstrument | musical instrument |
-| programlang | programming language | | musicgenre | music genre |
-| misc | miscellaneous |   | politicalparty | political party |
+| misc | else |            | musicalinstrument | musical instrument |
+| organisation | organization | | musicgenre | music genre |
+| programlang | program language | | politicalparty | political party |
 | literarygenre | literary genre | | academicjournal | academic journal |
 | musicalartist | musical artist | | astronomicalobject | astronomical object |
 | chemicalcompound | chemical compound | | chemicalelement | chemical element |
@@ -32,9 +34,9 @@ from converters.readers.source import ReadLog, guarded, iter_blocks, need, spec_
 from converters.records import RecordError
 
 VERBALISE = {
-    "Disease": "disease",
-    "programlang": "programming language",
-    "misc": "miscellaneous",
+    "misc": "else",
+    "organisation": "organization",
+    "programlang": "program language",
     "literarygenre": "literary genre",
     "musicalartist": "musical artist",
     "musicalinstrument": "musical instrument",

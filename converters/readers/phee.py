@@ -3,7 +3,7 @@
 Each line: ``{"id", "context", "annotations": [{"events": [...]}]}``; an event has ``event_type``, ``Trigger``,
 main arguments ``Subject`` / ``Treatment`` / ``Effect`` with nested sub-arguments (``Subject.Age``,
 ``Treatment.Drug``, ...), ``Treatment.Combination`` (a list of nested events whose ``Drug`` arguments we keep
-as ``Treatment.Combination.Drug``), and attributes ``Severity`` / ``Speculated`` / ``Negated``.
+as ``Combination.Drug``), and attributes ``Severity`` / ``Speculated`` / ``Negated``.
 
 All events of a sentence are kept (several events per sentence, unlike the IE_INSTRUCTIONS copy). An argument
 annotated as several mentions, or as a discontinuous mention of several pieces, becomes one argument per piece
@@ -17,9 +17,12 @@ Verbalisation, as in the paper's Figure 6:
 | event type Potential_therapeutic_event | potential therapeutic event |
 | main argument X | X (Subject, Treatment, Effect) |
 | sub-argument Y of X | X.Y (Treatment.Drug, Subject.Age, Treatment.Time_elapsed, ...) |
-| Combination drugs | Treatment.Combination.Drug |
+| Combination drugs | Combination.Drug |
 
-Attributes are not shown in Figure 6, so by default they are left out and counted in ``ReadLog.dropped``
+The labels are the ones IE_INSTRUCTIONS' PHEE uses (same event types, same 16 roles), so a model trained on one
+is asked and scored with the same labels on the other.
+
+Attributes are not shown in Figure 6, so by default they are left out and noted in the ``ReadLog`` as dropped
 ("PHEE attribute <name>"). ``attributes: true`` keeps ``Severity`` (a text span) as a role ``Severity`` of the
 event; ``Speculated`` / ``Negated`` are sentence-level flags whose spans are often the trigger's and are always
 left out. Argument order within an event follows the role list ``ROLES`` (Subject, Effect, Treatment, each
@@ -36,12 +39,14 @@ from converters.readers.source import ReadLog, guarded, iter_jsonl, need, spec_p
 from converters.records import validate_record
 
 EVENT_TYPES = {"Adverse_event": "adverse event", "Potential_therapeutic_event": "potential therapeutic event"}
+COMBINATION_DRUG = "Combination.Drug"  # IE_INSTRUCTIONS' name for the drugs of Treatment.Combination
 SUB_ARGUMENTS = {
     "Subject": ("Age", "Gender", "Population", "Race", "Disorder"),
     "Effect": (),
-    "Treatment": ("Drug", "Dosage", "Freq", "Route", "Duration", "Time_elapsed", "Combination.Drug", "Disorder"),
+    "Treatment": ("Drug", "Dosage", "Freq", "Route", "Duration", "Time_elapsed", COMBINATION_DRUG, "Disorder"),
 }
-ROLES = tuple(r for main, subs in SUB_ARGUMENTS.items() for r in (main, *(f"{main}.{s}" for s in subs)))
+ROLES = tuple(r for main, subs in SUB_ARGUMENTS.items()
+              for r in (main, *(s if s == COMBINATION_DRUG else f"{main}.{s}" for s in subs)))
 ATTRIBUTES = ("Severity", "Speculated", "Negated")
 _SPAN_KEYS = ("text", "start", "entity_id")
 
@@ -88,7 +93,7 @@ def read(spec: Mapping[str, Any], read_log: ReadLog) -> Iterator[dict[str, Any]]
                     if keep_attrs and key == "Severity":
                         args.extend(("Severity", p) for p in _pieces(value, where, f"{f}.{key}"))
                     else:
-                        read_log.dropped[f"PHEE attribute {key}"] += 1
+                        read_log.note("dropped", f"PHEE attribute {key}", where)
                     continue
                 need(key in SUB_ARGUMENTS, where, f"{f}.{key}", f"unknown argument {key!r}")
                 args.extend((key, p) for p in _pieces(value, where, f"{f}.{key}"))
@@ -98,7 +103,7 @@ def read(spec: Mapping[str, Any], read_log: ReadLog) -> Iterator[dict[str, Any]]
                     if sub == "Combination" and key == "Treatment":
                         for j, combo in enumerate(subvalue):
                             g = f"{f}.Treatment.Combination[{j}].Drug"
-                            args.extend(("Treatment.Combination.Drug", p) for p in _pieces(combo.get("Drug"), where, g))
+                            args.extend((COMBINATION_DRUG, p) for p in _pieces(combo.get("Drug"), where, g))
                         continue
                     role = f"{key}.{sub}"
                     need(role in order, where, f"{f}.{role}", f"unknown argument {role!r}")

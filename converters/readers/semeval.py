@@ -4,22 +4,15 @@ Each record is four lines: ``<id>\\t"<sentence with <e1>..</e1> and <e2>..</e2>>
 (``Cause-Effect(e2,e1)`` or ``Other``), ``Comment: ...`` and a blank line. The tags are stripped; the text
 inside them is the entity mention.
 
-Direction: ``Rel-A-B(e1,e2)`` means e1 plays A and e2 plays B; ``(e2,e1)`` the reverse. The head is always the
-entity playing the first role of the name, so ``Cause-Effect(e2,e1)`` gives head = e2 (the cause), tail = e1.
+Direction and labels follow IE_INSTRUCTIONS' ``semval-RE`` (the same corpus), so a model trained on one is
+scored fairly on the other: the head is always e1 and the tail e2 (text order), whatever the direction suffix
+says (``Product-Producer(e2,e1)`` still gives head = e1); the relation name is verbalised (lower-case, hyphen
+to space) and ``Other`` is the relation type ``NA`` between e1 and e2. Labels, in semval-RE's order:
+``component whole, NA, instrument agency, member collection, cause effect, entity destination, content
+container, message topic, product producer, entity origin``. (semval-RE's text is also lower-cased and
+tokenised; this importer keeps the original text, so mentions keep their case.)
 
-Verbalisation (lower-case, hyphen to space):
-
-| raw | label | raw | label |
-| --- | --- | --- | --- |
-| Cause-Effect | cause effect | Instrument-Agency | instrument agency |
-| Component-Whole | component whole | Member-Collection | member collection |
-| Content-Container | content container | Message-Topic | message topic |
-| Entity-Destination | entity destination | Product-Producer | product producer |
-| Entity-Origin | entity origin | | |
-
-``Other`` sentences are kept with ``relations: []`` (negative examples for a set-based scorer) and counted
-as "SemEval Other sentence kept without relations"; ``keep_other: false`` drops them (IE_INSTRUCTIONS RE
-instances need >= 1 relation), counted as "SemEval Other sentence dropped".
+``keep_other: false`` drops the ``Other`` sentences instead (counted as "SemEval Other sentence dropped").
 
 The released data has no dev split. ``holdout_every: k`` with ``holdout: "only"`` keeps every k-th record
 (0-based positions k-1, 2k-1, ...) of the file and ``holdout: "exclude"`` keeps the others, a deterministic
@@ -34,10 +27,11 @@ from typing import Any, Iterator, Mapping
 
 from converters.readers.source import ReadLog, guarded, iter_blocks, need, spec_path
 
-RELATIONS = ("Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
-             "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer")
-LABEL_OF = {r: r.lower().replace("-", " ") for r in RELATIONS}  # the verbalisation table of the docstring
+RELATIONS = ("Component-Whole", "Other", "Instrument-Agency", "Member-Collection", "Cause-Effect",
+             "Entity-Destination", "Content-Container", "Message-Topic", "Product-Producer", "Entity-Origin")
+LABEL_OF = {r: "NA" if r == "Other" else r.lower().replace("-", " ") for r in RELATIONS}  # see the docstring
 LABELS = list(LABEL_OF.values())
+OTHER_AS_NA = "SemEval Other sentence: relation typed NA between e1 and e2, as in semval-RE"
 _REL = re.compile(r"^([A-Za-z]+-[A-Za-z]+)\((e[12]),(e[12])\)$")
 _TAG = re.compile(r"</?e[12]>")
 
@@ -82,15 +76,18 @@ def read(spec: Mapping[str, Any], read_log: ReadLog) -> Iterator[dict[str, Any]]
                                "text": _TAG.sub("", tagged), "labels": LABELS, "relations": []}
         relation = block[1]
         if relation == "Other":
-            read_log.dropped["SemEval Other sentence " + ("kept without relations" if keep_other else "dropped")] += 1
-            return rec if keep_other else None
+            if not keep_other:
+                read_log.note("dropped", "SemEval Other sentence dropped", where)
+                return None
+            read_log.note("kept", OTHER_AS_NA, where)
+            rec["relations"] = [{"type": LABEL_OF["Other"], "head": e1, "tail": e2}]
+            return rec
         m = _REL.match(relation)
         need(m is not None, where, "relation", f"expected 'Type-Type(e1,e2)' or 'Other', got {relation!r}")
         name, first, second = m.groups()  # type: ignore[union-attr]
-        need(name in LABEL_OF and first != second, where, "relation", f"unknown label {relation!r}")
-        mentions = {"e1": e1, "e2": e2}
-        rec["relations"] = [{"type": LABEL_OF[name], "head": mentions[first],
-                             "tail": mentions[second]}]
+        need(name in LABEL_OF and name != "Other" and first != second, where, "relation",
+             f"unknown label {relation!r}")
+        rec["relations"] = [{"type": LABEL_OF[name], "head": e1, "tail": e2}]
         return rec
 
     numbered = ((w, (i, b)) for i, (w, b) in enumerate(_blocks(path)))

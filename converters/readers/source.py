@@ -1,9 +1,11 @@
-"""What every reader shares: the read log (skips and documented drops), row guarding, streaming file parsers.
+"""What every reader shares: the read log (skips and documented rules), row guarding, streaming file parsers.
 
-Nothing is dropped silently. A malformed row raises ``RecordError`` (file, line or index, field) when the
+Nothing disappears silently. A malformed row raises ``RecordError`` (file, line or index, field) when the
 source is strict; with ``strict: false`` it is skipped and recorded in the ``ReadLog`` (and logged), so stage
-builders can write every skip into their manifest. Rows that a format's documented rules leave out (e.g. a
-relation typed ``NA`` in IE_INSTRUCTIONS) are counted in ``ReadLog.dropped`` under a readable reason.
+builders can write every skip into their manifest. Whatever a reader's documented rules do to the data (a
+relation left out, a mention stripped, a label added to the schema, an anomaly kept as it is) is noted in the
+``ReadLog`` under a readable reason, with its action, its count, the first locations, and, when the rule changes
+what a scorer compares, how (``scoring``): reports print that beside the number.
 """
 
 from __future__ import annotations
@@ -19,30 +21,85 @@ from converters.records import RecordError
 
 log = logging.getLogger(__name__)
 
+ACTIONS = ("kept", "repaired", "dropped")  # what a documented rule did; malformed rows are "skipped" instead
+EXAMPLES_KEPT = 5  # locations remembered per reason
+
+
+@dataclass
+class Note:
+    """One documented rule applied while reading: what it did, how often, where first, and its effect on scores."""
+
+    action: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    scoring: str | None = None
+
 
 @dataclass
 class ReadLog:
-    """Bookkeeping of one or more reads: records yielded, malformed rows skipped, annotations dropped by rule."""
+    """Bookkeeping of one or more reads: records yielded, malformed rows skipped, rules applied, label sets seen.
+
+    ``labels`` maps each dataset to the label set its records carry (list, or {event type: [roles]}): the
+    stage manifest records it so that an evaluation can compare a benchmark's labels with the trained ones.
+    """
 
     records: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
-    dropped: Counter = field(default_factory=Counter)
+    notes: dict[str, Note] = field(default_factory=dict)
+    labels: dict[str, Any] = field(default_factory=dict)
 
     def skip(self, err: RecordError) -> None:
         self.skipped.append({"where": err.where, "field": err.field, "message": str(err)})
         log.warning("skipped malformed row: %s", err)
 
+    def note(self, action: str, reason: str, where: str | None = None, scoring: str | None = None,
+             count: int = 1) -> None:
+        """Count one application of a documented rule (``action`` in ``ACTIONS``) under ``reason``."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
+        entry = self.notes.get(reason)
+        if entry is None:
+            entry = self.notes[reason] = Note(action, scoring=scoring)
+        entry.count += count
+        if where is not None and len(entry.examples) < EXAMPLES_KEPT:
+            entry.examples.append(where)
+
+    def count(self, action: str) -> Counter:
+        """Reason -> count of the notes with one action (e.g. everything ``dropped``)."""
+        return Counter({r: n.count for r, n in self.notes.items() if n.action == action})
+
+    @property
+    def dropped(self) -> Counter:
+        """Reason -> count of what documented rules left out (annotations or whole records)."""
+        return self.count("dropped")
+
     def to_json(self) -> dict[str, Any]:
         return {"records": self.records, "skipped_count": len(self.skipped), "skipped": self.skipped,
-                "dropped": dict(sorted(self.dropped.items()))}
+                **{action: dict(sorted(self.count(action).items())) for action in ACTIONS},
+                "notes": {r: {"action": n.action, "count": n.count, "examples": n.examples, "scoring": n.scoring}
+                          for r, n in sorted(self.notes.items())},
+                "labels": self.labels}
+
+    def see_labels(self, dataset: str, labels: Any) -> None:
+        """Merge one record's label set into ``labels[dataset]`` (types in first-seen order; EE roles merged)."""
+        known = self.labels.get(dataset)
+        if isinstance(labels, Mapping):
+            merged = dict(known) if isinstance(known, dict) else {}
+            for etype, roles in labels.items():
+                merged[etype] = list(dict.fromkeys([*merged.get(etype, []), *roles]))
+            self.labels[dataset] = merged
+        else:
+            self.labels[dataset] = list(dict.fromkeys([*(known or []), *labels]))
 
 
 def guarded(rows: Iterable[tuple[str, Any]], convert: Callable[[str, Any], dict[str, Any] | None],
             strict: bool, read_log: ReadLog) -> Iterator[dict[str, Any]]:
     """Convert ``(where, raw row)`` pairs; a ``RecordError`` propagates (strict) or is skipped and logged.
 
-    ``convert`` may return None for a row that a documented rule leaves out (it counts it in ``dropped``).
+    ``convert`` may return None for a row that a documented rule leaves out (it notes it in ``read_log``).
     """
+    last_labels: Any = None
+    last_dataset = None
     for where, raw in rows:
         try:
             if isinstance(raw, RecordError):
@@ -55,6 +112,10 @@ def guarded(rows: Iterable[tuple[str, Any]], convert: Callable[[str, Any], dict[
             continue
         if rec is not None:
             read_log.records += 1
+            labels = rec["labels"]  # readers share one object per dataset; JSONL rows repeat equal ones
+            if (labels is not last_labels and labels != last_labels) or rec["dataset"] != last_dataset:
+                last_labels, last_dataset = labels, rec["dataset"]
+                read_log.see_labels(last_dataset, labels)
             yield rec
 
 

@@ -152,7 +152,8 @@ def test_ee_several_trigger_groups_and_trigger_only_group():
 @pytest.mark.parametrize("output, reason", [
     ("", "no JSON object in output"),
     ("I cannot help with that.", "no JSON object in output"),
-    ('{"person": "Kevin", "person2": ', "broken or truncated JSON, salvaged key-value pairs"),
+    ('{"person": "Kevin", "person2": ', "truncated output"),
+    ("{'person': 'Kevin',}", "broken JSON, repaired"),
     ('```json\n{"person": "Kevin"}\n```', "code fence around JSON"),
     ('Answer: {"person": "Kevin"}', "text before JSON"),
     ('{"person": "Kevin"} trailing words', "text after JSON"),
@@ -168,7 +169,26 @@ def test_malformed_outputs_yield_units_and_a_reason(output, reason):
 def test_truncated_value_is_salvaged_and_counted():
     got = parse_output('{"location": "", "person": "Kevin | Ther', NER)
     assert got.units.entities == (("person", "Kevin"), ("person", "Ther")) and got.parsed
-    assert "truncated value" in got.reasons
+    assert "truncated output" in got.reasons and not got.well_formed
+
+
+@pytest.mark.parametrize("output, well_formed", [
+    ('{"person": "Kevin"}', True),
+    ('  {"person": "Kevin", "location": ""}\n', True),
+    ("{}", True),
+    ('{"animal": "dog"}', True),   # off-schema: a content error, not a format error
+    ('{"person": "Nobody"}', True),  # not in the input: a content error
+    ('```json\n{"person": "Kevin"}\n```', False),
+    ('Answer: {"person": "Kevin"}', False),
+    ('{"person": "Kevin"} {"person": "Kevin"}', False),
+    ('{"person": ["Kevin"]}', False),
+    ('{"person": null}', False),
+    ("{'person': 'Kevin'}", False),
+    ('{"person": "Kevin"', False),
+    ("", False),
+])
+def test_well_formed_means_exactly_one_json_object_of_strings(output, well_formed):
+    assert parse_output(output, NER).well_formed is well_formed
 
 
 def test_non_text_output_is_a_reason_not_an_exception():
@@ -223,3 +243,12 @@ def test_an_unknown_style_is_an_error_on_every_render_path():
                    lambda: render_units(gold_units(NER), Schema("ner", ("person",), NER["text"]), "concise")):
         with pytest.raises(ValueError, match="unknown style 'concise'"):
             render()
+
+
+def test_an_ee_argument_holding_a_spaced_semicolon_is_read_back_whole():
+    text = "Hackers stole data ; passwords and cards from the bank ."
+    schema = Schema("ee", {"attack": ("Attacker", "Target")}, text)
+    got = parse_output('{"attack": "stole: Attacker: Hackers; Target: data ; passwords and cards"}', schema)
+    assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"),
+                                                          ("Target", "data ; passwords and cards"))),)
+    assert got.valid

@@ -9,7 +9,8 @@ import pytest
 
 from converters.bundled import BUNDLED, DATA_DIR, bundled_records, bundled_spec
 from converters.readers import ReadLog, read_source, source_files
-from converters.readers.ie_instructions import write_dataset
+from converters.readers.ie_instructions import NA_KEPT, write_dataset
+from converters.readers.semeval import OTHER_AS_NA
 from converters.readers.source import iter_json_array
 from converters.records import RecordError, validate_record
 
@@ -28,8 +29,8 @@ def test_ncbi_test_slice_counts() -> None:
     recs = bundled_records("ncbi", "test")
     assert (len(recs), sum(len(r["entities"]) for r in recs)) == _bio_counts(NCBI_TEST) == (200, 185)
     assert recs[0]["text"].startswith("Clustering of missense mutations in the ataxia - telangiectasia gene")
-    assert recs[0]["entities"][0] == {"type": "disease", "text": "ataxia - telangiectasia"}
-    assert recs[0]["labels"] == ["disease"]
+    assert recs[0]["entities"][0] == {"type": "Disease", "text": "ataxia - telangiectasia"}
+    assert recs[0]["labels"] == ["Disease"]  # as IE_INSTRUCTIONS' ncbi
 
 
 @pytest.mark.parametrize("name", [n for n in BUNDLED if BUNDLED[n]["spec"]["format"] == "conll"])
@@ -48,7 +49,8 @@ def test_conll_offsets_and_verbalisation() -> None:
     ent = rec["entities"][0]
     assert rec["text"][ent["start"]:ent["end"]] == ent["text"] == "naive Bayes classifier"
     assert ent["tokens"] == [5, 8]
-    assert "programming language" in rec["labels"] and "programlang" not in rec["labels"]
+    assert "program language" in rec["labels"] and "programlang" not in rec["labels"]
+    assert {"else", "organization"} <= set(rec["labels"]) and not {"misc", "organisation"} & set(rec["labels"])
     raw = next(read_source({**spec, "verbalise": False}))
     assert "programlang" in raw["labels"]
 
@@ -58,14 +60,16 @@ def test_semeval_direction_split_and_other() -> None:
     assert (len(train), len(dev), len(test)) == (270, 30, 150)
     assert {r["id"] for r in train}.isdisjoint(r["id"] for r in dev)
     assert [r["id"] for r in dev][:2] == ["semeval/dev/10", "semeval/dev/20"]
-    first = train[0]  # Component-Whole(e2,e1): e2 "elements" is the component
+    first = train[0]  # Component-Whole(e2,e1): head = e1 "configuration", tail = e2, in text order (semval-RE)
     assert first["text"] == ("The system as described above has its greatest application in an arrayed "
                              "configuration of antenna elements.")
-    assert first["relations"] == [{"type": "component whole", "head": "elements", "tail": "configuration"}]
+    assert first["relations"] == [{"type": "component whole", "head": "configuration", "tail": "elements"}]
     log = ReadLog()
     every = list(read_source({"format": "semeval", "path": str(SEMEVAL_TRAIN)}, log))
-    assert len(every) == 300 and log.dropped["SemEval Other sentence kept without relations"] == 50
-    assert sum(1 for r in every if not r["relations"]) == 50
+    assert len(every) == 300 and log.to_json()["kept"] == {OTHER_AS_NA: 50}
+    others = [r for r in every if r["relations"][0]["type"] == "NA"]
+    assert len(others) == 50 and all(r["text"].find(r["relations"][0]["head"]) < r["text"].find(
+        r["relations"][0]["tail"]) for r in others)
     log = ReadLog()
     kept = list(read_source({"format": "semeval", "path": str(SEMEVAL_TRAIN), "keep_other": False}, log))
     assert len(kept) == 250 and log.dropped["SemEval Other sentence dropped"] == 50
@@ -87,7 +91,7 @@ def test_phee_events_roles_and_attributes() -> None:
                                   {"role": "Treatment.Drug", "text": "insulin"},
                                   {"role": "Treatment.Disorder", "text": "diabetic"}]
     multi = next(r for r in recs if r["id"] == "phee/train/12552054_1")
-    assert any(a["role"] == "Treatment.Combination.Drug" for e in multi["events"] for a in e["arguments"])
+    assert any(a["role"] == "Combination.Drug" for e in multi["events"] for a in e["arguments"])
     discontinuous = next(r for r in recs if r["id"] == "phee/train/9220046_2")  # three Treatment pieces
     pieces = [a["text"] for e in discontinuous["events"] for a in e["arguments"] if a["role"] == "Treatment"]
     assert pieces == ["lovastatin", "azithromycin", "clarithromycin"]
@@ -122,43 +126,25 @@ def test_ie_instructions_reads_back_the_bundled_data(ie_tree: Path, name: str, t
     assert [_strip(r) for r in got] == [_strip(r) for r in want]
     assert got[3]["id"] == f"{folder}/test/3" and got[0]["dataset"] == folder
     assert source_files(spec)[0] == ie_tree / task.upper() / folder / "test.json"
-    if task == "re":
-        assert log.dropped["RE sentence without relations"] == sum(1 for r in want if not r["relations"])
+    if task == "re":  # SemEval's Other is NA between e1 and e2 in both sources, kept as a relation type
+        assert log.to_json()["kept"] == {NA_KEPT: sum(r["relations"][0]["type"] == "NA" for r in want)} != {}
 
 
 def test_ie_instructions_layout_details(ie_tree: Path) -> None:
-    raw = json.loads((ie_tree / "EE/PHEE/labels.json").read_text())
-    assert isinstance(raw, dict) and "adverse event" in raw
+    # EE as published: EE/labels.json is [types, roles]; EET/ and EEA/ hold {type: [roles]} and the same records
+    types, roles = json.loads((ie_tree / "EE/PHEE/labels.json").read_text())
+    assert types == "adverse event,potential therapeutic event" and "Combination.Drug" in roles.split(",")
+    for folder in ("EET", "EEA"):
+        assert json.loads((ie_tree / folder / "PHEE/labels.json").read_text()) == bundled_records("phee", "test")[0][
+            "labels"]
+        assert (ie_tree / folder / "PHEE/test.json").read_bytes() == (ie_tree / "EE/PHEE/test.json").read_bytes()
+    spec = {"format": "ie_instructions", "path": str(ie_tree), "task": "ee", "dataset": "PHEE", "split": "test"}
+    assert source_files(spec)[2] == ie_tree / "EET/PHEE/labels.json"  # the roles per type come from there
     rows = json.loads((ie_tree / "NER/ncbi/test.json").read_text())
     assert isinstance(rows, list) and set(rows[0]) == {"sentence", "entities"}
     recs = list(read_source({"format": "ie_instructions", "path": str(ie_tree), "task": "NER",
                              "dataset": "CoNLL 2003", "split": "test"}))
     assert len(recs) == 5
-
-
-def test_ie_instructions_na_rules(tmp_path: Path) -> None:
-    folder = tmp_path / "RE" / "toy"
-    folder.mkdir(parents=True)
-    (folder / "labels.json").write_text('["born in"]')
-    rel = {"head": {"name": "Ann"}, "type": "born in", "tail": {"name": "Oslo"}}
-    rows = [{"sentence": "Ann was born in Oslo .", "relations": [rel, {**rel, "type": "NA"}]},
-            {"sentence": "Ann met Bob .",
-             "relations": [{"head": {"name": "Ann"}, "type": "", "tail": {"name": "Bob"}}]}]
-    (folder / "test.json").write_text(json.dumps(rows))
-    log = ReadLog()
-    recs = list(read_source({"format": "ie_instructions", "path": str(tmp_path), "task": "re", "dataset": "toy",
-                             "split": "test"}, log))
-    assert [r["relations"] for r in recs] == [[{"type": "born in", "head": "Ann", "tail": "Oslo"}], []]
-    assert log.dropped == {"RE relation typed NA/empty": 2, "RE sentence without relations": 1}
-    ner = tmp_path / "NER" / "toy"
-    ner.mkdir(parents=True)
-    (ner / "labels.json").write_text('["person"]')
-    (ner / "test.json").write_text(json.dumps([{"sentence": "Ann runs .", "entities": [
-        {"name": "Ann", "type": "person", "pos": [0, 3]}, {"name": "runs", "type": "NA", "pos": [4, 8]}]}]))
-    log = ReadLog()
-    recs = list(read_source({"format": "ie_instructions", "path": str(tmp_path), "task": "ner", "dataset": "toy",
-                             "split": "test"}, log))
-    assert recs[0]["entities"] == [{"type": "person", "text": "Ann"}] and log.dropped["NER entity typed NA/empty"] == 1
 
 
 def test_json_array_streaming_with_tiny_chunks(tmp_path: Path) -> None:

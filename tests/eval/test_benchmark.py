@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from converters.format import render_target
+from converters.format import render_target, target_order
+from converters.readers import ie_instructions as ie
+from converters.records import gold_units
+from converters.stages import build_sft_stage
 from eval.benchmarks import load_catalog, resolve
 from eval.infer import extract
 from eval.infer import main as infer_main
 from eval.predict import build_prompt
 from eval.report import load_paper_results
 from eval.run_benchmark import CONFIG_DIR, run_benchmark
+from tests.helpers.ie_tree import write_ie_tree
 
 
 def test_catalogue_matches_the_paper_tables() -> None:
@@ -54,7 +58,13 @@ def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: P
         parts = [strict["trigger"], strict["argument"]] if d["task"] == "ee" else [strict]
         assert all(p["f1"] == 1.0 for p in parts) and d["validity"]["valid_rate"] == 1.0
         assert d["n"] == 30
-    assert report["averages"]["ner/strict"] == 1.0 and report["averages"]["ee_trigger/instructuie"] == 1.0
+    assert report["averages"]["ner/strict"] == 1.0 and report["averages"]["re/instructuie"] == 1.0
+    # InstructUIE's trigger accuracy compares whole answers: on a record with several events a perfect answer
+    # counts only when our target lists them in the annotation's order (the real test sets hold one event each)
+    phee = [r for d in resolve("smoke") if d.key == "bundled_phee" for r in d.records(None)][:30]
+    in_order = sum([(e["type"], e["trigger"]) for e in r["events"]] == [
+        (e.type, e.trigger) for e in target_order(gold_units(r), list(r["labels"]), r["text"]).events] for r in phee)
+    assert 0 < in_order < 30 and report["averages"]["ee_trigger/instructuie"] == pytest.approx(in_order / 30)
     assert report["recipe_hash"] == "abc123" and report["length_unit"] == "tokens"
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["scorers"] == ["strict", "instructuie"] and saved["model"] == str(tiny_model_dir)
@@ -92,3 +102,34 @@ def test_infer_cli_reads_jsonl(tiny_model_dir: Path, tmp_path: Path, capsys: pyt
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == ["The soldier fired .", "Nothing ."]
     assert all(r["task"] == "ee" and isinstance(r["events"], list) and "valid" in r for r in rows)
+
+
+def test_report_names_data_policies_and_label_mismatches(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The real layout's anomalies reach the report beside the numbers; so does a label trained under another
+    spelling (a model trained on the bundled CrossNER, asked for IE_INSTRUCTIONS' 'organisation')."""
+    tree = write_ie_tree(tmp_path / "tree")
+    trained = build_sft_stage("cm", {"ner": 20}, {"ner": [{"bundled": "crossner_music", "split": "train"}]},
+                              tmp_path / "run" / "cm" / "data", seed=0)
+    assert "organization" in trained["labels"]["ner"]["crossner_music"]
+    targets = {build_prompt(r, "qwen3_nothink", "sa"): render_target(r, "sa")
+               for d in resolve("all") for r in d.records(tree)}
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("default", overrides=[f"model={tiny_model_dir}", f"out_dir={tmp_path / 'eval'}",
+                                            "benchmark=all", f"data_dir={tree}",
+                                            f"train_manifests=[{tmp_path / 'run'}]"])
+    report = run_benchmark(cfg, generator=lambda prompts: [(targets[p], 3) for p in prompts])
+    by_key = {d["key"]: d for d in report["datasets"]}
+    assert report["train_manifests"] == [str(tmp_path / "run" / "cm" / "data" / "manifest.json")]
+    kbp37 = by_key["kbp37"]
+    assert kbp37["scores"]["strict"]["f1"] == 1.0 and kbp37["scores"]["instructuie"]["f1"] < 1.0
+    assert kbp37["read"]["dropped"] == {ie.EMPTY_SIDE: 1}
+    music = by_key["crossner_music"]
+    assert music["label_check"] == ["asks for 'organisation'; the model was trained on 'organization' (spelling; "
+                                    "crossner_music)"]
+    md = (tmp_path / "eval" / "report.md").read_text()
+    kbp_row = next(line for line in md.splitlines() if line.startswith("| kbp37 (`kbp37`)"))
+    mark = kbp_row.rsplit("|", 2)[1].strip()
+    assert mark.startswith("[") and f"{mark} `kbp37`: 1 × {ie.EMPTY_SIDE}: {ie.EMPTY_SIDE_SCORING}" in md
+    assert f"| `crossner_music` | repaired | 2 | {ie.added_label('type', 'organisation')} |" in md
+    assert "`crossner_music`: labels: asks for 'organisation'" in md
+    assert "| `broad_twitter` |" not in md  # the test split has no anomaly (the empty sentence is in dev)

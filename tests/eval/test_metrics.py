@@ -127,58 +127,80 @@ def test_rule1_applies_to_both_sides_case_and_spacing() -> None:
     assert score("ner", gold, [out(location="new york (USA)")])["tp"] == 0  # strict keeps case and spacing
 
 
-def test_rule2_sets_and_rule3_none_credit() -> None:
+def test_ner_none_credit_and_free_text_pieces() -> None:
     gold = [
         ner("Nothing here .", []),                        # gold item "none"
         ner("Still nothing .", []),
         ner("Anna met Anna .", [("person", "Anna"), ("person", "Anna")]),
         ner("Bob ran .", [("person", "Bob")]),
+        ner("Carl ran .", [("person", "Carl")]),
     ]
     preds = [
-        out(person="", location=""),     # parsed, empty = "None": TP 1
-        "garbage",                       # unparsable = "": item "" -> FP 1, FN 1 (the gold none)
-        out(person="Anna | Anna"),       # set: TP 1
-        out(person=""),                  # "None" on a sentence with entities: FP 1 (none), FN 1 (person:bob)
+        out(person="", location=""),         # parsed, empty = "None": TP 1
+        "nothing found; no entity; n/a",     # no JSON: scored as written, 3 pieces -> FP 3, FN 1 (the gold none)
+        out(person="Anna | Anna"),           # set: TP 1
+        out(person=""),                      # "None" on a sentence with entities: FP 1 (none), FN 1 (person:bob)
+        "",                                  # empty output: the item "" -> FP 1, FN 1
     ]
     r = score("ner", gold, preds, scorer="instructuie")
-    assert (r["tp"], r["fp"], r["fn"]) == (2, 2, 2)
-    assert r["f1"] == pytest.approx(0.5)
+    assert (r["tp"], r["fp"], r["fn"]) == (2, 5, 3)
+    assert r["f1"] == pytest.approx(2 * (2 / 7) * (2 / 5) / (2 / 7 + 2 / 5))
     strict = score("ner", gold, preds)
-    assert (strict["tp"], strict["fp"], strict["fn"]) == (1, 0, 1)  # no None credit under strict
+    assert (strict["tp"], strict["fp"], strict["fn"]) == (1, 0, 2)  # no None credit, no free-text pieces
 
 
-def test_rule4_re_no_none_credit() -> None:
-    gold = [re_rec("Nobody works .", []), re_rec("Ann works for Acme .", [("work for", "Ann", "Acme")])]
-    preds = [out(work_for=""), out(work_for="ann , ACME", live_in="Ann, Acme")]
+def test_re_colon_pieces_na_pairs_and_set_aside() -> None:
+    labels = ("work for", "NA")
+    gold = [re_rec("Ann met Bob .", [("NA", "Ann", "Bob")], labels),
+            re_rec("Ann works for Acme .", [("work for", "Ann", "Acme")], labels),
+            {**re_rec("TK sold .", [], labels), "set_aside": {"relations": [{"type": "work for", "head": "TK",
+                                                                             "tail": ""}]}}]
+    preds = [out(work_for="", NA=""),                # None: the NA pair is missed (FN 1)
+             "work for: ann, acme; no relation",     # raw text: the piece with ':' is a TP, the other ignored
+             out(work_for="", NA="")]                # the set-aside gold relation is missed (FN 1)
     r = score("re", gold, preds, scorer="instructuie")
-    # sentence 1: None on both sides -> empty sets; sentence 2: tp work for:ann,acme, fp live in:ann,acme
-    assert (r["tp"], r["fp"], r["fn"]) == (1, 1, 0)
+    assert (r["tp"], r["fp"], r["fn"]) == (1, 0, 2)
+    strict = score("re", gold, preds)  # the raw text predicts nothing; the set-aside relation is not gold
+    assert (strict["tp"], strict["fn"], strict["n_gold"]) == (0, 2, 2)
+    perfect = score("re", gold, [out(NA="Ann, Bob"), out(work_for="Ann, Acme"), out()], scorer="instructuie")
+    assert (perfect["tp"], perfect["fp"], perfect["fn"]) == (2, 0, 1)
 
 
-def test_rule5_trigger_accuracy_order_and_none() -> None:
+def test_eet_whole_string_accuracy_order_repeats_and_apostrophes() -> None:
     text = "The soldier fired and a man died ."
     two = [("attack", "fired", []), ("die", "died", [])]
-    gold = [ee_rec(text, two), ee_rec(text, two), ee_rec(text, two), ee_rec("Quiet day .", []),
-            ee_rec("Quiet night .", [])]
+    gold = [ee_rec(text, two), ee_rec(text, two), ee_rec(text, [("attack", "fired", [])]),
+            ee_rec(text, [("attack", "fired", [])]), ee_rec("Quiet day .", []), ee_rec("Quiet night .", []),
+            ee_rec("They didn 't attack .", [("attack", "didn 't attack", [])])]
     preds = [
-        out(attack="fired", die="died"),                       # gold target order: correct
-        json.dumps({"die": "died", "attack": "fired"}),        # right set, other order: wrong (MetricAcc)
-        out(attack="fired"),                                   # missing event: wrong
+        out(attack="fired", die="died"),                       # the annotation's order: correct
+        json.dumps({"die": "died", "attack": "fired"}),        # same set, other order: wrong
+        out(attack="fired | fired"),                           # a repeated event: wrong
+        out(attack="fired: attacker: soldier"),                # arguments do not matter to EET: correct
         out(attack="", die=""),                                # None == None: correct
         "",                                                    # "" != None: wrong
+        out(attack="didn 't attack"),                          # ' written #$%# on both sides: correct
     ]
     r = score("ee", gold, preds, scorer="instructuie")
-    assert (r["trigger"]["correct"], r["trigger"]["n"]) == (2, 5)
-    assert r["trigger"]["score"] == pytest.approx(0.4)
+    assert (r["trigger"]["correct"], r["trigger"]["n"]) == (4, 7)
+    assert r["trigger"]["score"] == pytest.approx(4 / 7)
 
 
-def test_rule6_argument_items_with_event_type() -> None:
+def test_eea_arguments_of_the_gold_event_type() -> None:
     text = "The soldier fired at the crowd ."
     gold = [ee_rec(text, [("attack", "fired", [("attacker", "soldier"), ("target", "crowd")])])]
     preds = [json.dumps({"attack": "fired: attacker: Soldier", "die": "fired: victim: crowd"})]
     r = score("ee", gold, preds, scorer="instructuie")
-    # items attack:soldier:attacker (tp, case-insensitive), die:crowd:victim (fp), attack:crowd:target (fn)
-    assert (r["argument"]["tp"], r["argument"]["fp"], r["argument"]["fn"]) == (1, 1, 1)
+    # attack's arguments only: soldier:attacker (tp, any case), crowd:target (fn); the die group is not asked for
+    assert (r["argument"]["tp"], r["argument"]["fp"], r["argument"]["fn"]) == (1, 0, 1)
+    assert score("ee", gold, preds)["argument"]["fp"] == 2  # strict: end to end, case kept
+
+
+def test_eea_gold_normalised_once_predictions_twice() -> None:
+    # "{" is removed after the spacing rule: once gives "a  b" (two spaces), twice "a b"
+    gold = [ee_rec("x { y z", [("attack", "x", [("target", "{ y")])])]
+    r = score("ee", gold, [json.dumps({"attack": "x: target: { y"})], scorer="instructuie")
+    assert (r["argument"]["tp"], r["argument"]["fp"], r["argument"]["fn"]) == (0, 1, 1)
 
 
 def test_rule7_unweighted_average() -> None:

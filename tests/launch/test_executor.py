@@ -100,3 +100,16 @@ def test_cancel_stops_the_process_group(tmp_path):
     executor.cancel()
     thread.join(timeout=30)
     assert result == [-signal.SIGTERM]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_stage_process_computes_with_exactly_the_planned_threads(tmp_path, threads):
+    """torch sizes its intra-op pool from the planner's thread variables, whatever the machine's core count."""
+    from launch.backend_env import backend_env
+
+    code = "import torch; print('threads', torch.get_num_threads())"
+    lines: list[str] = []
+    stage = StageJob(stage="s", argv=[sys.executable, "-c", code], env=backend_env(threads), cwd=str(tmp_path),
+                     log_path=str(tmp_path / "s" / "stage.log"))
+    assert LocalExecutor().run(stage, on_line=lines.append) == 0
+    assert lines[-1] == f"threads {threads}"

@@ -138,3 +138,122 @@ def test_cli_unknown_key_message_names_key_and_the_plus_fix():
     assert result.returncode != 0
     assert "Could not override 'pipeline.dryrun'" in result.stderr
     assert "+pipeline.dryrun=true" in result.stderr
+
+
+# --------------------------------------------------------------------------- run-wide facts, resolved once
+
+
+@pytest.mark.parametrize("profile", ["default", "paper"])
+@pytest.mark.parametrize("grpo", ["trl", "easyr1"])
+def test_one_output_profile_reaches_data_rewards_and_eval(tmp_path, profile, grpo):
+    from rewards.config import RECIPE_PATH, load_sfr_config, sfr_config
+
+    plan = plan_of("+experiment=smoke", f"format_profile={profile}", f"grpo={grpo}", run_dir=tmp_path)
+    want_reward = load_sfr_config(RECIPE_PATH, profile=profile)
+    for stage in plan.stages:
+        assert stage.profile == profile, stage.name
+        if stage.data is not None:
+            assert stage.data["profile"] == profile, stage.name
+        if stage.kind == "grpo":
+            kwargs = (stage.config["reward"] if grpo == "trl"
+                      else stage.config["worker"]["reward"]["reward_function_kwargs"])
+            assert sfr_config(kwargs) == want_reward, stage.name  # the whole config, profile included
+    assert plan.stages[-1].config["profile"] == profile  # eval parses with it too
+
+
+def test_reward_keys_are_checked_when_planning():
+    with pytest.raises(ValueError, match=r"'ner.w_x': unknown"):
+        plan_of("+experiment=smoke", "+reward.ner.w_x=1.0")
+
+
+def test_threads_are_resolved_once_and_every_stage_job_gets_them(tmp_path, monkeypatch):
+    import os
+
+    from launch.backend_env import THREAD_VARIABLES
+    from launch.plan import engine_module
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})  # as under `taskset -c 0,3,5`
+    auto = plan_of("+experiment=smoke", run_dir=tmp_path)
+    fixed = plan_of("+experiment=smoke", "pipeline.threads=2", run_dir=tmp_path)
+    for stages, want in ((auto.stages, 3), (fixed.stages, 2)):
+        for stage in stages:
+            assert stage.threads == want
+            for job in engine_module(stage.engine).jobs(stage, auto.cfg):
+                assert {v: job.env[v] for v in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, str(want))
+    # the thread count is recorded in DONE, not fingerprinted: a rerun on a machine with other cores stays cached
+    assert [s.fingerprint for s in auto.stages] == [s.fingerprint for s in fixed.stages]
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ValueError, match="pipeline.threads"):
+            plan_of("+experiment=smoke", f"pipeline.threads={bad}", run_dir=tmp_path)
+
+
+# ------------------------------------------------------------------------------- which code a stage uses
+
+
+def _copy_code(tmp_path: Path) -> Path:
+    import shutil
+
+    root = tmp_path / "code"
+    for package in ("converters", "rewards", "eval"):
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_a_stage_reruns_when_code_it_uses_changes_and_only_then(tmp_path, monkeypatch):
+    import launch.plan
+
+    root = _copy_code(tmp_path)
+    monkeypatch.setattr(launch.plan, "REPO_ROOT", root)
+
+    def fingerprints() -> dict[str, str]:
+        return {s.name: s.fingerprint for s in plan_of("+experiment=smoke", run_dir=tmp_path / "run").stages}
+
+    def edit(name: str) -> None:
+        (root / name).write_text((root / name).read_text() + "\n# edited\n")
+
+    def changed(old: dict[str, str]) -> list[str]:
+        new = fingerprints()
+        return [n for n in old if new[n] != old[n]]
+
+    before = fingerprints()
+    edit("converters/roundtrip.py")
+    edit("eval/infer.py")
+    assert changed(before) == []  # no stage imports these
+    edit("converters/lengths.py")  # Table 6 lengths: eval reports them, no data build uses them
+    assert changed(before) == ["eval"]
+    before = fingerprints()
+    edit("rewards/sfr.py")
+    assert changed(before) == ["de_ner", "de_re", "de_ee", "eval"]  # eval follows the model it is given
+    after_reward = fingerprints()
+    (root / "converters" / "format.py").write_text((root / "converters" / "format.py").read_text() + "\n# x\n")
+    assert all(v != after_reward[k] for k, v in fingerprints().items())  # every stage renders with it
+
+
+def test_code_closure_follows_imports_including_lazy_and_relative_ones(tmp_path):
+    from launch.code_stamp import code_stamp, module_closure
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    files = {"__init__.py": "", "a.py": "import pkg.b\n\ndef f():\n    from pkg.sub import c\n",
+             "b.py": "from .sub.d import X\n", "sub/__init__.py": "", "sub/c.py": "", "sub/d.py": "X = 1\n",
+             "e.py": "import os\n"}
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    closure = {str(p.relative_to(tmp_path)) for p in module_closure(["pkg.a"], tmp_path)}
+    assert closure == {"pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/sub/__init__.py", "pkg/sub/c.py",
+                       "pkg/sub/d.py"}
+    stamp = code_stamp(["pkg.a"], tmp_path)
+    (pkg / "e.py").write_text("import sys\n")
+    assert code_stamp(["pkg.a"], tmp_path) == stamp
+    (pkg / "sub" / "d.py").write_text("X = 2\n")
+    assert code_stamp(["pkg.a"], tmp_path) != stamp
+
+
+def test_the_data_build_closure_of_the_real_code():
+    from launch.code_stamp import module_closure
+
+    files = {str(p.relative_to(REPO)) for p in module_closure(["converters.stages"], REPO)}
+    assert {"converters/stages.py", "converters/format.py", "converters/records.py",
+            "converters/readers/ie_instructions.py"} <= files
+    assert not files & {"converters/roundtrip.py", "converters/lengths.py", "converters/chat.py"}
+    assert not any(f.startswith(("rewards/", "eval/", "launch/")) for f in files)

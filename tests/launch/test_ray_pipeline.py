@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.helpers.smoke_runs import REPO, TRAINING_STAGES, done, smoke_pipeline_argv, weights_sha
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

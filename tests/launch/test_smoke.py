@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.helpers.smoke_runs import REPO, done, smoke_pipeline_argv, weights_sha
 from tests.helpers.smoke_runs import TRAINING_STAGES as TRAINING
 

@@ -6,7 +6,7 @@
 #   make engine ENGINE=easyr1|verl      # the same
 # Each engine has its own environment: both install a module named `verl`, and they need other transformers
 # versions than LLaMA-Factory (the main .venv).  ProUIE's own code reaches them through PYTHONPATH (its reward
-# file and checks import only pyyaml and numpy), never by installing the toolkit there.
+# files need only json-repair and pyyaml besides), never by installing the toolkit there.
 #
 # What it does, in order:
 #   1. Create the venv with $PYTHON (default python3, >= 3.10; verl needs < 3.13).
@@ -27,7 +27,8 @@
 #                flash-attn when it builds (it needs nvcc; EasyR1's padding-free mode needs it).
 #        verl    $VERL_SPEC (default verl==0.9.1) from PyPI plus the pieces of verl[verl-core] its trainer imports;
 #                with CUDA verl[vllm] (torch 2.11.0, vLLM 0.24.0, transformers 5.9.0).
-#   5. Verify: torch is still the build of step 2, the engine's trainer entry point and ProUIE's reward adapter
+#      Both: what ProUIE's reward files import (json-repair, pyyaml, at pyproject.toml's versions).
+#   5. Verify: torch is still the build of step 2, the engine's trainer entry point and ProUIE's reward adapters
 #      import, and without CUDA no nvidia-* package came in.
 #
 # Environment: PYTHON, PROUIE_ENGINES_DIR (default <repo>/.engines), PROUIE_TORCH_SPEC, PROUIE_TORCH_INDEX_URL,
@@ -65,6 +66,12 @@ case "$ENGINE" in
     *) die "usage: scripts/setup_engine.sh easyr1|verl" ;;
 esac
 
+# What ProUIE's reward files import next to the engine (they reach the project through PYTHONPATH, so only these
+# third-party packages are needed there), at the versions pyproject.toml gives the main environment.
+REWARD_RUNTIME="json-repair|pyyaml"
+mapfile -t REWARD_REQUIRES < <(grep -oiE "\"($REWARD_RUNTIME)[^\"]*\"" pyproject.toml | tr -d '"')
+[[ ${#REWARD_REQUIRES[@]} -eq 2 ]] || die "cannot find ${REWARD_RUNTIME//|/ and } in pyproject.toml's dependencies"
+
 ENGINES_DIR="${PROUIE_ENGINES_DIR:-.engines}"
 [[ "$ENGINES_DIR" = /* ]] || ENGINES_DIR="$ROOT/$ENGINES_DIR"
 VENV="$ENGINES_DIR/$ENGINE"
@@ -87,6 +94,7 @@ input_hash() {
         find stubs/vllm stubs/qwen-vl-utils -type f \( -name '*.py' -o -name '*.toml' \) -print0 | LC_ALL=C sort -z \
             | xargs -0 cat
         grep -E '"ray\[' pyproject.toml
+        printf '%s\n' "${REWARD_REQUIRES[@]}"
         source_stamp
         printf '%s|%s|%s|%s|%s' "$SOURCE" "$GPU" "${PROUIE_TORCH_SPEC:-}" "${PROUIE_TORCH_INDEX_URL:-}" "$VENV"
     } | sha256sum | cut -d' ' -f1
@@ -193,6 +201,9 @@ else
     fi
 fi
 
+log "installing what ProUIE's reward files import: ${REWARD_REQUIRES[*]}"
+pip_install "${REWARD_REQUIRES[@]}"
+
 # ------------------------------------------------------------------------------------------------ 5. verify
 log "verifying the environment"
 entry=verl.trainer.main
@@ -213,7 +224,7 @@ import omegaconf
 import transformers
 
 importlib.import_module(os.environ["ENTRY"])
-import rewards.easyr1  # noqa: F401  (the reward adapters import only pyyaml and numpy next to the engine)
+import rewards.easyr1  # noqa: F401  (what the engine loads by path: must import next to the engine)
 import rewards.verl  # noqa: F401
 
 if torch.version.cuda is None:

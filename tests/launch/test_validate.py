@@ -38,7 +38,7 @@ def test_prouie_4b_dry_run_validates_every_stage(tmp_path, engine_envs, engine):
 def test_without_the_engine_environment_validation_says_what_it_did_not_check(tmp_path):
     plan = plan_4b(tmp_path, f"grpo.python={tmp_path / 'no-env' / 'bin' / 'python'}")
     notes = validate_plan(plan, dry_run=True)
-    assert notes["de_ner"] == [f"NOT checked by easyr1 (config, reward, data): the easyr1 environment is missing "
+    assert notes["de_ner"][:1] == [f"NOT checked by easyr1 (config, reward, data): the easyr1 environment is missing "
                                f"({tmp_path / 'no-env' / 'bin' / 'python'} does not exist): create it with "
                                f"`make engine ENGINE=easyr1` (scripts/setup_engine.sh easyr1), or point grpo.python "
                                f"at its interpreter"]
@@ -87,13 +87,16 @@ def test_experiment_names_are_unique_per_de_stage(tmp_path):
     [
         ("+stages.sa.args.learning_rat=1e-5", r"stage 'sa' failed .*sa/config.yaml.*learning_rat"),  # LLaMA-Factory
         ("model.template=qwen9", r"unknown LLaMA-Factory template 'qwen9'.*model.template"),
-        ("+grpo.config.data.answer_col=answer", r"stage 'de_ner'.*EasyR1's PPOConfig rejects.*answer_col"),
+        ("+grpo.config.data.answer_col=answer",  # EasyR1's own PPOConfig, in its environment
+         r"stage 'de_ner'.*EasyR1 rejects the config: ConfigKeyError: Key 'answer_col' not in 'DataConfig'"),
+        ("grpo=verl +grpo.config.data.answer_key=answer",  # verl's own ppo_trainer tree, in its environment
+         r"stage 'de_ner'.*verl rejects the config: ConfigKeyError: Key 'answer_key' is not in struct"),
         ("grpo.config.data.rollout_batch_size=500", r"rollout_batch_size 500 % worker.actor.global_batch_size 128"),
     ],
 )
 def test_bad_settings_are_rejected_before_anything_runs(tmp_path, engine_envs, override, message):
     with pytest.raises(StageFailed, match=message):
-        validate_plan(plan_4b(tmp_path, override), dry_run=True)
+        validate_plan(plan_4b(tmp_path, *override.split()), dry_run=True)
 
 
 def test_easyr1_tensor_parallel_is_capped_by_the_gpus(tmp_path):

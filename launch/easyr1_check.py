@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                            lambda config: {"problems": lost_paths(args.config, config)}),
                           (args.data, "data: EasyR1 create_dataloader (train + validation)",
                            lambda config: {"data": check_data(config)}),
-                          (bool(args.reward), "reward: EasyR1 AutoRewardManager scores == direct rewards.sfr scores",
+                          (bool(args.reward), "reward: EasyR1's AutoRewardManager (compute_reward on token ids once "
+                                              "the model folder exists) scores == direct rewards.sfr scores",
                            lambda config: check_reward(config, args.reward))])
 
 

@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_checks("verl", load, "config: verl's ppo_trainer composed by Hydra + struct merge + validate_config", [
         (args.data, "data: verl create_rl_dataset (RLHFDataset, train + validation)",
          lambda cfg: {"data": check_data(cfg)}),
-        (bool(args.reward), "reward: verl's reward loop scores == direct rewards.sfr scores",
+        (bool(args.reward), "reward: verl's reward loop (RewardLoopWorker; before the model folder exists, verl's "
+                            "get_custom_reward_fn) scores == direct rewards.sfr scores",
          lambda cfg: check_reward(cfg, args.reward))])
 
 

@@ -49,8 +49,12 @@ def run_check(stage: str, python: Path, module: str, args: list[str], threads: i
     A report with problems, or a check that dies, raises :class:`StageFailed` naming the stage and the output.
     """
     env = {**os.environ, **backend_env(threads, str(python))}
-    proc = subprocess.run([str(python), "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=CHECK_TIMEOUT_S)
+    try:
+        proc = subprocess.run([str(python), "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                              text=True, timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        raise StageFailed(stage, log_path, f"the engine's own check ({module}) did not finish in {CHECK_TIMEOUT_S} s"
+                          ) from err
     output = proc.stdout + proc.stderr
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

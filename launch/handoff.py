@@ -37,9 +37,12 @@ def _probe(python: str, model_dir: str, out: Path, threads: int) -> dict[str, An
     """Run launch.model_probe in one environment; returns its tensors and metadata."""
     from safetensors import safe_open
 
-    proc = subprocess.run([python, "-m", "launch.model_probe", model_dir, str(out)], cwd=REPO_ROOT,
-                          env={**os.environ, **backend_env(threads, python)}, capture_output=True, text=True,
-                          timeout=PROBE_TIMEOUT_S)
+    try:
+        proc = subprocess.run([python, "-m", "launch.model_probe", model_dir, str(out)], cwd=REPO_ROOT,
+                              env={**os.environ, **backend_env(threads, python)}, capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"error": f"loading it took longer than {PROBE_TIMEOUT_S} s"}
     if proc.returncode != 0:
         return {"error": (proc.stdout + proc.stderr).strip()[-2000:]}
     with safe_open(str(out), framework="pt") as f:

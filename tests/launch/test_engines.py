@@ -66,7 +66,7 @@ def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, 
 
     engine, plan, stage = engine_stage
     config = stage.config
-    reward_kwargs = dict(plan.cfg["reward"])
+    reward_kwargs = dict(stage.reward)
     report = grpo_engine.check_in_engine(stage, CHECKS[engine], config, reward_kwargs, tmp_path, ["--data"])
     rows = [json.loads(line) for line in (stage.data_dir / "train.jsonl").read_text().splitlines()]
     prompt = rows[0]["prompt"] if engine == "easyr1" else rows[0]["prompt"][0]["content"]
@@ -91,7 +91,7 @@ def test_a_reward_that_scores_differently_is_caught(engine_stage, tmp_path, monk
 
     monkeypatch.setattr(reward_probe, "probe_rows", shifted)
     with pytest.raises(StageFailed, match=r"reward probe row 0: overall = .* directly"):
-        grpo_engine.check_in_engine(stage, CHECKS[engine], stage.config, dict(plan.cfg["reward"]), tmp_path)
+        grpo_engine.check_in_engine(stage, CHECKS[engine], stage.config, dict(stage.reward), tmp_path)
 
 
 def test_the_real_entry_point_gets_to_the_gpu_request(engine_stage):

@@ -1,4 +1,5 @@
 # ProUIE: every target sets up what it needs (the venv is created by scripts/setup_env.sh when missing).
+#   make mini    the whole pipeline on a real small model (SmolLM2-135M-Instruct) and the bundled data (CPU)
 #   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
 #   make test    run the test suite
 #   make lint    ruff check
@@ -15,13 +16,16 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv smoke test lint tiny-model clean-venv engine engines
+.PHONY: venv mini smoke test lint tiny-model clean-venv engine engines
 
 venv: $(STAMP)
 
 # setup_env.sh keeps its own stamp too (it returns at once when nothing changed), so a stale mtime is harmless.
 $(STAMP): pyproject.toml scripts/setup_env.sh $(STUB_FILES)
 	bash scripts/setup_env.sh
+
+mini: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) launch/run_pipeline.py +experiment=mini
 
 smoke: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) launch/run_pipeline.py +experiment=smoke

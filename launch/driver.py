@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,13 @@ from launch.engine_env import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
 from launch.executor import Executor, StageFailed, StageJob
 from launch.handoff import ensure_handoff
-from launch.plan import Plan, StagePlan, engine_module, missing_data_error
+from launch.plan import EVAL_STAGE, Plan, StagePlan, engine_module, missing_data_error
+from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
     atomic_write_json,
     done_fingerprint,
     mark_started,
+    output_sha256,
     read_json,
     reset_stage_dir,
     started_fingerprint,
@@ -106,10 +108,27 @@ def build_data(stage: StagePlan) -> dict[str, Any] | None:
 class StageRunner:
     """Runs the stages of one plan with one executor; prints a line per stage and a summary table."""
 
-    def __init__(self, plan: Plan, executor: Executor, console: Console | None = None) -> None:
+    def __init__(self, plan: Plan, executor: Executor, console: Console | None = None,
+                 shared: Mapping[str, Path] | None = None) -> None:
         self.plan, self.executor = plan, executor
         self.console = console or Console(stderr=True)
+        self.shared = dict(shared or {})  # fingerprint -> a finished stage elsewhere (launch.reuse)
         self.rows: list[dict[str, Any]] = []
+
+    def _row(self, stage: StagePlan, results: Mapping[str, Any], status: str, **extra: Any) -> dict[str, Any]:
+        """A summary row under this run's stage name (a shared stage's DONE names the run that made it)."""
+        row = {**results, "stage": stage.name, "status": status, **extra}
+        if stage.kind == "eval":
+            row["evaluates"] = stage.spec["evaluates"]
+        return row
+
+    def _share(self, stage: StagePlan) -> Path | None:
+        """Link the stage to an identical finished stage of another run, when there is one and it checks out."""
+        source = self.shared.get(stage.fingerprint)
+        if source is None or source == stage.stage_dir.resolve() or not verified(source, stage.fingerprint):
+            return None
+        link_stage(stage.stage_dir, source)
+        return source
 
     def _run_job(self, job: StageJob, status: Callable[[str], None] | None = None) -> None:
         code = self.executor.run(job, on_line=status)
@@ -121,6 +140,8 @@ class StageRunner:
     def run_stage(self, stage: StagePlan) -> dict[str, Any]:
         """Run one stage to DONE and return its results."""
         module, cfg = engine_module(stage.engine), self.plan.cfg
+        if stage.stage_dir.is_symlink():  # it was another run's finished stage (launch.reuse): never write there
+            stage.stage_dir.unlink()
         (stage.stage_dir / "DONE").unlink(missing_ok=True)
         stop_leftover_processes(stage.stage_dir)
         resuming = started_fingerprint(stage.stage_dir) == stage.fingerprint
@@ -160,7 +181,8 @@ class StageRunner:
             "input_model": stage.input_model, "resumed_from": str(resume_from) if resume_from else None,
             "threads": stage.threads,
             "data_outputs": manifest.get("outputs") if manifest else None,
-            "handoff": handoff, **module.results(stage),
+            "output_sha256": output_sha256(stage.output_dir), "handoff": handoff,
+            **module.results(stage),
         }
         write_done(stage.stage_dir, stage.fingerprint, results)
         return results
@@ -171,11 +193,17 @@ class StageRunner:
         for stage in self.plan.stages:
             if is_done(stage):
                 results = read_json(stage.stage_dir / "DONE")["results"]
-                self.rows.append({**results, "status": "cached"})
+                self.rows.append(self._row(stage, results, "cached"))
                 self.console.print(f"[dim]= {stage.name:<10} cached (DONE, inputs unchanged)[/]")
                 continue
+            source = self._share(stage)
+            if source is not None:
+                results = read_json(stage.stage_dir / "DONE")["results"]
+                self.rows.append(self._row(stage, results, "shared", shared_from=str(source)))
+                self.console.print(f"[dim]~ {stage.name:<10} shared: the same stage finished in {source}[/]")
+                continue
             results = self.run_stage(stage)
-            self.rows.append({**results, "status": "ran"})
+            self.rows.append(self._row(stage, results, "ran"))
             self.console.print(f"[green]✓[/] {stage.name:<10} {results['seconds']:7.1f}s  {metric_text(results)}")
         return self.rows
 
@@ -231,15 +259,29 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
             console.print(f"# validated; note: {note}", markup=False)
 
 
-def execute_plan(plan: Plan, executor: Executor, console: Console | None = None) -> list[dict[str, Any]]:
-    """Validate, run, summarise; writes ``<run>/summary.json`` with the timings the overhead benchmark reads."""
+def execute_plan(plan: Plan, executor: Executor, console: Console | None = None,
+                 reuse: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+    """Validate, run, summarise; writes ``<run>/summary.json`` with the timings the overhead benchmark reads.
+
+    Finished stages of the runs in ``pipeline.reuse`` and ``reuse`` with a stage's fingerprint are linked instead
+    of rerun (``launch.reuse``)."""
     console = console or Console(stderr=True)
     start = time.monotonic()
     validate_plan(plan, dry_run=False)
     validate_seconds = time.monotonic() - start
-    runner = StageRunner(plan, executor, console)
+    shared = finished_stages([*(plan.cfg["pipeline"].get("reuse") or []), *reuse])
+    runner = StageRunner(plan, executor, console, shared)
     rows = runner.run()
     console.print(summary_table(rows))
+    total = time.monotonic() - start
+    full_run = not set(plan.cfg["pipeline"]["skip"]) - {EVAL_STAGE}
     atomic_write_json(plan.run_dir / SUMMARY, {"validate_seconds": round(validate_seconds, 2), "stages": rows,
-                                               "total_seconds": round(time.monotonic() - start, 2)})
+                                               "total_seconds": round(total, 2), "full_run": full_run})
+    console.print(f"total {total:.0f} s (this invocation; cached stages cost nothing)")
+    if any(row.get("evaluates") for row in rows):
+        from eval import progression
+
+        paths = progression.write(progression.from_summary(plan.run_dir), plan.run_dir)
+        console.print(paths["markdown"].read_text(encoding="utf-8"), markup=False)
+        console.print(f"[bold]progression[/] {paths['markdown']} and {paths['plot'].name}")
     return rows

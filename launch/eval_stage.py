@@ -83,7 +83,7 @@ def has_output(stage: StagePlan) -> bool:
 def results(stage: StagePlan) -> dict[str, Any]:
     path = stage.output_dir / REPORT
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {"report": str(path), "averages": report.get("averages")}
+    return {"report": str(path), "averages": report.get("averages"), "evaluates": stage.spec["evaluates"]}
 
 
 def main(argv_: list[str] | None = None) -> None:

@@ -11,14 +11,15 @@ Pitfalls handled (notes: upstream-easyr1-verl §0-1):
   ``grpo.val_rows`` prompts of the stage's own data (``val.jsonl``; not held out, an end-of-stage reward);
 - the reward is ``rewards/easyr1.py:compute_score`` with the recipe's ``reward`` group as its kwargs;
 - each stage has its own ``save_checkpoint_path``, so a new stage never auto-resumes the previous one;
-  ``find_last_checkpoint`` stays on and only ever resumes an interrupted attempt of the same stage;
+  ``find_last_checkpoint`` stays on and only ever resumes an interrupted attempt of the same stage (the driver
+  empties the stage folder when the stage's inputs changed);
 - EasyR1 empties ``experiment_log.jsonl`` when it starts: each attempt's log is kept aside first, and the
   stage's results cover the steps of every attempt;
-- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.easyr1_chat_template``, the same
+- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.engine_chat_template``, the same
   bytes as SFT and eval (checked on the stage's data through EasyR1's own dataset);
 - after training, EasyR1's ``scripts/model_merger.py`` (kept in the environment by the set-up) turns the last
   checkpoint into a Hugging Face model, copied into the stage's output folder with ``generation_config.json``
-  checked to still stop at the base model's EOS ids.
+  checked to still stop at the base model's EOS ids (older EasyR1 dropped Qwen3's ``<|im_end|>``).
 
 Checks by EasyR1's own code (``launch.easyr1_check``, run in EasyR1's environment): before anything runs, the
 rendered config through ``PPOConfig`` and the reward file through ``AutoRewardManager`` (scores equal to a direct
@@ -152,18 +153,20 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     """Write the chat template and the validation file, check the data with EasyR1's own dataloader, keep the
     last attempt's log; an interrupted attempt resumes through EasyR1's checkpoint tracker."""
-    from converters.chat import chat_prompt, easyr1_chat_template
+    from transformers import AutoTokenizer
+
+    from converters.chat import chat_prompt, engine_chat_template
 
     paths = _paths(stage)
-    template = stage.template
-    paths["chat_template"].write_text(easyr1_chat_template(template), encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+    paths["chat_template"].write_text(engine_chat_template(stage.template, tokenizer), encoding="utf-8")
     head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
     with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
         report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
                                              Path(tmp), ["--data"], log=True)
-    grpo_engine.check_engine_data(stage, report["data"], [chat_prompt(json.loads(r)["prompt"], template) for r in head],
-                                  len(head), "filter_overlong_prompts drops prompts longer than data.max_prompt_length;"
-                                             " raise it in grpo.config")
+    ours = [chat_prompt(json.loads(row)["prompt"], stage.template, tokenizer) for row in head]
+    grpo_engine.check_engine_data(stage, report["data"], ours, len(head), "filter_overlong_prompts drops prompts "
+                                  "longer than data.max_prompt_length; raise it in grpo.config")
     grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])
     tracker = paths["checkpoints"] / "checkpoint_tracker.json"
     return paths["checkpoints"] if tracker.is_file() else None

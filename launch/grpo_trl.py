@@ -6,8 +6,9 @@ arguments. Runner side: ``python -m launch.grpo_trl <stage>/config.yaml`` trains
 model into the stage's output folder.
 
 Prompts: the dataset's ``prompt`` column is the SFT instruction; the runner wraps it with
-``converters.chat.chat_prompt`` and hands TRL a *plain string*, which TRL does not template again (it only
-templates conversational prompts), so rollouts see byte-for-byte the model input of SFT and eval.
+``converters.chat.chat_prompt`` (LLaMA-Factory's template, as text) and hands TRL a *plain string*, which TRL does
+not template again (it only templates conversational prompts), so rollouts see byte-for-byte the model input of SFT
+and eval.
 Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
 against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
 (= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
@@ -127,7 +128,7 @@ def train(config: dict[str, Any]) -> None:
     if not hasattr(model, "warnings_issued"):  # TRL 0.24 writes to this dict, which transformers 5 removed
         model.warnings_issued = {}
     dataset = load_dataset("json", data_files=config["train_file"], split="train")
-    dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template)})
+    dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template, tokenizer)})
     funcs = sfr_reward_funcs(**config["reward"])
     args = GRPOConfig(**config["trainer"], reward_weights=sfr_reward_weights(funcs))
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,

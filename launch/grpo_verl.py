@@ -13,7 +13,9 @@ LLaMA-Factory 5.6.0 exactly, and it installs a module named ``verl`` like EasyR1
 
 Data: verl's ``RLHFDataset`` wants the prompt as chat messages (``grpo/verl.yaml`` asks the builder for
 ``prompt_format: messages``) and ``data_source`` / ``reward_model.ground_truth``; the model input is the SFT
-bytes through ``actor_rollout_ref.model.custom_chat_template``. Reward: ``rewards/verl.py:compute_score``.
+bytes through ``actor_rollout_ref.model.custom_chat_template`` (``converters.chat.engine_chat_template`` of the
+input model's tokenizer: added to ``ppo_trainer.yaml`` when the stage starts, since the input model may not exist
+before). Reward: ``rewards/verl.py:compute_score``.
 Checkpoints: ``trainer.default_local_dir`` = ``<stage>/checkpoints`` with ``resume_mode: auto`` (an interrupted
 attempt resumes; a new stage has a new folder), merged by ``python -m verl.model_merger merge --backend fsdp``.
 verl's file logger empties its file when it starts: each attempt's log is kept aside (``launch.grpo_engine``).
@@ -26,6 +28,7 @@ model input bytes equal to SFT's).
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from collections.abc import Mapping
@@ -52,8 +55,6 @@ def _paths(stage: StagePlan) -> dict[str, Path]:
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """ProUIE's settings of one DE stage in verl's key space (see the module docstring)."""
-    from converters.chat import easyr1_chat_template
-
     conf = grpo_engine.stage_settings(stage, cfg)
     nnodes, gpus = cluster_shape(cfg["cluster"])
     data, arr, trainer = (conf.setdefault(k, {}) for k in ("data", "actor_rollout_ref", "trainer"))
@@ -61,7 +62,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
                 seed=int(cfg["seed"]))
     model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
-    model.update(path=stage.input_model, custom_chat_template=easyr1_chat_template(stage.template))
+    model["path"] = stage.input_model
     rollout["n"] = int(stage.rollout_n)
     rollout["tensor_model_parallel_size"] = max(1, min(int(rollout.get("tensor_model_parallel_size", 1)), gpus or 1))
     conf.setdefault("reward", {})["custom_reward_function"] = {
@@ -112,17 +113,28 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
                      multinode="ray_driver")]
 
 
+def with_chat_template(stage: StagePlan, template: str) -> dict[str, Any]:
+    """The stage's settings with the chat template verl must wrap prompts in (SFT's bytes)."""
+    return grpo_engine.merge_config(copy.deepcopy(stage.config),
+                                    {"actor_rollout_ref": {"model": {"custom_chat_template": template}}})
+
+
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    """Write the validation file and verl's composed tree, check the data with verl's RLHFDataset, keep the last
-    attempt's log; returns the checkpoint verl will resume from (resume_mode auto), if any."""
-    from converters.chat import chat_prompt
+    """Write the validation file and verl's composed tree (with the chat template of the input model's tokenizer,
+    known only now), check the data with verl's RLHFDataset, keep the last attempt's log; returns the checkpoint
+    verl will resume from (resume_mode auto), if any."""
+    from transformers import AutoTokenizer
+
+    from converters.chat import chat_prompt, engine_chat_template
 
     paths = _paths(stage)
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+    settings = with_chat_template(stage, engine_chat_template(stage.template, tokenizer))
     head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
     with tempfile.TemporaryDirectory(prefix="prouie-verl-") as tmp:
-        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
+        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, settings, _reward_kwargs(stage.config),
                                              Path(tmp), ["--data", "--write", str(paths["tree"])], log=True)
-    ours = [chat_prompt(json.loads(row)["prompt"][0]["content"], stage.template) for row in head]
+    ours = [chat_prompt(json.loads(row)["prompt"][0]["content"], stage.template, tokenizer) for row in head]
     grpo_engine.check_engine_data(stage, report["data"], ours, len(head),
                                   "filter_overlong_prompts drops prompts longer than data.max_prompt_length; raise "
                                   "it in grpo.config")

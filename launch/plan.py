@@ -89,11 +89,16 @@ def engine_module(engine: str) -> ModuleType:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """``tiny`` is the embedded smoke model (built once into the cache); anything else is a local path."""
+    """``tiny`` (the embedded random smoke model, built in seconds) and ``smollm2`` (SmolLM2-135M-Instruct from its
+    PyPI wheel, converted once) are made into the cache on first use; anything else is a local path."""
     if name_or_path == "tiny":
         from launch.tiny_model import ensure_tiny_model
 
         return str(ensure_tiny_model())
+    if name_or_path == "smollm2":
+        from launch.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2())
     return str(Path(name_or_path).expanduser().resolve())
 
 
@@ -194,6 +199,7 @@ def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, 
 
 def build_plan(cfg: Mapping[str, Any]) -> Plan:
     """The stages of a composed recipe (a plain dict, interpolations resolved), in order, fingerprinted."""
+    from converters.chat import template_of
     from converters.format import get_profile
 
     _check_names(cfg)
@@ -201,6 +207,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(cfg["pipeline"]["skip"])
     model = resolve_model(str(cfg["model"]["name_or_path"]))
+    template_of(str(cfg["model"]["template"]))  # an unknown template is a config error, before anything else
     run = {"profile": get_profile(cfg["format_profile"]).name, "template": str(cfg["model"]["template"]),
            "threads": resolve_threads(cfg["pipeline"].get("threads", "auto"))}
     reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in cfg["pipeline"]["order"]
@@ -232,22 +239,49 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         module = engine_module(stage.engine)
         stage.config = module.render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
-                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir)
+                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir,
+                                        stage.stage_dir)
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
-        style = previous.data["style"] if previous else "cm"  # ask the way the model was last trained
-        input_model, input_stage, upstream = _upstream(previous, model)
-        stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
-                          input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style},
-                          python=str(stage_python("eval", cfg)), **run)
-        module = engine_module("eval")
-        stage.config = module.render(stage, cfg)
-        stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
-                                         "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
-                                         "input": upstream}, run_dir)
-        stages.append(stage)
+        trained = {s.name: s for s in stages}
+        last = stages[-1] if stages else None
+        for name, evaluated, source in eval_targets(cfg, stages):
+            evaluated_stage = last if source == "final" else trained.get(source)  # None: the base model
+            # a model is asked the way it was last trained; the base model as the final one is
+            style = (evaluated_stage or last).data["style"] if (evaluated_stage or last) else "cm"
+            input_model, input_stage, upstream = _upstream(evaluated_stage, model)
+            stage = StagePlan(name=name, kind="eval", engine="eval", stage_dir=run_dir / name,
+                              input_model=input_model, input_stage=input_stage, samples=0,
+                              spec={"style": style, "evaluates": evaluated},
+                              python=str(stage_python("eval", cfg)), **run)
+            module = engine_module("eval")
+            stage.config = module.render(stage, cfg)
+            stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
+                                             "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
+                                             "input": upstream}, run_dir, stage.stage_dir)
+            stages.append(stage)
     return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg))
+
+
+def eval_targets(cfg: Mapping[str, Any], trained: list[StagePlan]) -> list[tuple[str, str, str]]:
+    """``(eval stage name, label of the evaluated model, source)`` for ``pipeline.eval.models``: ``base`` (the
+    base model, zero-shot), a training stage's name (its checkpoint) and ``final`` (the last kept stage's model,
+    evaluated by the stage ``eval``). Source is ``base``, a stage name or ``final``. A listed stage that the run
+    skips is left out; one that is the final stage is evaluated once, as ``final``."""
+    wanted = list(cfg["pipeline"]["eval"].get("models") or ["final"])
+    known = {"base", "final", *cfg["stages"]}
+    unknown = [m for m in wanted if m not in known]
+    if unknown:
+        raise ValueError(f"pipeline.eval.models names {unknown}; choose from base, final and the stages "
+                         f"{list(cfg['stages'])}")
+    names = [s.name for s in trained]
+    final = names[-1] if names else "base"
+    targets = [(f"{EVAL_STAGE}_{m}", m, m) for m in wanted if m == "base" and final != "base"]
+    targets += [(f"{EVAL_STAGE}_{n}", n, n) for n in names if n in wanted and n != final]
+    if "final" in wanted or final in wanted:
+        targets.append((EVAL_STAGE, final, "final"))
+    return targets
 
 
 def missing_data_error(stage: StagePlan) -> StageFailed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,7 +57,9 @@ def test_resume_cuts_a_broken_last_line_only(tmp_path: Path) -> None:
 
 
 def _lf_rows(records: list[dict], style: str) -> list[str]:
-    return [json.dumps({"prompt": chat_prompt(render_prompt(r, style)), "predict": render_target(r, style),
+    tokenizer = SimpleNamespace(bos_token_id=None, eos_token_id=None)  # qwen3_nothink uses neither
+    return [json.dumps({"prompt": chat_prompt(render_prompt(r, style), "qwen3_nothink", tokenizer),
+                        "predict": render_target(r, style),
                         "label": render_target(r, style) + "\n"}) for r in records]
 
 

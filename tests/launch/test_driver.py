@@ -11,49 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from launch.compose import compose_recipe
 from launch.driver import SUMMARY, execute_plan
-from launch.executor import StageFailed, StageJob
+from launch.executor import StageFailed
 from launch.plan import build_plan
+from tests.helpers.recording_executor import RecordingExecutor
 
-SMOKE = ["+experiment=smoke"]
-
-
-class RecordingExecutor:
-    """Plays the backends: writes the output a successful stage leaves, or fails the stages named in ``fail``."""
-
-    name = "recording"
-
-    def __init__(self, fail: set[str] = frozenset(), silent: set[str] = frozenset()) -> None:
-        self.ran: list[str] = []
-        self.fail, self.silent = fail, silent
-
-    def run(self, job: StageJob, on_line=None) -> int:
-        self.ran.append(job.stage)
-        if job.stage in self.fail:
-            return 2
-        if job.stage in self.silent:
-            return 0
-        stage_dir = Path(job.log_path).parent
-        config = yaml.safe_load((stage_dir / "config.yaml").read_text())
-        out = stage_dir / "output"
-        out.mkdir(parents=True, exist_ok=True)
-        if job.stage == "eval":
-            (out / "report.json").write_text(json.dumps({"summary": {"model": config["model"]}}))
-            return 0
-        (out / "config.json").write_text("{}")
-        (out / "model.safetensors").write_text(json.dumps(config, sort_keys=True, default=str))
-        key = "reward" if "trainer" in config else "loss"
-        (out / "trainer_state.json").write_text(json.dumps({"log_history": [{key: 0.5, "step": 1}]}))
-        return 0
-
-    def cancel(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+SMOKE = ["+experiment=smoke", "pipeline.eval.models=[final]"]  # one eval stage, "eval" (more: the last test)
 
 
 def run(tmp_path: Path, executor: RecordingExecutor, *overrides: str):
@@ -135,3 +100,16 @@ def test_an_interrupted_attempt_keeps_its_data_and_a_changed_one_starts_clean(tm
         "pipeline.skip=[cm_ner_re,cm_all,sa,de_ner,de_re,de_ee,eval]")
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     assert len(rows) == 24
+
+
+def test_evaluating_several_models_ends_with_their_progression(tmp_path):
+    executor = RecordingExecutor()
+    plan, rows = run(tmp_path, executor, "pipeline.eval.models=[base,sa,final]")
+    assert executor.ran[-3:] == ["eval_base", "eval_sa", "eval"]
+    progression = json.loads((tmp_path / "progression.json").read_text())
+    assert [(r["model"], r["final"]) for r in progression["rows"]] == [("base", False), ("sa", False), ("de_ee", True)]
+    assert [r["scores"]["strict"]["ner"] for r in progression["rows"]] == [0.5, 0.5, 0.5]
+    assert progression["full_run"] is True
+    assert (tmp_path / "progression.md").is_file() and (tmp_path / "progression.png").is_file()
+    run(tmp_path / "ablation", RecordingExecutor(), "pipeline.eval.models=[base,sa,final]", "pipeline.skip=[sa]")
+    assert json.loads((tmp_path / "ablation" / "progression.json").read_text())["full_run"] is False

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
-from launch import grpo_engine
+from launch import grpo_engine, grpo_verl
 from launch.compose import compose_recipe
 from launch.driver import build_data, write_config
 from launch.executor import LocalExecutor, StageFailed
@@ -62,7 +63,9 @@ def engine_stage(request, tmp_path_factory, engine_envs):
 
 
 def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, tmp_path):
-    from converters.chat import chat_prompt
+    from transformers import AutoTokenizer
+
+    from converters.chat import chat_prompt, engine_chat_template
 
     engine, plan, stage = engine_stage
     config = stage.config
@@ -72,7 +75,8 @@ def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, 
     prompt = rows[0]["prompt"] if engine == "easyr1" else rows[0]["prompt"][0]["content"]
     assert report["data"]["train_rows"] == stage.samples == 8
     assert report["data"]["val_rows"] == 4 == len((stage.data_dir / "val.jsonl").read_text().splitlines())
-    assert report["data"]["prompts"][0] == chat_prompt(prompt, plan.cfg["model"]["template"])
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+    assert report["data"]["prompts"][0] == chat_prompt(prompt, stage.template, tokenizer)
     assert report["problems"] == [] and any(c.startswith("reward:") for c in report["checked"])
 
 

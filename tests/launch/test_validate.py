@@ -86,7 +86,6 @@ def test_experiment_names_are_unique_per_de_stage(tmp_path):
     ("override", "message"),
     [
         ("+stages.sa.args.learning_rat=1e-5", r"stage 'sa' failed .*sa/config.yaml.*learning_rat"),  # LLaMA-Factory
-        ("model.template=qwen9", r"unknown LLaMA-Factory template 'qwen9'.*model.template"),
         ("+grpo.config.data.answer_col=answer",  # EasyR1's own PPOConfig, in its environment
          r"stage 'de_ner'.*EasyR1 rejects the config: ConfigKeyError: Key 'answer_col' not in 'DataConfig'"),
         ("grpo=verl +grpo.config.data.answer_key=answer",  # verl's own ppo_trainer tree, in its environment
@@ -97,6 +96,11 @@ def test_experiment_names_are_unique_per_de_stage(tmp_path):
 def test_bad_settings_are_rejected_before_anything_runs(tmp_path, engine_envs, override, message):
     with pytest.raises(StageFailed, match=message):
         validate_plan(plan_4b(tmp_path, *override.split()), dry_run=True)
+
+
+def test_an_unknown_chat_template_is_a_config_error_when_planning(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown chat template 'qwen9': model.template must be one of LLaMA-Factory"):
+        plan_4b(tmp_path, "model.template=qwen9")
 
 
 def test_easyr1_tensor_parallel_is_capped_by_the_gpus(tmp_path):

@@ -68,14 +68,18 @@ def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, 
     from converters.chat import chat_prompt, engine_chat_template
 
     engine, plan, stage = engine_stage
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
     config = stage.config
-    reward_kwargs = dict(stage.reward)
-    report = grpo_engine.check_in_engine(stage, CHECKS[engine], config, reward_kwargs, tmp_path, ["--data"])
+    if engine == "verl":  # as prepare composed ppo_trainer.yaml: the chat template of the input model's tokenizer
+        config = grpo_verl.with_chat_template(stage, engine_chat_template(stage.template, tokenizer))
+        tree = yaml.safe_load((stage.stage_dir / "ppo_trainer.yaml").read_text())
+        assert tree["actor_rollout_ref"]["model"]["custom_chat_template"] == \
+            config["actor_rollout_ref"]["model"]["custom_chat_template"]
+    report = grpo_engine.check_in_engine(stage, CHECKS[engine], config, dict(stage.reward), tmp_path, ["--data"])
     rows = [json.loads(line) for line in (stage.data_dir / "train.jsonl").read_text().splitlines()]
     prompt = rows[0]["prompt"] if engine == "easyr1" else rows[0]["prompt"][0]["content"]
     assert report["data"]["train_rows"] == stage.samples == 8
     assert report["data"]["val_rows"] == 4 == len((stage.data_dir / "val.jsonl").read_text().splitlines())
-    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
     assert report["data"]["prompts"][0] == chat_prompt(prompt, stage.template, tokenizer)
     assert report["problems"] == [] and any(c.startswith("reward:") for c in report["checked"])
 

@@ -3,6 +3,8 @@
 #   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
 #   make test    run the test suite
 #   make lint    ruff check
+#   make engine ENGINE=easyr1|verl   a GRPO engine's own environment in .engines/<engine>/ (scripts/setup_engine.sh)
+#   make engines                     both
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,7 +16,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv mini smoke test lint tiny-model clean-venv
+.PHONY: venv mini smoke test lint tiny-model clean-venv engine engines
 
 venv: $(STAMP)
 
@@ -39,3 +41,14 @@ tiny-model: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The GRPO engines run in environments of their own (they install a module named `verl` and need other
+# transformers versions); the script is idempotent like setup_env.sh.  EASYR1_SRC=<checkout> installs EasyR1 from a
+# local folder instead of its git repository.
+engine:
+	@test -n "$(ENGINE)" || { echo "usage: make engine ENGINE=easyr1|verl" >&2; exit 2; }
+	bash scripts/setup_engine.sh $(ENGINE)
+
+engines:
+	bash scripts/setup_engine.sh easyr1
+	bash scripts/setup_engine.sh verl

@@ -4,7 +4,8 @@ Order of work for a stage that is not already DONE with the same fingerprint:
 
 1. remove a stale DONE; stop processes a killed driver left running for this stage;
 2. if the last attempt had other inputs (STARTED fingerprint differs), empty the stage folder; otherwise keep
-   its data and checkpoints so the attempt resumes;
+   its data and checkpoints so the attempt resumes; when another Python environment wrote the input model,
+   normalise it and check it gives the same logits here (``launch.handoff``);
 3. build the data (unless this attempt's data is complete), check it, write ``config.yaml``;
 4. run the stage's command(s) through the executor, streaming the backend's progress to the status line;
 5. convert/merge when the engine needs it, check the expected output exists, drop intermediate checkpoints;
@@ -28,8 +29,10 @@ from rich.table import Table
 
 from launch import hf_output
 from launch.backend_env import cluster_shape
+from launch.engine_env import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
 from launch.executor import Executor, StageFailed, StageJob
+from launch.handoff import ensure_handoff
 from launch.plan import EVAL_STAGE, Plan, StagePlan, engine_module, missing_data_error
 from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
@@ -54,6 +57,8 @@ def validate_plan(plan: Plan, dry_run: bool) -> dict[str, list[str]]:
     for stage in plan.stages:
         if stage.missing_sources and not dry_run:
             raise missing_data_error(stage)
+        if stage.engine in ENGINE_ENVS and not dry_run and not Path(stage.python).exists():
+            raise StageFailed(stage.name, stage.python, missing_env_hint(stage.engine, Path(stage.python)))
         notes[stage.name] = list(engine_module(stage.engine).validate(stage))
         if stage.missing_sources:
             notes[stage.name].append(f"{len(stage.missing_sources)} source(s) not found (data is not needed to plan)")
@@ -144,6 +149,7 @@ class StageRunner:
             reset_stage_dir(stage.stage_dir)
         mark_started(stage.stage_dir, stage.fingerprint)
         start = time.monotonic()
+        handoff = ensure_handoff(stage, self.plan)  # another environment wrote the input model: same logits here?
         manifest = build_data(stage)
         module.check_data(stage)
         write_config(stage)
@@ -175,7 +181,7 @@ class StageRunner:
             "input_model": stage.input_model, "resumed_from": str(resume_from) if resume_from else None,
             "threads": stage.threads,
             "data_outputs": manifest.get("outputs") if manifest else None,
-            "output_sha256": output_sha256(stage.output_dir),
+            "output_sha256": output_sha256(stage.output_dir), "handoff": handoff,
             **module.results(stage),
         }
         write_done(stage.stage_dir, stage.fingerprint, results)
@@ -222,7 +228,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) -> None:
-    """The plan, every command and config, and GPU-hour estimates for the recipe's cluster."""
+    """The plan, every command and config (each also written to ``<stage>/config.yaml``), and GPU-hour estimates
+    for the recipe's cluster."""
     cfg = plan.cfg
     gpu_type, rate = throughput(cfg)
     nnodes, gpus_per_node = cluster_shape(cfg["cluster"])
@@ -245,7 +252,8 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
         for job in engine_module(stage.engine).jobs(stage, cfg):
             env = " ".join(f"{k}={v}" for k, v in job.env.items() if k not in ("PATH", "PYTHONPATH"))
             console.print(f"$ {env} {' '.join(job.argv)}", markup=False, soft_wrap=True)
-        console.print(f"# {stage.config_path}", markup=False)
+        write_config(stage)
+        console.print(f"# {stage.config_path} (written)", markup=False)
         console.print(yaml.safe_dump(stage.config, sort_keys=False, width=120), markup=False, end="")
         for note in notes.get(stage.name, []):
             console.print(f"# validated; note: {note}", markup=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 from launch.backend_env import REPO_ROOT
 from launch.code_stamp import code_stamp
+from launch.engine_env import stage_python
 from launch.executor import StageFailed
 from launch.run_dir import files_stamp, fingerprint
 
@@ -33,7 +34,7 @@ class StagePlan:
 
     name: str
     kind: str                      # sft | grpo | eval
-    engine: str                    # llamafactory | trl | easyr1 | eval
+    engine: str                    # llamafactory | trl | easyr1 | verl | eval
     stage_dir: Path
     input_model: str
     input_stage: str | None
@@ -50,6 +51,7 @@ class StagePlan:
     template: str = "qwen3_nothink"        # chat template of SFT, GRPO rollouts and eval
     threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
     reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
+    python: str = ""                       # the interpreter the stage runs with (launch.engine_env.stage_python)
 
     @property
     def config_path(self) -> Path:
@@ -80,7 +82,7 @@ def engine_module(engine: str) -> ModuleType:
     import importlib
 
     modules = {"llamafactory": "launch.sft_llamafactory", "trl": "launch.grpo_trl",
-               "easyr1": "launch.grpo_easyr1", "eval": "launch.eval_stage"}
+               "easyr1": "launch.grpo_easyr1", "verl": "launch.grpo_verl", "eval": "launch.eval_stage"}
     if engine not in modules:
         raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(modules)}")
     return importlib.import_module(modules[engine])
@@ -184,7 +186,8 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any], pr
                 "style": spec.get("style", "cm"), "sources": {t: sources.get(t, []) for t in tasks}, **common}
     task = spec["task"]
     return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
-            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common}
+            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common,
+            **cfg["grpo"].get("data", {})}  # the engine's data layout (grpo/verl.yaml: chat-message prompts)
 
 
 def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, Any]:
@@ -230,7 +233,8 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         stage = StagePlan(
             name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
             input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
-            spec=spec, data=data, reward=reward if kind == "grpo" else None, **run,
+            spec=spec, data=data, reward=reward if kind == "grpo" else None,
+            python=str(stage_python(cfg[kind]["engine"], cfg)), **run,
         )
         module = engine_module(stage.engine)
         stage.config = module.render(stage, cfg)
@@ -249,7 +253,8 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
             input_model, input_stage, upstream = _upstream(evaluated_stage, model)
             stage = StagePlan(name=name, kind="eval", engine="eval", stage_dir=run_dir / name,
                               input_model=input_model, input_stage=input_stage, samples=0,
-                              spec={"style": style, "evaluates": evaluated}, **run)
+                              spec={"style": style, "evaluates": evaluated},
+                              python=str(stage_python("eval", cfg)), **run)
             module = engine_module("eval")
             stage.config = module.render(stage, cfg)
             stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),

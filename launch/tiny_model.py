@@ -32,9 +32,10 @@ import json
 import os
 from pathlib import Path
 
+from launch import hf_compat
 from launch.model_cache import cached_build, default_cache_dir
 
-BUILDER_VERSION = 2  # bump when the build changes in a way the settings below do not capture
+BUILDER_VERSION = 3  # bump when the build changes in a way the settings below do not capture
 
 MODEL_CONFIG: dict = {
     "hidden_size": 64,
@@ -45,6 +46,9 @@ MODEL_CONFIG: dict = {
     "head_dim": 16,
     "tie_word_embeddings": True,
     "max_position_embeddings": 4096,
+    # Qwen3's rotary base, not transformers' default 10,000: a folder that a 4.x reader misreads (it falls back to
+    # 10,000 when only 5.x's rope_parameters is written) then gives other logits, so hand-off checks can see it.
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0},
 }
 BPE_VOCAB_SIZE = 3000  # trained vocabulary, special tokens included; the added tokens come on top
 BPE_MIN_FREQUENCY = 2
@@ -183,6 +187,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     )
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    hf_compat.normalise(out)  # readable the same by every environment's transformers (EasyR1's is 4.x)
     manifest = {"name": "prouie-tiny-qwen3", "seed": seed, "settings": _settings(seed),
                 "num_parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -6,6 +6,8 @@ Fixtures for everyone:
     smollm2_dir     (session)  Path of SmolLM2-135M-Instruct converted from its PyPI wheel (launch.smollm2).
     smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
                                eval, real backends, a few minutes); shared by the pipeline and Ray tests.
+    engine_envs     (session)  {"easyr1": python, "verl": python}: the GRPO engines' own environments
+                               (scripts/setup_engine.sh; minutes the first time, instant when up to date).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def smollm2_dir() -> Path:
     from launch.smollm2 import ensure_smollm2
 
     return ensure_smollm2()
+
+
+@pytest.fixture(scope="session")
+def engine_envs() -> dict[str, Path]:
+    """The interpreters of the EasyR1 and verl environments, built once (tests/helpers/engines.py)."""
+    from tests.helpers.engines import ensure_engine
+
+    return {engine: ensure_engine(engine) for engine in ("easyr1", "verl")}
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,8 @@ from launch import hf_output
 from launch.backend_env import cluster_shape
 from launch.engine_env import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
-from launch.executor import Executor, StageFailed, StageJob
 from launch.handoff import ensure_handoff
-from launch.plan import EVAL_STAGE, Plan, StagePlan, engine_module, missing_data_error
+from launch.plan import EVAL_STAGE, Plan, backend, missing_data_error
 from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
     atomic_write_json,
@@ -46,6 +45,7 @@ from launch.run_dir import (
     stop_leftover_processes,
     write_done,
 )
+from launch.stage import Executor, StageFailed, StageJob, StagePlan
 
 DATA_COMPLETE = "COMPLETE"
 SUMMARY = "summary.json"
@@ -59,7 +59,7 @@ def validate_plan(plan: Plan, dry_run: bool) -> dict[str, list[str]]:
             raise missing_data_error(stage)
         if stage.engine in ENGINE_ENVS and not dry_run and not Path(stage.python).exists():
             raise StageFailed(stage.name, stage.python, missing_env_hint(stage.engine, Path(stage.python)))
-        notes[stage.name] = list(engine_module(stage.engine).validate(stage))
+        notes[stage.name] = list(backend(stage.engine).validate(stage))
         if stage.missing_sources:
             notes[stage.name].append(f"{len(stage.missing_sources)} source(s) not found (data is not needed to plan)")
     first = plan.stages[0] if plan.stages else None
@@ -71,8 +71,7 @@ def validate_plan(plan: Plan, dry_run: bool) -> dict[str, list[str]]:
 
 
 def has_output(stage: StagePlan) -> bool:
-    module = engine_module(stage.engine)
-    return module.has_output(stage) if hasattr(module, "has_output") else hf_output.has_model(stage.output_dir)
+    return backend(stage.engine).has_output(stage)
 
 
 def is_done(stage: StagePlan) -> bool:
@@ -139,7 +138,7 @@ class StageRunner:
 
     def run_stage(self, stage: StagePlan) -> dict[str, Any]:
         """Run one stage to DONE and return its results."""
-        module, cfg = engine_module(stage.engine), self.plan.cfg
+        engine, cfg = backend(stage.engine), self.plan.cfg
         if stage.stage_dir.is_symlink():  # it was another run's finished stage (launch.reuse): never write there
             stage.stage_dir.unlink()
         (stage.stage_dir / "DONE").unlink(missing_ok=True)
@@ -151,9 +150,9 @@ class StageRunner:
         start = time.monotonic()
         handoff = ensure_handoff(stage, self.plan)  # another environment wrote the input model: same logits here?
         manifest = build_data(stage)
-        module.check_data(stage)
+        engine.check_data(stage)
         write_config(stage)
-        resume_from = module.prepare(stage, cfg)
+        resume_from = engine.prepare(stage, cfg)
         data_seconds = time.monotonic() - start
         if resume_from is not None:
             self.console.print(f"  [yellow]{stage.name}: resuming from {resume_from}[/]")
@@ -163,11 +162,11 @@ class StageRunner:
                 elapsed = time.monotonic() - start
                 status.update(f"{stage.name} {elapsed:6.0f}s | {line.strip()[:100]}")
 
-            for job in module.jobs(stage, cfg):
+            for job in engine.jobs(stage, cfg):
                 self._run_job(job, show)
         backend_seconds = time.monotonic() - backend_start
         finish_start = time.monotonic()
-        module.finish(stage, cfg, self._run_job)
+        engine.finish(stage, cfg, self._run_job)
         if not has_output(stage):
             raise StageFailed(stage.name, stage.log_path,
                               f"the backend exited 0 but left no model in {stage.output_dir}; read the log")
@@ -182,7 +181,7 @@ class StageRunner:
             "threads": stage.threads,
             "data_outputs": manifest.get("outputs") if manifest else None,
             "output_sha256": output_sha256(stage.output_dir), "handoff": handoff,
-            **module.results(stage),
+            **engine.results(stage),
         }
         write_done(stage.stage_dir, stage.fingerprint, results)
         return results
@@ -249,7 +248,7 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
                   f"assumed tokens/s per GPU {dict(rate)}; model: launch/estimate.py, numbers: recipe 'estimate'")
     for stage in plan.stages:
         console.rule(f"{stage.name} ({stage.engine})")
-        for job in engine_module(stage.engine).jobs(stage, cfg):
+        for job in backend(stage.engine).jobs(stage, cfg):
             env = " ".join(f"{k}={v}" for k, v in job.env.items() if k not in ("PATH", "PYTHONPATH"))
             console.print(f"$ {env} {' '.join(job.argv)}", markup=False, soft_wrap=True)
         write_config(stage)

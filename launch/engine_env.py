@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from launch.backend_env import REPO_ROOT, backend_env
-from launch.executor import StageFailed
+from launch.stage import StageFailed
 
 ENGINE_ENVS = ("easyr1", "verl")  # engines with an environment of their own
 CHECK_TIMEOUT_S = 900

@@ -39,11 +39,9 @@ from typing import Any
 
 from launch import grpo_engine
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
-STAGE_CODE = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
 CHECK_MODULE = "launch.easyr1_check"
 MERGER = "share/easyr1/scripts/model_merger.py"  # inside the environment (scripts/setup_engine.sh)
 
@@ -198,3 +196,16 @@ def results(stage: StagePlan) -> dict[str, Any]:
     paths = _paths(stage)
     return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]],
                                                               "reward/overall"))
+
+
+class EasyR1GRPO(Backend):
+    """DE stages with EasyR1 in its own environment, merged to Hugging Face format after."""
+
+    stage_code = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    check_data = staticmethod(check_data)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    finish = staticmethod(finish)
+    results = staticmethod(results)

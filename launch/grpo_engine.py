@@ -20,9 +20,8 @@ from typing import Any
 import yaml
 
 from launch.engine_env import missing_env_hint, run_check
-from launch.executor import StageFailed
-from launch.plan import StagePlan
 from launch.reward_probe import write_probe
+from launch.stage import StageFailed, StagePlan
 
 
 def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,7 @@ from typing import Any
 
 from launch import hf_output
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
-
-STAGE_CODE = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +62,6 @@ def validate(stage: StagePlan) -> list[str]:
     return []
 
 
-def check_data(stage: StagePlan) -> None:
-    """Nothing beyond the builder's manifest: the runner reads train.jsonl directly."""
-
-
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
                      env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
@@ -77,10 +70,6 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     return hf_output.prepare_resume(stage.output_dir)
-
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Nothing to convert: the runner saves a Hugging Face model."""
 
 
 def results(stage: StagePlan) -> dict[str, Any]:
@@ -139,6 +128,17 @@ def train(config: dict[str, Any]) -> None:
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()
+
+
+class TRLGRPO(Backend):
+    """DE stages with TRL's GRPOTrainer on one machine (CPU included)."""
+
+    stage_code = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    results = staticmethod(results)
 
 
 def main(argv: list[str] | None = None) -> None:

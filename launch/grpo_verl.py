@@ -37,11 +37,9 @@ from typing import Any
 
 from launch import grpo_engine
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "verl.py"
-STAGE_CODE = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
 CHECK_MODULE = "launch.verl_check"
 TREE = "ppo_trainer"  # <stage>/ppo_trainer.yaml: the composed tree verl's main reads
 REWARD_METRIC = "critic/score/mean"  # verl's per-step mean of the reward function's score
@@ -166,3 +164,16 @@ def results(stage: StagePlan) -> dict[str, Any]:
     """Mean of verl's ``critic/score/mean`` over every training step of every attempt."""
     paths = _paths(stage)
     return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]], REWARD_METRIC))
+
+
+class VerlGRPO(Backend):
+    """DE stages with verl in its own environment, merged to Hugging Face format after."""
+
+    stage_code = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    check_data = staticmethod(check_data)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    finish = staticmethod(finish)
+    results = staticmethod(results)

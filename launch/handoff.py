@@ -25,8 +25,8 @@ from typing import Any
 
 from launch import hf_compat
 from launch.backend_env import REPO_ROOT, backend_env
-from launch.executor import StageFailed
-from launch.plan import Plan, StagePlan
+from launch.plan import Plan
+from launch.stage import StageFailed, StagePlan
 
 TOLERANCE = 1e-4
 REPORT = "handoff.json"

@@ -66,7 +66,7 @@ def run_on_node(argv: list[str], env: Mapping[str, str], cwd: str, prefix: str) 
     The child gets its own process group and dies with this worker (prctl), so a cancelled task leaves no
     training behind.
     """
-    from launch.executor import die_with_parent
+    from launch.processes import die_with_parent
 
     proc = subprocess.Popen(
         argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

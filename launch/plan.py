@@ -11,63 +11,20 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from launch.backend_env import REPO_ROOT
 from launch.code_stamp import code_stamp
 from launch.engine_env import stage_python
-from launch.executor import StageFailed
 from launch.run_dir import files_stamp, fingerprint
+from launch.stage import Backend, StageFailed, StagePlan
 
 TRAIN_KINDS = ("sft", "grpo")
 STAGE_KEYS = {"sft": {"kind", "style", "mixture", "epochs", "args"},
               "grpo": {"kind", "task", "count", "epochs", "rollout_n", "style", "args"}}
 EVAL_STAGE = "eval"
-
-
-@dataclass
-class StagePlan:
-    """One stage of a run; paths are absolute. ``config`` is what the backend reads from ``config_path``."""
-
-    name: str
-    kind: str                      # sft | grpo | eval
-    engine: str                    # llamafactory | trl | easyr1 | verl | eval
-    stage_dir: Path
-    input_model: str
-    input_stage: str | None
-    samples: int
-    epochs: float | None = None
-    rollout_n: int | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] | None = None    # keyword arguments of the converters.stages builder
-    config: dict[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""
-    missing_sources: list[str] = field(default_factory=list)
-    # Run-wide settings, resolved once by the planner and handed to every stage (DESIGN §7: one fact, one place).
-    profile: str = "default"               # output-format profile of data, rewards and eval
-    template: str = "qwen3_nothink"        # chat template of SFT, GRPO rollouts and eval
-    threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
-    reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
-    python: str = ""                       # the interpreter the stage runs with (launch.engine_env.stage_python)
-
-    @property
-    def config_path(self) -> Path:
-        return self.stage_dir / "config.yaml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.stage_dir / "data"
-
-    @property
-    def output_dir(self) -> Path:
-        return self.stage_dir / "output"
-
-    @property
-    def log_path(self) -> Path:
-        return self.stage_dir / "stage.log"
 
 
 @dataclass
@@ -77,15 +34,20 @@ class Plan:
     cfg: dict[str, Any]
 
 
-def engine_module(engine: str) -> ModuleType:
-    """The module that renders, runs and reads one backend (imported lazily: only what a plan uses)."""
+BACKENDS = {"llamafactory": "launch.sft_llamafactory:LlamaFactorySFT", "trl": "launch.grpo_trl:TRLGRPO",
+            "easyr1": "launch.grpo_easyr1:EasyR1GRPO", "verl": "launch.grpo_verl:VerlGRPO",
+            "eval": "launch.eval_stage:Evaluation"}
+
+
+@functools.cache
+def backend(engine: str) -> Backend:
+    """The backend of an engine (its module imported on first use: only what a plan uses)."""
     import importlib
 
-    modules = {"llamafactory": "launch.sft_llamafactory", "trl": "launch.grpo_trl",
-               "easyr1": "launch.grpo_easyr1", "verl": "launch.grpo_verl", "eval": "launch.eval_stage"}
-    if engine not in modules:
-        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(modules)}")
-    return importlib.import_module(modules[engine])
+    if engine not in BACKENDS:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(BACKENDS)}")
+    module, name = BACKENDS[engine].split(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -236,10 +198,10 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
             spec=spec, data=data, reward=reward if kind == "grpo" else None,
             python=str(stage_python(cfg[kind]["engine"], cfg)), **run,
         )
-        module = engine_module(stage.engine)
-        stage.config = module.render(stage, cfg)
+        engine = backend(stage.engine)
+        stage.config = engine.render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
-                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir,
+                                         "code": stamp(engine.stage_code), "input": upstream}, run_dir,
                                         stage.stage_dir)
         stages.append(stage)
         previous = stage
@@ -255,9 +217,9 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
                               input_model=input_model, input_stage=input_stage, samples=0,
                               spec={"style": style, "evaluates": evaluated},
                               python=str(stage_python("eval", cfg)), **run)
-            module = engine_module("eval")
-            stage.config = module.render(stage, cfg)
-            stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
+            evaluation = backend("eval")
+            stage.config = evaluation.render(stage, cfg)
+            stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(evaluation.stage_code),
                                              "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
                                              "input": upstream}, run_dir, stage.stage_dir)
             stages.append(stage)

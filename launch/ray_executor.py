@@ -45,8 +45,9 @@ from typing import Any
 import psutil
 
 from launch.backend_env import REPO_ROOT, cluster_shape
-from launch.executor import LineSplitter, OnLine, StageFailed, StageJob, die_with_parent
+from launch.processes import LineSplitter, die_with_parent
 from launch.ray_auth import TOKEN_FILE_KEY, connect, write_run_token
+from launch.stage import OnLine, StageFailed, StageJob
 
 HEAD_START_TIMEOUT_S = 120.0
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.plan import StagePlan
+from launch.stage import StagePlan
 
 PROBE_RECORDS = 3
 

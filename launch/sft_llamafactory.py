@@ -25,11 +25,9 @@ from typing import Any
 from converters.chat import is_reasoning
 from launch import hf_output
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape, torchrun_env
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 DEEPSPEED_DIR = REPO_ROOT / "recipes" / "deepspeed"
-STAGE_CODE = ("converters.stages",)  # the code behind the stage's data
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -138,11 +136,19 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     return hf_output.prepare_resume(stage.output_dir)
 
 
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Nothing to convert: LLaMA-Factory's full-SFT output folder is already a Hugging Face model."""
-
-
 def results(stage: StagePlan) -> dict[str, Any]:
     log = hf_output.trainer_log(stage.output_dir)
     return {"final_loss": hf_output.last_value(log, "loss"), "train_loss": hf_output.last_value(log, "train_loss"),
             "steps": hf_output.last_value(log, "step")}
+
+
+class LlamaFactorySFT(Backend):
+    """SFT stages (CM, SA) with LLaMA-Factory: its YAML, its own checks, ``llamafactory-cli train``."""
+
+    stage_code = ("converters.stages",)  # the code behind the stage's data
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    check_data = staticmethod(check_data)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    results = staticmethod(results)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from launch.executor import StageJob
+from launch.stage import StageJob
 
 
 class RecordingExecutor:

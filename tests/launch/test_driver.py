@@ -14,8 +14,8 @@ import pytest
 
 from launch.compose import compose_recipe
 from launch.driver import SUMMARY, execute_plan
-from launch.executor import StageFailed
 from launch.plan import build_plan
+from launch.stage import StageFailed
 from tests.helpers.recording_executor import RecordingExecutor
 
 SMOKE = ["+experiment=smoke", "pipeline.eval.models=[final]"]  # one eval stage, "eval" (more: the last test)

@@ -24,9 +24,10 @@ from safetensors.torch import load_file
 from launch import grpo_engine, grpo_verl
 from launch.compose import compose_recipe
 from launch.driver import build_data, write_config
-from launch.executor import LocalExecutor, StageFailed
+from launch.executor import LocalExecutor
 from launch.handoff import check_same_model
-from launch.plan import build_plan, engine_module
+from launch.plan import backend, build_plan
+from launch.stage import StageFailed
 from tests.helpers.smoke_runs import REPO
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def engine_stage(request, tmp_path_factory, engine_envs):
     stage = plan.stages[0]
     assert stage.engine == engine and stage.python == str(engine_envs[engine])
     build_data(stage)
-    module = engine_module(engine)
+    module = backend(engine)
     module.check_data(stage)
     write_config(stage)
     assert module.prepare(stage, plan.cfg) is None  # nothing to resume
@@ -104,7 +105,7 @@ def test_a_reward_that_scores_differently_is_caught(engine_stage, tmp_path, monk
 
 def test_the_real_entry_point_gets_to_the_gpu_request(engine_stage):
     engine, plan, stage = engine_stage
-    job = engine_module(engine).jobs(stage, plan.cfg)[0]
+    job = backend(engine).jobs(stage, plan.cfg)[0]
     assert job.argv[0] == stage.python and job.env["PATH"].startswith(str(Path(stage.python).parent))
     result = subprocess.run(job.argv, cwd=job.cwd, env={**os.environ, **job.env}, capture_output=True,
                             text=True, timeout=600, start_new_session=True)  # its Ray cleans up its own group
@@ -130,7 +131,7 @@ def test_merge_of_an_engine_checkpoint_gives_the_same_model(engine_stage):
     else:
         (checkpoints / "latest_checkpointed_iteration.txt").write_text("1")
     executor = LocalExecutor()
-    engine_module(engine).finish(stage, plan.cfg, lambda job: executor.run(job) == 0 or pytest.fail(job.argv))
+    backend(engine).finish(stage, plan.cfg, lambda job: executor.run(job) == 0 or pytest.fail(job.argv))
     before = load_file(Path(stage.input_model) / "model.safetensors")
     after = load_file(stage.output_dir / "model.safetensors")
     if "lm_head.weight" in after:  # the tiny model ties it to the embeddings; EasyR1's merger writes it out
@@ -147,7 +148,7 @@ def test_merge_of_an_engine_checkpoint_gives_the_same_model(engine_stage):
 def test_results_cover_every_attempt(engine_stage):
     """The engines empty their metrics log on every start; the stage's mean reward still covers all steps."""
     engine, plan, stage = engine_stage
-    module = engine_module(engine)
+    module = backend(engine)
     paths = module._paths(stage)
     line = ({"easyr1": lambda s, r: {"step": s, "reward": {"overall": r}},
              "verl": lambda s, r: {"step": s, "data": {"critic/score/mean": r}}})[engine]

@@ -12,8 +12,8 @@ import pytest
 from launch import grpo_easyr1, grpo_verl
 from launch.compose import compose_recipe
 from launch.driver import build_data
-from launch.executor import StageFailed
 from launch.plan import build_plan
+from launch.stage import StageFailed
 
 
 def de_ner(tmp_path, grpo: str, *overrides: str):

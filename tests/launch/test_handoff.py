@@ -18,9 +18,9 @@ import pytest
 
 from launch import hf_compat
 from launch.compose import compose_recipe
-from launch.executor import StageFailed
 from launch.handoff import REPORT, check_same_model, ensure_handoff
 from launch.plan import build_plan
+from launch.stage import StageFailed
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import psutil
 import pytest
 import requests
 
-from launch.executor import StageFailed, StageJob
 from launch.ray_auth import connect
 from launch.ray_executor import RayJobExecutor, job_submission, make_ray_executor, submission_prefix
+from launch.stage import StageFailed, StageJob
 from tests.helpers.ray_auth import AUTH_VARS, FOREIGN_TOKEN, dot_ray, jobs_showing, make_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

@@ -14,9 +14,9 @@ import yaml
 from rich.console import Console
 
 from launch.compose import RECIPES
-from launch.executor import StageFailed
 from launch.reuse import finished_stages, verified
 from launch.run_dir import output_sha256
+from launch.stage import StageFailed
 from launch.study import execute_study, plan_study, print_dry_run, shared_stages
 from tests.helpers.recording_executor import RecordingExecutor
 

@@ -13,8 +13,8 @@ import yaml
 from launch import grpo_easyr1
 from launch.compose import compose_recipe
 from launch.driver import validate_plan
-from launch.executor import StageFailed
 from launch.plan import build_plan
+from launch.stage import StageFailed
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from launch import grpo_engine, grpo_verl
+from launch import grpo_easyr1, grpo_engine, grpo_verl
 from launch.compose import compose_recipe
 from launch.driver import build_data, write_config
 from launch.executor import LocalExecutor
@@ -148,7 +148,7 @@ def test_merge_of_an_engine_checkpoint_gives_the_same_model(engine_stage):
 def test_results_cover_every_attempt(engine_stage):
     """The engines empty their metrics log on every start; the stage's mean reward still covers all steps."""
     engine, plan, stage = engine_stage
-    module = backend(engine)
+    module = {"easyr1": grpo_easyr1, "verl": grpo_verl}[engine]
     paths = module._paths(stage)
     line = ({"easyr1": lambda s, r: {"step": s, "reward": {"overall": r}},
              "verl": lambda s, r: {"step": s, "data": {"critic/score/mean": r}}})[engine]
@@ -157,5 +157,5 @@ def test_results_cover_every_attempt(engine_stage):
     grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])  # what prepare does before the next attempt
     assert paths["log"].read_text() == ""
     paths["log"].write_text("".join(json.dumps(line(s, r)) + "\n" for s, r in ((2, 0.6), (3, 0.8))))
-    assert module.results(stage) == {"mean_reward": pytest.approx((0.2 + 0.6 + 0.8) / 3), "final_reward": 0.8,
+    assert backend(engine).results(stage) == {"mean_reward": pytest.approx((0.2 + 0.6 + 0.8) / 3), "final_reward": 0.8,
                                      "steps": 3}

@@ -83,15 +83,15 @@ def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: P
     assert again["datasets"] == report["datasets"]
 
 
-def test_extract_parses_and_checks_outputs() -> None:
+def test_extract_parses_and_checks_outputs(tiny_model_dir: Path) -> None:
     outputs = iter([('{"person": "Anna", "location": "Rome"}', 9), ('{"city": "Oslo"}', 5)])
-    got = extract(["Anna lives in Rome .", "Bob likes Oslo ."], "ner", ["person", "location"], "unused",
+    got = extract(["Anna lives in Rome .", "Bob likes Oslo ."], "ner", ["person", "location"], tiny_model_dir,
                   generator=lambda prompts: [next(outputs) for _ in prompts])
     assert got[0]["entities"] == [{"type": "person", "text": "Anna"}, {"type": "location", "text": "Rome"}]
     assert got[0]["valid"] is True
     assert got[1]["valid"] is False and got[1]["reasons"] == ["unknown slot 'city'"]
     with pytest.raises(ValueError, match="EE labels must be an object"):
-        extract(["x"], "ee", ["attack"], "unused", generator=lambda p: [])
+        extract(["x"], "ee", ["attack"], tiny_model_dir, generator=lambda p: [])
 
 
 def test_infer_cli_reads_jsonl(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

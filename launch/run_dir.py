@@ -117,18 +117,18 @@ def names_path(arg: bytes, directory: bytes) -> bool:
     return False
 
 
-def stop_leftover_processes(stage_dir: Path) -> list[int]:
-    """SIGKILL process groups still running a command of this stage (a driver killed without its children).
+def leftover_groups(stage_dir: Path) -> list[int]:
+    """Process groups still running a command of this stage (a driver killed without its children).
 
-    Only a group whose leader has a command-line argument naming ``stage_dir`` or a path inside it is touched
-    (see ``names_path``), so neither an unrelated process that reused the id nor another stage whose folder name
-    extends this one (``cm_ner`` vs ``cm_ner_re``) is ever signalled. Returns the killed group ids.
+    A group counts when its leader has a command-line argument naming ``stage_dir`` or a path inside it (see
+    ``names_path``), so neither an unrelated process that reused the id nor another stage whose folder name extends
+    this one (``cm_ner`` vs ``cm_ner_re``) is ever included; nor is this process's own group.
     """
-    killed = []
+    groups = []
     directory = str(Path(stage_dir)).rstrip("/").encode()
     proc = Path("/proc")
     if not proc.is_dir():
-        return killed
+        return groups
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -138,9 +138,17 @@ def stop_leftover_processes(stage_dir: Path) -> list[int]:
         except (OSError, ProcessLookupError):
             continue
         if pgid == int(entry.name) and pgid != os.getpgid(0) and any(names_path(a, directory) for a in args):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-                killed.append(pgid)
-            except ProcessLookupError:
-                pass
+            groups.append(pgid)
+    return groups
+
+
+def stop_leftover_processes(stage_dir: Path) -> list[int]:
+    """SIGKILL the ``leftover_groups`` of this stage; returns the killed group ids."""
+    killed = []
+    for pgid in leftover_groups(stage_dir):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+            killed.append(pgid)
+        except ProcessLookupError:
+            pass
     return killed

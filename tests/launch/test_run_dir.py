@@ -1,4 +1,8 @@
-"""The run folder's markers and housekeeping: leftover stage processes."""
+"""The run folder's markers and housekeeping: leftover stage processes.
+
+The selection (``leftover_groups``) is checked before anything is killed, so that a broken selection (a bug, or a
+mutant of the mutation-testing command) fails the test instead of killing unrelated processes on the machine.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launch.run_dir import names_path, stop_leftover_processes
+from launch.run_dir import leftover_groups, names_path, stop_leftover_processes
 
 SLEEPER = "import time, sys; time.sleep(600)"
 
@@ -37,10 +41,11 @@ def two_live_stages(tmp_path):
 
 def test_rerunning_a_stage_stops_its_own_leftovers_and_not_a_stage_whose_name_extends_it(two_live_stages):
     run, procs = two_live_stages
-    killed = stop_leftover_processes(run / "cm_ner")
-    assert killed == [procs["cm_ner"].pid]
+    assert leftover_groups(run / "cm_ner") == [procs["cm_ner"].pid]  # checked before anything is killed
+    assert stop_leftover_processes(run / "cm_ner") == [procs["cm_ner"].pid]
     assert procs["cm_ner"].wait(timeout=10) < 0
     assert procs["cm_ner_re"].poll() is None and psutil.pid_exists(procs["cm_ner_re"].pid)
+    assert leftover_groups(run / "cm_ner_re") == [procs["cm_ner_re"].pid]
     assert stop_leftover_processes(run / "cm_ner_re") == [procs["cm_ner_re"].pid]
     assert procs["cm_ner_re"].wait(timeout=10) < 0
 
@@ -51,7 +56,7 @@ def test_a_process_of_another_run_folder_is_never_touched(tmp_path):
     proc = _stage_process(other / "config.yaml")
     try:
         time.sleep(0.5)
-        assert stop_leftover_processes(tmp_path / "run" / "cm_ner") == []
+        assert leftover_groups(tmp_path / "run" / "cm_ner") == []
         assert proc.poll() is None
     finally:
         proc.kill()

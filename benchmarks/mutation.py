@@ -1,0 +1,266 @@
+"""Mutation testing of the core modules with their fast tests (mutmut): the score per module and every survivor.
+
+A mutant is the module with one small change (an operator, a constant, a condition, a dropped call). A test suite
+that lets a mutant pass has a gap, unless the mutant behaves exactly like the original (an equivalent mutant);
+those are listed, each with the reason, in ``benchmarks/mutation_equivalents.yaml``. The score of a module is
+killed / (mutants - listed equivalents); the target is 90 % for every core module.
+
+    python benchmarks/mutation.py                                    # every core module, one after the other
+    python benchmarks/mutation.py launch/run_dir.py rewards/sfr.py   # some of them
+    python benchmarks/mutation.py launch/run_dir.py --rerun-survivors  # after adding tests: last run's survivors
+
+Not part of CI: a full run takes hours on 2 cores. Each module runs in its own scratch folder
+``.mutation/<module>/`` (mutmut copies the code into its ``mutants/`` folder; the checkout is never changed). The
+universe of tests of a module is ``MODULES[module]`` (fast tests of its package; slow, Ray and GPU tests are
+deselected), and each mutant runs only those of them that call the mutated function (mutmut records which test
+reaches which function). Exit status 1 when a module is below the target or a survivor is not explained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EQUIVALENTS = REPO / "benchmarks" / "mutation_equivalents.yaml"
+SCRATCH = REPO / ".mutation"
+TARGET = 0.90
+
+# What the mutated code needs next to it: the packages it imports and the files its tests read.
+SOURCE_PACKAGES = ("converters", "rewards", "eval", "launch")
+TEST_INPUTS = ("data", "recipes")
+FAST_ONLY = ("-m", "not slow and not ray and not gpu")
+# mutmut's statuses of a detected mutant: a test failed, ran out of time, or its process died (SIGSEGV/SIGKILL).
+DETECTED = ("killed", "timeout", "segfault")
+
+# module -> its fast tests (files or node ids); each mutant runs the ones among these that reach its function.
+MODULES: dict[str, tuple[str, ...]] = {
+    "converters/format.py": ("tests/converters/test_format.py", "tests/converters/test_model_outputs.py",
+                             "tests/converters/test_roundtrip.py"),
+    "converters/records.py": ("tests/converters/test_records.py", "tests/converters/test_format.py",
+                              "tests/converters/test_roundtrip.py"),
+    "rewards/sfr.py": ("tests/rewards",),
+    "rewards/sets.py": ("tests/rewards/test_sets.py", "tests/rewards/test_sfr.py"),
+    "rewards/matching.py": ("tests/rewards/test_sets.py", "tests/rewards/test_sfr.py"),
+    "rewards/config.py": ("tests/rewards/test_config.py", "tests/rewards/test_adapters.py"),
+    "eval/metrics.py": ("tests/eval/test_metrics.py", "tests/eval/test_seqeval.py"),
+    "eval/instructuie.py": ("tests/eval/test_instructuie_differential.py", "tests/eval/test_metrics.py"),
+    "launch/run_dir.py": ("tests/launch/test_run_dir.py",),
+    "launch/code_stamp.py": ("tests/launch/test_code_stamp.py",),
+    "launch/plan.py": ("tests/launch/test_plan.py", "tests/launch/test_resume.py"),
+}
+
+
+@dataclass
+class Survivor:
+    name: str          # mutmut's mutant name, e.g. launch.run_dir.x_files_stamp__mutmut_3
+    status: str        # survived, no tests (no fast test reaches the function), suspicious, ...
+    function: str      # the mutated function (Class.method for methods)
+    original: str      # the changed line(s) as in the module
+    mutant: str        # the same line(s) in the mutant
+    why: str | None = None  # the reason it is equivalent, when listed
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    counts: dict[str, int] = field(default_factory=dict)
+    survivors: list[Survivor] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def killed(self) -> int:
+        return sum(self.counts.get(status, 0) for status in DETECTED)
+
+    @property
+    def equivalent(self) -> int:
+        return sum(s.why is not None for s in self.survivors)
+
+    @property
+    def score(self) -> float:
+        judged = self.total - self.equivalent
+        return self.killed / judged if judged else 1.0
+
+
+def slug(module: str) -> str:
+    return module.removesuffix(".py").replace("/", ".")
+
+
+def sandbox() -> list[str]:
+    """A command prefix that runs the mutants in their own PID namespace (util-linux ``unshare``).
+
+    A mutant of ``launch.run_dir.stop_leftover_processes`` (or of ``names_path``, which it asks) can SIGKILL every
+    process group it sees; in the namespace it sees only the tests' own processes. No mutant runs without it.
+    """
+    prefix = ["unshare", "--pid", "--fork", "--mount-proc"]
+    if os.geteuid() != 0:
+        prefix[1:1] = ["--user", "--map-root-user"]
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0
+    except FileNotFoundError:
+        ok = False
+    if not ok:
+        raise SystemExit(f"`{' '.join(prefix)} true` failed: mutation testing runs only in a PID namespace of its "
+                         "own (a mutant of the run folder's process clean-up would signal every process it sees)")
+    return prefix
+
+
+def mutmut(args: list[str], cwd: Path, log=None, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """Run mutmut's command line in ``cwd`` (its console script, with this interpreter)."""
+    code = "import sys; from mutmut.__main__ import cli; sys.exit(cli())"
+    return subprocess.run([*prefix, sys.executable, "-c", code, *args], cwd=cwd, text=True, check=False,
+                          stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT if log else subprocess.PIPE)
+
+
+def prepare(module: str, work: Path, fresh: bool) -> None:
+    """The scratch folder: links to the code and test inputs, and mutmut's settings for this one module."""
+    if fresh and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    for name in (*SOURCE_PACKAGES, *TEST_INPUTS, "tests", "pyproject.toml"):
+        link = work / name
+        if not link.is_symlink():
+            link.symlink_to(REPO / name)
+    shared = REPO.parent / "shared"  # tests reach shared/ as REPO.parent / "shared"; here REPO is mutants/
+    if shared.is_dir() and not (work / "shared").is_symlink():
+        (work / "shared").symlink_to(shared)
+
+    def lines(values) -> str:
+        return "".join(f"\n    {v}" for v in values)
+
+    # pyproject.toml has no [tool.mutmut] table, so mutmut reads setup.cfg (pytest keeps reading pyproject.toml).
+    (work / "setup.cfg").write_text(
+        "[mutmut]\n"
+        f"source_paths ={lines(SOURCE_PACKAGES)}\n"
+        f"only_mutate = {module}\n"
+        f"also_copy ={lines(TEST_INPUTS)}\n"
+        f"pytest_add_cli_args_test_selection ={lines(MODULES[module])}\n"
+        f"pytest_add_cli_args ={lines([*FAST_ONLY, '-p', 'no:cacheprovider', '--hypothesis-seed=0'])}\n"
+        "use_git_change_detection = false\n",
+        encoding="utf-8")
+
+
+def statuses(work: Path, module: str) -> dict[str, str]:
+    """mutant name -> mutmut's status (killed, survived, no tests, timeout, ...) of the module's mutants."""
+    result = mutmut(["results", "--all", "true"], work)
+    prefix = slug(module) + "."
+    found = {}
+    for line in result.stdout.splitlines():
+        name, sep, status = line.strip().partition(": ")
+        if sep and name.startswith(prefix):
+            found[name] = status
+    return found
+
+
+_HUNK_LINE = re.compile(r"^([-+])(?![-+]{2} )(.*)$")
+
+
+def describe(work: Path, name: str, status: str) -> Survivor:
+    """A survivor's function and the line(s) the mutation changed, from ``mutmut show``."""
+    diff = mutmut(["show", name], work).stdout
+    removed = [m.group(2).strip() for line in diff.splitlines() if (m := _HUNK_LINE.match(line)) and m.group(1) == "-"]
+    added = [m.group(2).strip() for line in diff.splitlines() if (m := _HUNK_LINE.match(line)) and m.group(1) == "+"]
+    mangled = name.rpartition(".")[2].rsplit("__mutmut_", 1)[0]  # x_function, or xǁClassǁmethod
+    function = mangled.removeprefix("xǁ").replace("ǁ", ".") if mangled.startswith("xǁ") else mangled[2:]
+    return Survivor(name, status, function, "\n".join(removed), "\n".join(added))
+
+
+def load_equivalents(path: Path = EQUIVALENTS) -> list[dict[str, str]]:
+    """The listed equivalent mutants: module, function, original line(s), mutant line(s), why."""
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    entries = entries or []
+    for i, entry in enumerate(entries):
+        missing = {"module", "function", "original", "mutant", "why"} - set(entry)
+        if missing:
+            raise ValueError(f"{path}: entry {i}: missing {sorted(missing)}")
+    return entries
+
+
+def explain(survivors: list[Survivor], module: str, entries: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Attach each listed reason to its survivor; return the module's entries that matched no survivor (stale)."""
+    used = set()
+    for s in survivors:
+        for i, e in enumerate(entries):
+            if (e["module"], e["function"], e["original"].strip(), e["mutant"].strip()) == (
+                    module, s.function, s.original, s.mutant):
+                s.why = e["why"]
+                used.add(i)
+                break
+    return [e for i, e in enumerate(entries) if e["module"] == module and i not in used]
+
+
+def run_module(module: str, jobs: int, rerun_survivors: bool, entries: list[dict[str, str]]) -> ModuleResult:
+    work = SCRATCH / slug(module)
+    previous = statuses(work, module) if rerun_survivors and (work / "mutants").is_dir() else {}
+    names = [n for n, st in previous.items() if st not in DETECTED]
+    prepare(module, work, fresh=not rerun_survivors or not previous)
+    log_path = work / "mutmut.log"
+    print(f"== {module}: mutmut on {' '.join(MODULES[module])} (progress: {log_path})", flush=True)
+    start = time.monotonic()
+    with log_path.open("w") as log:
+        done = mutmut(["run", "--max-children", str(jobs), *names], work, log, sandbox())
+    result = ModuleResult(module, seconds=time.monotonic() - start)
+    if done.returncode != 0:
+        print(log_path.read_text()[-3000:])
+        raise SystemExit(f"{module}: mutmut failed with exit status {done.returncode} (log: {log_path})")
+    for name, status in statuses(work, module).items():
+        result.counts[status] = result.counts.get(status, 0) + 1
+        if status not in DETECTED:
+            result.survivors.append(describe(work, name, status))
+    for stale in explain(result.survivors, module, entries):
+        print(f"   stale entry in {EQUIVALENTS.name} (no such survivor now): {stale['function']}: "
+              f"{stale['original']!r} -> {stale['mutant']!r}")
+    return result
+
+
+def report(results: list[ModuleResult]) -> bool:
+    """Print the survivors and the score table; whether every module met the target with every survivor explained."""
+    ok = True
+    for r in results:
+        unexplained = [s for s in r.survivors if s.why is None]
+        for s in unexplained:
+            print(f"\n-- {r.module} :: {s.function}  ({s.name}: {s.status})")
+            print(f"   - {s.original}\n   + {s.mutant}")
+        ok &= r.score >= TARGET and not unexplained
+    print(f"\n{'module':<24} {'mutants':>7} {'killed':>6} {'equiv':>5} {'left':>4} {'score':>6}  time")
+    for r in results:
+        left = len(r.survivors) - r.equivalent
+        print(f"{r.module:<24} {r.total:>7} {r.killed:>6} {r.equivalent:>5} {left:>4} {r.score:>6.1%}"
+              f"  {r.seconds / 60:.0f} min")
+    print(f"\ntarget: {TARGET:.0%} per module; 'left' = survivors (or untested mutants) not listed in "
+          f"{EQUIVALENTS.relative_to(REPO)}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"core modules to mutate (default: all): {', '.join(MODULES)}")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested in parallel")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="keep the last run of each module and retest only its survivors")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"not a core module: {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    entries = load_equivalents()
+    results = [run_module(m, args.jobs, args.rerun_survivors, entries) for m in (args.modules or list(MODULES))]
+    return 0 if report(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -119,7 +119,7 @@ def test_a_marker_is_replaced_atomically_after_its_content_is_on_disk(tmp_path, 
     is synced, then renamed over the marker."""
     path = tmp_path / DONE
     atomic_write_json(path, {"fingerprint": "old"})
-    events = []
+    events, temp_names = [], []
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd):
@@ -127,17 +127,36 @@ def test_a_marker_is_replaced_atomically_after_its_content_is_on_disk(tmp_path, 
         real_fsync(fd)
 
     def replace(src, dst):
+        temp_names.append(Path(src).name)
         events.append(("replace", Path(src).parent, json.loads(Path(src).read_text(encoding="utf-8")),
                        read_json(Path(dst))))
         real_replace(src, dst)
 
     monkeypatch.setattr(run_dir.os, "fsync", fsync)
     monkeypatch.setattr(run_dir.os, "replace", replace)
-    atomic_write_json(path, {"fingerprint": "new", "results": {"path": Path("/x"), "ü": 1}})
+    atomic_write_json(path, {"results": {"ü": 1, "path": Path("/x")}, "fingerprint": "new"})
     want = {"fingerprint": "new", "results": {"path": "/x", "ü": 1}}
     assert events == [("fsync", want), ("replace", tmp_path, want, {"fingerprint": "old"})]
-    assert path.read_text(encoding="utf-8") == json.dumps(want, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert temp_names[0].startswith(f".{DONE}.")  # hidden, and says which marker it becomes
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("}\n") and "ü" in text  # one line per key, keys sorted, text as is (diffable markers)
+    assert json.loads(text, object_pairs_hook=list) == [("fingerprint", "new"), ("results", [("path", "/x"), ("ü", 1)])]
     assert [p.name for p in tmp_path.iterdir()] == [DONE]
+
+
+def test_markers_hold_any_text_whatever_the_locale(tmp_path):
+    """Non-ASCII text in markers (a model path with accents), written and read on a server whose locale is plain
+    C (ASCII) and on this one."""
+    write_done(tmp_path, "fp-é", {"model": "/m/rün"})
+    code = ("import sys; from pathlib import Path; from launch.run_dir import read_json, write_done; "
+            "stage = Path(sys.argv[1]); marker = read_json(stage / 'DONE'); "
+            "write_done(stage, marker['fingerprint'] + '-2', {'model': marker['results']['model'] + '-2'})")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    got = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    marker = read_json(tmp_path / DONE)
+    assert marker["fingerprint"] == "fp-é-2" and marker["results"] == {"model": "/m/rün-2"}
 
 
 def test_a_failed_marker_write_keeps_the_old_marker_and_leaves_no_temp_file(tmp_path):
@@ -164,6 +183,7 @@ def test_reset_stage_dir_empties_a_folder_or_creates_it(tmp_path):
 
 # ------------------------------------------------------------------------------------ leftover processes
 
+REPO = Path(__file__).resolve().parents[2]
 SLEEPER = "import time, sys; time.sleep(600)"
 
 
@@ -211,6 +231,46 @@ def test_a_process_of_another_run_folder_is_never_touched(tmp_path):
         proc.wait()
 
 
+def test_a_process_that_vanishes_during_the_scan_is_skipped_and_the_scan_goes_on(tmp_path, monkeypatch):
+    stage = tmp_path / "run" / "cm_ner"
+    stage.mkdir(parents=True)
+    vanishing = _stage_process(stage / "config.yaml")  # started first: /proc lists it before the stage process
+    proc = _stage_process(stage / "config.yaml")
+    real_getpgid = os.getpgid
+
+    def getpgid(pid):
+        if pid == vanishing.pid:  # exits while the scan looks at it
+            raise ProcessLookupError(pid)
+        return real_getpgid(pid)
+
+    try:
+        time.sleep(0.5)
+        monkeypatch.setattr(run_dir.os, "getpgid", getpgid)
+        assert leftover_groups(stage) == [proc.pid]
+    finally:
+        for p in (vanishing, proc):
+            p.kill()
+            p.wait()
+
+
+def test_the_callers_own_group_is_never_included(tmp_path):
+    """A process whose group leader runs this stage (it names the stage folder) never lists its own group; any
+    other process does."""
+    stage = tmp_path / "run" / "cm_ner"
+    stage.mkdir(parents=True)
+    member = "import sys; from launch.run_dir import leftover_groups; print(leftover_groups(sys.argv[1]))"
+    leader = (f"import subprocess, sys, time; print(subprocess.run([sys.executable, '-c', {member!r}, sys.argv[1]], "
+              "capture_output=True, text=True).stdout, end='', flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", leader, str(stage)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "[]"
+        assert leftover_groups(stage) == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.mark.parametrize("arg, named", [
     (b"/r/cm_ner", True),
     (b"/r/cm_ner/config.yaml", True),
@@ -222,6 +282,8 @@ def test_a_process_of_another_run_folder_is_never_touched(tmp_path):
     (b"/x/r/cm_ner:/r/cm_ner/a", True),       # a later occurrence counts
     (b"/r/cm_ner_re:/r/cm_ner", True),
     (b"/r/cm_ner_re,/r/cm_ner", False),        # only '=' and ':' start a value
+    (b"/r/cm_ner/a:/x/r/cm_ner", True),       # the first occurrence counts
+    (b"x/r/cm_ner:/r/cm_ner/a:x/r/cm_ner", True),  # and one in the middle
     (b"", False),
 ])
 def test_names_path_matches_whole_path_components(arg, named):

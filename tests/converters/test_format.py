@@ -2,10 +2,8 @@
 
 import json
 
-import jinja2
 import pytest
 
-from converters.chat import chat_prompt, easyr1_chat_template
 from converters.format import (
     MAX_SEGMENT_TOKENS,
     parse_output,
@@ -204,16 +202,6 @@ def test_validate_record_names_the_field():
         validate_record(dict(NER, entities=[{"type": "animal", "text": "Kevin"}]), "x")
     with pytest.raises(RecordError, match="'text': missing"):
         validate_record({k: v for k, v in NER.items() if k != "text"}, "x")
-
-
-def test_chat_prompt_and_easyr1_template_agree():
-    for template in ("qwen3_nothink", "qwen3"):
-        rendered = jinja2.Template(easyr1_chat_template(template)).render(
-            messages=[{"role": "user", "content": render_prompt(EE)}], add_generation_prompt=True)
-        assert rendered == chat_prompt(render_prompt(EE), template)
-    assert chat_prompt("x", "qwen3").endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    with pytest.raises(ValueError, match="unsupported chat template"):
-        chat_prompt("x", "llama3")
 
 
 def test_paper_profile_long_trigger_groups_round_trip():

@@ -204,6 +204,16 @@ def test_validate_record_names_the_field():
         validate_record({k: v for k, v in NER.items() if k != "text"}, "x")
 
 
+def test_paper_profile_ties_take_the_longest_last_value():
+    """``A B C`` where both ``A B`` and ``B C`` are in the input (and ``A B C`` is not): two readings cost the same
+    (nothing outside the input, two values); the segmentation keeps the longest last value, ``A | B C``."""
+    schema = Schema("ner", ("loc",), "New York fans met York City fans .")
+    got = parse_output(json.dumps({"loc": "New York City"}), schema, "paper")
+    assert got.units.entities == (("loc", "New"), ("loc", "York City")) and got.valid
+    three = parse_output(json.dumps({"loc": "New York City fans"}), schema, "paper")  # every tie the same way
+    assert three.units.entities == (("loc", "New"), ("loc", "York City fans"))
+
+
 def test_paper_profile_long_trigger_groups_round_trip():
     words = " ".join(f"w{i}" for i in range(80))
     text = f"The patient developed {words} after aspirin ; later she recovered ."

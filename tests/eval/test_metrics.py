@@ -222,7 +222,9 @@ def test_slot_exact_acc() -> None:
     assert r["slots"]["location"] == {"accuracy": 0.5, "correct": 1, "total": 2, "filled_accuracy": 0.0,
                                       "filled_total": 1}
     assert r["filled_accuracy"] == pytest.approx(4 / 5)
-    assert score("ner", gold, ["oops", "{}"], scorer="exact_acc")["correct"] == 1  # unparsable: all wrong
+    assert score("ner", gold, ["oops", "{}"], scorer="exact_acc")["correct"] == 1  # "{}" leaves location empty
+    unparsable = score("ner", gold, ["{}", "oops"], scorer="exact_acc")  # even the empty gold slot is wrong
+    assert (unparsable["correct"], unparsable["slots"]["location"]["correct"]) == (0, 0)
 
 
 def test_validity_reasons() -> None:

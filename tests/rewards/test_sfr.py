@@ -158,6 +158,15 @@ def test_sfr_ee_trigger_mismatch_second():
     assert s.overall == pytest.approx(0.05 + 0.15 * 0 + 0.8 * 1 - 0.5 * 2)
 
 
+def test_sfr_ee_a_trigger_under_the_wrong_event_type_is_a_wrong_trigger():
+    gold = ev(Event(AE, "developed"), Event(PTE, "treated"))
+    swapped = ev(Event(AE, "treated"), Event(PTE, "developed"))  # same types, same triggers, crossed
+    s = sfr_ee(gold, swapped, W_EE)
+    # E matches (delta_E = 0); T = (type, trigger) shares nothing: cov(T) = 0, delta_T = 4 / 2 -> lambda_T * 2
+    assert s.coverage == pytest.approx(0.05 / 0.2)
+    assert s.overall == pytest.approx(0.05 + 0.15 * 0 + 0.8 * 1 - 0.5 * 2) and s.penalty == 1.0
+
+
 def test_sfr_ee_uses_the_optimal_alignment():
     gold = ev(Event(AE, "developed", (("R", "x"), ("R", "y"), ("R", "z"))), Event(AE, "caused", (("R", "x"),
                                                                                                 ("R", "y"))))

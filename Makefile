@@ -2,6 +2,7 @@
 #   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
 #   make test    run the test suite
 #   make lint    ruff check
+#   make mutation  mutation testing of the core modules with their fast tests (hours; MUTATION_ARGS=launch/plan.py ...)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv smoke test lint tiny-model clean-venv
+.PHONY: venv smoke test lint mutation tiny-model clean-venv
 
 venv: $(STAMP)
 
@@ -29,6 +30,9 @@ test: venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+mutation: venv
+	$(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 tiny-model: venv
 	$(PY) -m launch.tiny_model

@@ -34,6 +34,11 @@ EE = {"id": "e1", "dataset": "d", "task": "ee", "text": "Rebels attacked the tow
                  {"type": "die", "trigger": "attacked"}]}
 
 
+def test_without_a_location_the_error_says_record():
+    with pytest.raises(RecordError, match=r"^<record>: field 'text': must be a string$"):
+        validate_record(broken(NER, "text", 5))
+
+
 def test_valid_records_are_returned_as_they_are():
     for record in (NER, RE, EE, {**NER, "text": "", "entities": []}):
         assert validate_record(record) is record
@@ -103,8 +108,8 @@ def test_without_span_checks_unknown_labels_and_outside_mentions_pass():
     assert validate_record(loose, check_spans=False) is loose
     ee = broken(broken(EE, "events/0/arguments/1/role", "Victim"), "events/0/trigger", "stormed")
     assert validate_record(ee, check_spans=False) is ee
-    with pytest.raises(RecordError, match=r"entities\[1\].type': must be a string"):
-        validate_record(broken(NER, "entities/1/type", None), check_spans=False)
+    with pytest.raises(RecordError, match=r"^x\.jsonl:3: field 'entities\[1\].type': must be a string"):
+        validate_record(broken(NER, "entities/1/type", None), "x.jsonl:3", check_spans=False)
     with pytest.raises(RecordError, match=r"events\[2\].type': unknown event type 'born'"):
         validate_record(broken(EE, "events/2/type", "born"), check_spans=False)  # the schema, not a span
     with pytest.raises(RecordError, match=r"entities\[1\].text': must be a non-empty string"):
@@ -142,7 +147,8 @@ def test_schemas_give_slots_in_order_and_ee_roles_once():
     ner, ee = schema_of(NER), schema_of(EE)
     assert ner == Schema("ner", ("person", "city"), NER["text"]) and ner.slots == ("person", "city")
     assert ner.roles == () and schema_of(RE).roles == ()
-    assert ee.labels == {"attack": ("Attacker", "Target"), "die": ("Victim",)} and ee.slots == ("attack", "die")
+    assert ee == Schema("ee", {"attack": ("Attacker", "Target"), "die": ("Victim",)}, EE["text"])
+    assert ee.slots == ("attack", "die")
     assert Schema("ee", {"a": ("X", "Y"), "b": ("Y", "Z")}).roles == ("X", "Y", "Z")
     assert schema_of({k: v for k, v in NER.items() if k != "text"}).text is None
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -147,3 +150,16 @@ def test_many_files_are_each_read_correctly(tmp_path):
         path.write_text(yaml.safe_dump({**raw, "ner": {**raw["ner"], "gamma": 1.0 + i}}))
         assert load_sfr_config(path, profile="default").ner.gamma == 1.0 + i
     assert load_sfr_config(tmp_path / "sfr3.yaml", profile="default").ner.gamma == 4.0
+
+
+def test_a_file_with_non_ascii_text_reads_the_same_on_a_plain_c_locale(tmp_path):
+    path = tmp_path / "sfr.yaml"
+    path.write_text("# λ_t, Δ(T): Eq. 7\n" + RECIPE_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    here = load_sfr_config(path, profile="default")
+    code = ("import sys; from rewards.config import load_sfr_config; "
+            "print(load_sfr_config(sys.argv[1], profile='default') == load_sfr_config(sys.argv[2], profile='default'))")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    got = subprocess.run([sys.executable, "-c", code, str(path), str(RECIPE_PATH)], cwd=Path(__file__).parents[2],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "True" and here == load_sfr_config(RECIPE_PATH, profile="default")

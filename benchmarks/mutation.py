@@ -3,17 +3,22 @@
 A mutant is the module with one small change (an operator, a constant, a condition, a dropped call). A test suite
 that lets a mutant pass has a gap, unless the mutant behaves exactly like the original (an equivalent mutant);
 those are listed, each with the reason, in ``benchmarks/mutation_equivalents.txt``. The score of a module is
-killed / (mutants - listed equivalents); the target is 90 % for every core module.
+detected / (mutants - listed equivalents), where detected means a test failed, timed out or crashed; the target is
+90 % for every core module.
 
     python benchmarks/mutation.py                                    # every core module, one after the other
     python benchmarks/mutation.py launch/run_dir.py rewards/sfr.py   # some of them
+    python benchmarks/mutation.py launch/plan.py --sample 2          # every 2nd mutant of each function
     python benchmarks/mutation.py launch/run_dir.py --rerun-survivors  # after adding tests: last run's survivors
 
 Not part of CI: a full run takes hours on 2 cores. Each module runs in its own scratch folder
 ``.mutation/<module>/`` (mutmut copies the code into its ``mutants/`` folder; the checkout is never changed). The
 universe of tests of a module is ``MODULES[module]`` (fast tests of its package; slow, Ray and GPU tests are
 deselected), and each mutant runs only those of them that call the mutated function (mutmut records which test
-reaches which function). Exit status 1 when a module is below the target or a survivor is not explained.
+reaches which function, in the test process: a test that runs the function only in a subprocess must call it
+in-process too to count). Mutants run in a PID namespace of their own (``sandbox``). mutmut does not mutate
+decorated functions (``@property``, ``@lru_cache``); the report lists them. Exit status 1 when a module is below
+the target or a survivor is not explained.
 """
 
 from __future__ import annotations

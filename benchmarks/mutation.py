@@ -47,7 +47,29 @@ FAST_ONLY = ("-m", "not slow and not ray and not gpu")
 # Tests that run the code in a subprocess outside the project folder, where mutmut's trampolines cannot find their
 # settings (they fail under mutmut whatever the mutant).
 OUTSIDE = ("tests/rewards/test_adapters.py::test_easyr1_file_loads_by_path_without_the_repo_on_sys_path",)
-PYTEST_ARGS = (*FAST_ONLY, *(f"--deselect={test}" for test in OUTSIDE), "-p", "no:cacheprovider", "--hypothesis-seed=0")
+COLD_CACHES = "mutation_cold_caches"  # a pytest plugin written next to the mutants (see COLD_CACHES_PLUGIN)
+PYTEST_ARGS = (*FAST_ONLY, *(f"--deselect={test}" for test in OUTSIDE), "-p", "no:cacheprovider", "-p", COLD_CACHES,
+               "--hypothesis-seed=0")
+# Each mutant runs in a process forked from one that already ran the tests, so a memoised result computed by the
+# original code would hide the mutant (a prompt head cached before the instruction text was mutated). The plugin
+# empties every memo of the project before each test: lru_cache'd functions, and these module-level dicts.
+DICT_CACHES = {"converters.format": ("_EE_ROLE_FACTS",), "rewards.config": ("_FILES",)}
+COLD_CACHES_PLUGIN = f'''"""Written by benchmarks/mutation.py: every test of a mutation run starts with empty memos."""
+import sys
+
+PACKAGES = {SOURCE_PACKAGES!r}
+DICT_CACHES = {DICT_CACHES!r}
+
+
+def pytest_runtest_setup(item):
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in PACKAGES and module is not None:
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+            for attr in DICT_CACHES.get(name, ()):
+                getattr(module, attr).clear()
+'''
 # mutmut's statuses of a detected mutant: a test failed, ran out of time, or its process died (SIGSEGV/SIGKILL).
 DETECTED = ("killed", "timeout", "segfault")
 
@@ -143,7 +165,7 @@ def prepare(module: str, work: Path, fresh: bool) -> None:
     if fresh and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    for name in (*SOURCE_PACKAGES, *TEST_INPUTS, "tests", "pyproject.toml"):
+    for name in (*SOURCE_PACKAGES, *TEST_INPUTS, "tests", "pyproject.toml"):  # links: the checkout's own files
         link = work / name
         if not link.is_symlink():
             link.symlink_to(REPO / name)
@@ -155,11 +177,12 @@ def prepare(module: str, work: Path, fresh: bool) -> None:
         return "".join(f"\n    {v}" for v in values)
 
     # pyproject.toml has no [tool.mutmut] table, so mutmut reads setup.cfg (pytest keeps reading pyproject.toml).
+    (work / f"{COLD_CACHES}.py").write_text(COLD_CACHES_PLUGIN, encoding="utf-8")
     (work / "setup.cfg").write_text(
         "[mutmut]\n"
         f"source_paths ={lines(SOURCE_PACKAGES)}\n"
         f"only_mutate = {module}\n"
-        f"also_copy ={lines(TEST_INPUTS)}\n"
+        f"also_copy ={lines([*TEST_INPUTS, f'{COLD_CACHES}.py'])}\n"
         f"pytest_add_cli_args_test_selection ={lines(MODULES[module])}\n"
         f"pytest_add_cli_args ={lines(PYTEST_ARGS)}\n"
         "use_git_change_detection = false\n",

@@ -8,7 +8,9 @@ import pytest
 from converters.format import (
     CONCISE,
     MAX_SEGMENT_TOKENS,
+    ParseResult,
     parse_output,
+    prompt_parts,
     render_prompt,
     render_target,
     render_units,
@@ -194,7 +196,28 @@ def test_well_formed_means_exactly_one_json_object_of_strings(output, well_forme
 
 def test_non_text_output_is_a_reason_not_an_exception():
     got = parse_output(None, NER)
-    assert not got.parsed and got.units == Units("ner")
+    assert got == ParseResult(Units("ner"), False, False, ("output is NoneType, not text",))
+    assert got.parsed is False and got.valid is False and got.well_formed is False
+    assert parse_output(3, NER).reasons == ("output is int, not text",)
+
+
+@pytest.mark.parametrize(("output", "entities", "reasons"), [
+    ('{"person": "Kevin"}', [("person", "Kevin")], ()),
+    ('x{"person": "Kevin"}', [("person", "Kevin")], ("text before JSON",)),
+    ('{"person": "Kevin"} x', [("person", "Kevin")], ("text after JSON",)),
+    ('```json\n{"person": "Kevin"}\n```', [("person", "Kevin")], ("code fence around JSON",)),
+    ('```\n{"person": "Kevin"}', [("person", "Kevin")], ("code fence around JSON",)),
+    ("{'person': 'Kevin'}", [("person", "Kevin")], ("broken JSON, repaired",)),
+    ("{'person': 'Kevin'", [("person", "Kevin")], ("broken JSON, repaired", "truncated output")),
+    ("{'person': 'Kevin'} {'location': 'Therese'}", [("person", "Kevin")], ("broken JSON, repaired",)),
+    ("{]", [], ("unparsable JSON",)),
+    ("{,}", [], ("unparsable JSON",)),
+    ("no json", [], ("no JSON object in output",)),
+])
+def test_what_surrounds_or_breaks_the_object_is_a_reason(output, entities, reasons):
+    got = parse_output(output, NER)
+    assert (list(got.units.entities), got.reasons, got.parsed) == (entities, reasons, bool(entities))
+    assert got.well_formed is (not reasons)
 
 
 def test_validate_record_names_the_field():
@@ -394,3 +417,47 @@ def test_a_trigger_only_group_and_arguments_holding_separators():
     assert parse_output(json.dumps({"attack": "attacked"}), schema).units.events == (Event("attack", "attacked"),)
     bare = parse_output(json.dumps({"attack": "attacked: Attacker: Rebels; knives and bombs"}), schema)
     assert bare.units.events[0].arguments == (("Attacker", "Rebels; knives and bombs"),)  # no role: it continues
+
+
+def test_defaults_and_profile_errors():
+    assert prompt_parts(NER) == prompt_parts(NER, "cm", "default")
+    assert round_trips(NER) == round_trips(NER, "cm", "default") is True
+    with pytest.raises(ValueError, match=r"^unknown format profile 'fancy'; known: \['default', 'paper'\]$"):
+        render_prompt(NER, profile="fancy")
+
+
+def test_values_are_ordered_by_their_first_appearance_absent_ones_last():
+    rec = {"id": "o", "dataset": "d", "task": "ner", "text": "Ann met Bob and Ann again .", "labels": ["person"],
+           "entities": [{"type": "person", "text": "Bob"}, {"type": "person", "text": "Ann"}]}
+    assert render_target(rec) == '{"person": "Ann | Bob"}'
+    units = Units("ner", entities=(("person", "Zoe"), ("person", "Bob"), ("person", "Ann")))
+    assert render_units(units, schema_of(rec), "sa") == '{"person": "Ann | Bob | Zoe"}'
+    pairs = {**rec, "task": "re", "labels": ["knows"], "relations": [{"type": "knows", "head": "Bob", "tail": "Ann"},
+                                                                   {"type": "knows", "head": "again", "tail": "met"}]}
+    assert render_target(pairs) == '{"knows": "Bob, Ann | again, met"}'  # a pair sits where either side first does
+    no_text = Units("ner", entities=(("person", "Ann"), ("person", "X")))
+    assert render_units(no_text, Schema("ner", ("person",)), "sa") == '{"person": "Ann | X"}'
+
+
+def test_units_of_slots_outside_the_schema_are_rendered_after_it():
+    units = Units("ner", entities=(("city", "Oslo"), ("person", "Kevin")))
+    assert render_units(units, schema_of(NER)) == ('{"location": "", "person": "Kevin", "organization": "", '
+                                                   '"city": "Oslo"}')
+
+
+@pytest.mark.parametrize(("value", "read"), [
+    ("Therese:", "Therese"), (":Therese", "Therese"), ("'Therese;", "Therese"),
+    ("their   family", "their family"),
+])
+def test_stray_characters_and_spaces_are_read_away(value, read):
+    got = parse_output(json.dumps({"person": value}), NER)
+    assert got.units.entities == (("person", read),)
+    assert got.reasons == (f"slot 'person': value {value!r} read as {read!r}",)
+
+
+def test_paper_profile_two_word_values_and_the_search_bound():
+    text = "New York is big"
+    schema = Schema("ner", ("loc",), text)
+    assert parse_output(json.dumps({"loc": "New York"}), schema, "paper").units.entities == (("loc", "New York"),)
+    at_bound = " ".join(["New York"] * (MAX_SEGMENT_TOKENS // 2))  # exactly MAX_SEGMENT_TOKENS tokens: searched
+    assert parse_output(json.dumps({"loc": at_bound}), schema, "paper").units.entities == (("loc", "New York"),)

@@ -376,3 +376,34 @@ def test_the_first_stage_of_an_ablation_without_earlier_stages_starts_from_the_b
     only_eval = plan_of("+experiment=smoke", "pipeline.order=[]", run_dir=tmp_path).stages
     assert [(s.name, s.input_model, s.input_stage, s.spec) for s in only_eval] == [
         ("eval", str(tiny_model_dir), None, {"style": "cm"})]
+
+
+def test_settings_a_user_recipe_may_leave_out(tmp_path, monkeypatch):
+    import os
+
+    from launch.plan import resolve_threads
+
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}", "+stages.de_ner.style=cm"])
+    del cfg["stages"]["cm_ner"]["style"], cfg["pipeline"]["threads"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    stages = {s.name: s for s in build_plan(cfg).stages}
+    assert stages["cm_ner"].data["style"] == "cm"  # an SFT stage without a style: complete targets
+    assert stages["sa"].data["style"] == "sa" and stages["de_ner"].data["style"] == "cm"  # its own style
+    assert stages["de_re"].data["style"] == "cm"  # none of its own: the previous stage's
+    assert all(s.threads == 3 for s in stages.values()) and resolve_threads(1) == 1
+
+
+def test_a_bad_reward_key_names_where_the_config_came_from():
+    with pytest.raises(ValueError, match=r"^recipe 'reward' group \+ format_profile: key 'ner.w_x': unknown"):
+        plan_of("+experiment=smoke", "+reward.ner.w_x=1.0")
+
+
+def test_every_missing_source_is_listed(tmp_path):
+    from launch.plan import missing_data_error
+
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}"])
+    cfg["data"]["sources"]["ner"] = [{"format": "canonical", "path": str(tmp_path / n)} for n in ("a.jsonl", "b.jsonl")]
+    stage = build_plan(cfg).stages[0]
+    assert len(stage.missing_sources) == 2
+    assert f"source data missing: {stage.missing_sources[0]}; {stage.missing_sources[1]}. Fix:" in str(
+        missing_data_error(stage))

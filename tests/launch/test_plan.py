@@ -365,6 +365,7 @@ def test_stages_carry_their_counts_epochs_and_data_request(tmp_path):
     assert de.data == {"builder": "grpo", "name": "de_re", "task": "re", "count": 4, "style": "sa",
                        "sources": {"re": plan.cfg["data"]["sources"]["re"]}, "profile": "default", "seed": 7}
     assert stages["eval"].samples == 0 and stages["eval"].spec == {"style": "sa"} and stages["eval"].data is None
+    assert (stages["eval"].kind, stages["eval"].engine) == ("eval", "eval")
     assert plan.cfg["seed"] == 7 and plan.run_dir == tmp_path
 
 

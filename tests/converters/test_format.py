@@ -461,3 +461,22 @@ def test_paper_profile_two_word_values_and_the_search_bound():
     assert parse_output(json.dumps({"loc": "New York"}), schema, "paper").units.entities == (("loc", "New York"),)
     at_bound = " ".join(["New York"] * (MAX_SEGMENT_TOKENS // 2))  # exactly MAX_SEGMENT_TOKENS tokens: searched
     assert parse_output(json.dumps({"loc": at_bound}), schema, "paper").units.entities == (("loc", "New York"),)
+
+
+def test_an_empty_ner_piece_and_a_repairer_that_gives_up_are_noted(monkeypatch):
+    got = parse_output('{"person": "Kevin | "}', NER)
+    assert got.units.entities == (("person", "Kevin"),) and got.reasons == ("slot 'person': empty value",)
+    import converters.format as fmt
+
+    def gives_up(text):
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(fmt.json_repair, "loads", gives_up)
+    assert parse_output("{'person': 'Kevin'}", NER).reasons == ("unparsable JSON",)
+
+
+@pytest.mark.parametrize(("value", "read"), [("'Kevin:", "'Kevin"), (":Kevin'", "Kevin'"), (";'Kevin';", "Kevin")])
+def test_grounding_drops_as_few_stray_characters_as_it_can(value, read):
+    """One end first (the right, then the left), both ends last: a quote that is part of the input stays."""
+    schema = Schema("ner", ("person",), "the 'Kevin' project")
+    assert parse_output(json.dumps({"person": value}), schema).units.entities == (("person", read),)

@@ -355,3 +355,10 @@ def test_prediction_check_and_validity_of_nothing() -> None:
                      "not_in_input": ["Anne", "Oslo"], "off_schema": ["city"]}
     assert validity([]) == {"n": 0, "parsed_rate": 0.0, "valid_rate": 0.0, "schema_rate": 0.0, "grounded_rate": 0.0,
                             "reasons": {}}
+
+
+def test_exact_acc_wrong_mentions_and_records_of_another_task() -> None:
+    gold = [ner("Ann met Bob .", [("person", "Ann")])]
+    assert score("ner", gold, [out(person="Bob")], scorer="exact_acc")["slots"]["person"]["correct"] == 0
+    with pytest.raises(ValueError, match=r"^gold record 0 \(id 'Ann met Bo'\) is a 'ner' record, not 're'$"):
+        score("re", gold, ["{}"])

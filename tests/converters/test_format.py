@@ -480,3 +480,13 @@ def test_grounding_drops_as_few_stray_characters_as_it_can(value, read):
     """One end first (the right, then the left), both ends last: a quote that is part of the input stays."""
     schema = Schema("ner", ("person",), "the 'Kevin' project")
     assert parse_output(json.dumps({"person": value}), schema).units.entities == (("person", read),)
+
+
+def test_ee_without_roles_and_an_argument_that_reads_like_a_role():
+    bare = Schema("ee", {"die": ()}, "Two died .")
+    assert parse_output('{"die": "died"}', bare).units.events == (Event("die", "died"),)
+    text = "Hackers stole data ; note: cards from the bank ."
+    schema = Schema("ee", {"attack": ("Attacker", "Target")}, text)
+    got = parse_output('{"attack": "stole: Attacker: Hackers; Target: data ; note: cards"}', schema)
+    assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"), ("Target", "data ; note: cards"))),)
+    assert got.valid

@@ -490,3 +490,15 @@ def test_ee_without_roles_and_an_argument_that_reads_like_a_role():
     got = parse_output('{"attack": "stole: Attacker: Hackers; Target: data ; note: cards"}', schema)
     assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"), ("Target", "data ; note: cards"))),)
     assert got.valid
+
+
+def test_re_pairs_cut_where_both_sides_are_in_the_input_and_order_by_either_side():
+    def pair(text: str, value: str) -> tuple:
+        return parse_output(json.dumps({"r": value}), Schema("re", ("r",), text)).units.relations
+
+    assert pair("x a, b and c .", "a, b, c") == (("r", "a, b", "c"),)  # the cut that leaves nothing outside
+    assert pair("a and c .", "a, b, c") == (("r", "a", "b, c"),)  # equal costs: the first cut
+    assert pair("a and b .", ", b") == ()
+    rec = {"id": "o", "dataset": "d", "task": "re", "text": "Ann met Bob and Ann again .", "labels": ["r"],
+           "relations": [{"type": "r", "head": "met", "tail": "Bob"}, {"type": "r", "head": "Ann", "tail": "again"}]}
+    assert render_target(rec) == '{"r": "Ann, again | met, Bob"}'  # by the earlier of head and tail

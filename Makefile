@@ -1,7 +1,10 @@
 # ProUIE: every target sets up what it needs (the venv is created by scripts/setup_env.sh when missing).
+#   make mini    the whole pipeline on a real small model (SmolLM2-135M-Instruct) and the bundled data (CPU)
 #   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
 #   make test    run the test suite
 #   make lint    ruff check
+#   make engine ENGINE=easyr1|verl   a GRPO engine's own environment in .engines/<engine>/ (scripts/setup_engine.sh)
+#   make engines                     both
 #   make mutation  mutation testing of the core modules with their fast tests (hours; MUTATION_ARGS=launch/plan.py ...)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -14,13 +17,16 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv smoke test lint mutation tiny-model clean-venv
+.PHONY: venv mini smoke test lint mutation tiny-model clean-venv engine engines
 
 venv: $(STAMP)
 
 # setup_env.sh keeps its own stamp too (it returns at once when nothing changed), so a stale mtime is harmless.
 $(STAMP): pyproject.toml scripts/setup_env.sh $(STUB_FILES)
 	bash scripts/setup_env.sh
+
+mini: venv
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) launch/run_pipeline.py +experiment=mini
 
 smoke: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) launch/run_pipeline.py +experiment=smoke
@@ -39,3 +45,14 @@ tiny-model: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The GRPO engines run in environments of their own (they install a module named `verl` and need other
+# transformers versions); the script is idempotent like setup_env.sh.  EASYR1_SRC=<checkout> installs EasyR1 from a
+# local folder instead of its git repository.
+engine:
+	@test -n "$(ENGINE)" || { echo "usage: make engine ENGINE=easyr1|verl" >&2; exit 2; }
+	bash scripts/setup_engine.sh $(ENGINE)
+
+engines:
+	bash scripts/setup_engine.sh easyr1
+	bash scripts/setup_engine.sh verl

@@ -47,6 +47,7 @@ from converters.readers import ReadLog, read_source, source_files
 log = logging.getLogger(__name__)
 
 SFT_COLUMNS = {"prompt": "instruction", "response": "output"}
+PROMPT_FORMATS = ("text", "messages")  # GRPO prompt column: a plain string, or one user turn of chat messages
 _BLOCK = 1 << 20  # I/O buffer of spools and outputs
 
 
@@ -277,12 +278,16 @@ def build_sft_stage(name: str, mixture: Mapping[str, int], sources: Mapping[str,
 
 def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Sequence[Mapping[str, Any]]],
                      out_dir: Path, *, style: str = "sa", profile: str = "default", seed: int, strict: bool = True,
-                     progress: bool = False, file_format: str = "jsonl") -> dict[str, Any]:
+                     progress: bool = False, file_format: str = "jsonl", prompt_format: str = "text") -> dict[str, Any]:
     """Write ``<out_dir>/train.jsonl`` (or ``train.parquet`` with ``file_format="parquet"``, the format of verl's
     examples) for GRPO (EasyR1 / verl / TRL) and ``manifest.json``; returns the manifest.
 
     Columns: ``prompt`` (== the SFT instruction of the same record, style and profile; DE follows SA, so
-    ``style`` defaults to ``"sa"``), ``answer`` (the canonical record as a JSON string), and verl's
+    ``style`` defaults to ``"sa"``): the plain string with ``prompt_format="text"`` (EasyR1, TRL), or that string
+    as one user turn ``[{"role": "user", "content": ...}]`` with ``prompt_format="messages"`` (verl's
+    ``RLHFDataset`` tokenises the messages with the chat template; a plain string would be split into
+    characters, and with ``filter_overlong_prompts`` every row dropped), ``answer`` (the canonical record as a
+    JSON string), and verl's
     ``data_source`` (dataset name), ``reward_model`` ({"style": "rule", "ground_truth": answer}) and
     ``extra_info`` ({"id", "index", "task"}; ``index`` is the record's position in the task's pool, so
     oversampled copies share it). No ``images``/``videos`` columns: their mere presence sends
@@ -291,15 +296,20 @@ def build_grpo_stage(name: str, task: str, count: int, sources: Mapping[str, Seq
     get_profile(profile)
     if file_format not in ("jsonl", "parquet"):
         raise ValueError(f"build_grpo_stage: file_format must be 'jsonl' or 'parquet', got {file_format!r}")
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"build_grpo_stage: prompt_format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
 
     def row(rec: dict[str, Any], index: int) -> str:
         answer = json.dumps(rec, ensure_ascii=False)
-        return json.dumps({"prompt": render_prompt(rec, style, profile), "answer": answer,
+        prompt = render_prompt(rec, style, profile)
+        return json.dumps({"prompt": [{"role": "user", "content": prompt}] if prompt_format == "messages" else prompt,
+                           "answer": answer,
                            "data_source": rec["dataset"], "reward_model": {"style": "rule", "ground_truth": answer},
                            "extra_info": {"id": rec["id"], "index": index, "task": rec["task"]}}, ensure_ascii=False)
 
     return _build("grpo", name, {task: count}, sources, Path(out_dir) / f"train.{file_format}", row,
-                  {"task": task, "style": style, "profile": profile}, seed, strict, progress)
+                  {"task": task, "style": style, "profile": profile, "prompt_format": prompt_format}, seed, strict,
+                  progress)
 
 
 class _NoBar:

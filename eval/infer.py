@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from converters.format import parse_output
 from converters.records import Schema
 from eval.metrics import prediction_check
-from eval.predict import BACKENDS, Generation, build_prompt, make_generator
+from eval.predict import BACKENDS, Generation, build_prompt, load_tokenizer, make_generator
 from eval.predictions_io import read_jsonl
 
 Labels = Sequence[str] | Mapping[str, Sequence[str]]
@@ -43,11 +43,12 @@ def extract(texts: Sequence[str], task: str, labels: Labels | Sequence[Labels], 
             per_text_labels: bool = False, generator: Any = None) -> list[dict[str, Any]]:
     """Extract from each text; ``labels`` is one schema for all texts, or one per text with ``per_text_labels``."""
     schemas = [schema_for(task, lab, t) for t, lab in zip(texts, labels if per_text_labels else [labels] * len(texts))]
-    generate = generator or make_generator(model_dir, backend, max_new_tokens)
+    generate = generator or make_generator(model_dir, template, backend, max_new_tokens)
+    tokenizer = load_tokenizer(str(model_dir))
     outputs: list[Generation] = []
     for start in range(0, len(schemas), batch_size):
         chunk = schemas[start:start + batch_size]
-        outputs += generate([build_prompt(s, template, style, profile) for s in chunk])
+        outputs += generate([build_prompt(s, template, tokenizer, style, profile) for s in chunk])
     results = []
     for schema, (raw, _) in zip(schemas, outputs):
         parsed = parse_output(raw, schema, profile)

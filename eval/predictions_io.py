@@ -70,18 +70,23 @@ def load_predictions(path: str | Path, gold_records: Sequence[Record]) -> list[d
     return [by_id[str(r["id"])][1] for r in gold_records]
 
 
-def _clean_label(label: str) -> str:
+def _clean_label(label: str, stops: Sequence[str]) -> str:
+    """A label without the end-of-turn token LLaMA-Factory leaves on it when that token is not special."""
     label = label.strip()
-    return label[: -len("<|im_end|>")].strip() if label.endswith("<|im_end|>") else label
+    for stop in stops:
+        if stop and label.endswith(stop):
+            return label[: -len(stop)].strip()
+    return label
 
 
 def load_llamafactory_predictions(path: str | Path, gold_records: Sequence[Record], style: str = "cm",
-                                  profile: str = "default") -> list[dict[str, Any]]:
+                                  profile: str = "default", stops: Sequence[str] = ()) -> list[dict[str, Any]]:
     """LLaMA-Factory's ``generated_predictions.jsonl`` as our rows, aligned with ``gold_records`` by position.
 
     Each row must hold its record's text in ``prompt`` and, when ``label`` is non-empty, the record's
-    ``render_target(style, profile)`` as label (stripped); otherwise the file belongs to other data or was
-    generated in another order, and the error names the first line that disagrees.
+    ``render_target(style, profile)`` as label (stripped, and without a trailing stop token of the template,
+    ``stops``); otherwise the file belongs to other data or was generated in another order, and the error names
+    the first line that disagrees.
     """
     rows = read_jsonl(path)
     if len(rows) != len(gold_records):
@@ -96,7 +101,7 @@ def load_llamafactory_predictions(path: str | Path, gold_records: Sequence[Recor
             raise PredictionFileError(path, lineno, f"prompt does not contain the text of gold record "
                                                     f"{record['id']!r}; rows are out of order or from other data")
         label = row.get("label") or ""
-        if label and _clean_label(label) != render_target(record, style, profile):
+        if label and _clean_label(label, stops) != render_target(record, style, profile):
             raise PredictionFileError(path, lineno, f"label differs from the target of gold record {record['id']!r}"
                                                     f" (style {style!r}, profile {profile!r})")
         out.append({"id": record["id"], "dataset": record.get("dataset"), "prediction": predict})

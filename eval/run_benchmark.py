@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from converters.chat import stop_tokens
 from converters.lengths import output_lengths, percentile_buckets
 from converters.readers import ReadLog
 from eval.benchmarks import BenchmarkDataset, resolve
@@ -46,14 +47,15 @@ def _tokenizer(model: str) -> Any | None:
         return None
 
 
-def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str, Any], out_dir: Path,
+def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str, Any], out_dir: Path, tokenizer: Any,
           generator: Callable[[list[str]], list[Generation]] | None) -> list[dict[str, Any]]:
     if cfg["backend"] == "llamafactory":
         if not cfg.get("predictions_dir"):
             raise ValueError("backend=llamafactory needs predictions_dir "
                              "(holding <dataset>/generated_predictions.jsonl)")
         path = Path(cfg["predictions_dir"]) / ds.key / "generated_predictions.jsonl"
-        return load_llamafactory_predictions(path, records, cfg["style"], cfg["profile"])
+        stops = stop_tokens(cfg["template"], tokenizer) if tokenizer is not None else ()
+        return load_llamafactory_predictions(path, records, cfg["style"], cfg["profile"], stops)
     return predict(records, cfg["model"], out_dir / "predictions" / f"{ds.key}.jsonl", backend=cfg["backend"],
                    template=cfg["template"], style=cfg["style"], profile=cfg["profile"],
                    max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], device=cfg.get("device"),
@@ -72,7 +74,8 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     out_dir = Path(cfg["out_dir"])
     datasets = resolve(cfg["benchmark"])
     if generator is None and cfg["backend"] in ("transformers", "vllm"):
-        generator = make_generator(cfg["model"], cfg["backend"], cfg["max_new_tokens"], cfg.get("device"))
+        generator = make_generator(cfg["model"], cfg["template"], cfg["backend"], cfg["max_new_tokens"],
+                                   cfg.get("device"))
     tokenizer = _tokenizer(cfg["model"])
     manifests = manifest_paths(cfg["train_manifests"]) if cfg.get("train_manifests") else run_manifests(cfg["model"])
     trained = trained_labels(manifests)
@@ -80,7 +83,7 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     for ds in datasets:
         read_log = ReadLog()
         records = ds.records(cfg.get("data_dir"), read_log)[: cfg.get("limit") or None]
-        rows = _rows(ds, records, cfg, out_dir, generator)
+        rows = _rows(ds, records, cfg, out_dir, tokenizer, generator)
         predictions = [r["prediction"] for r in rows]
         parsed = parse_predictions(records, predictions, cfg["profile"])
         lengths = output_lengths(predictions, tokenizer)

@@ -27,10 +27,11 @@ def thread_env(threads: int) -> dict[str, str]:
     return dict.fromkeys(THREAD_VARIABLES, str(int(threads)))
 
 
-def backend_env(threads: int) -> dict[str, str]:
+def backend_env(threads: int, python: str = sys.executable) -> dict[str, str]:
     """Variables added on top of the executor's environment for every stage command (``threads``: the planner's
-    ``StagePlan.threads``)."""
-    venv_bin = str(Path(sys.executable).parent)
+    ``StagePlan.threads``; ``python``: the stage's interpreter, an engine's own environment for GRPO engines, whose
+    ``bin`` folder comes first on PATH)."""
+    venv_bin = str(Path(python).parent)
     path = os.environ.get("PATH", "")
     pythonpath = os.environ.get("PYTHONPATH", "")
     return {

@@ -22,8 +22,13 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def compose_recipe(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """``recipes/config.yaml`` composed with command-line style overrides, e.g. ``["+experiment=smoke"]``."""
-    from hydra import compose, initialize_config_dir
+    """``recipes/config.yaml`` composed with command-line style overrides, e.g. ``["+experiment=smoke"]``.
 
+    Inside ``launch/run_pipeline.py`` (a study composes each variant) Hydra is already initialised on this tree."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return resolved_config(compose(config_name="config", overrides=list(overrides)))
     with initialize_config_dir(config_dir=str(RECIPES), version_base=None):
         return resolved_config(compose(config_name="config", overrides=list(overrides)))

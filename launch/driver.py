@@ -4,7 +4,8 @@ Order of work for a stage that is not already DONE with the same fingerprint:
 
 1. remove a stale DONE; stop processes a killed driver left running for this stage;
 2. if the last attempt had other inputs (STARTED fingerprint differs), empty the stage folder; otherwise keep
-   its data and checkpoints so the attempt resumes;
+   its data and checkpoints so the attempt resumes; when another Python environment wrote the input model,
+   normalise it and check it gives the same logits here (``launch.handoff``);
 3. build the data (unless this attempt's data is complete), check it, write ``config.yaml``;
 4. run the stage's command(s) through the executor, streaming the backend's progress to the status line;
 5. convert/merge when the engine needs it, check the expected output exists, drop intermediate checkpoints;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,23 @@ from rich.table import Table
 
 from launch import hf_output
 from launch.backend_env import cluster_shape
+from launch.engine_env import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
-from launch.executor import Executor, StageFailed, StageJob
-from launch.plan import Plan, StagePlan, engine_module, missing_data_error
+from launch.handoff import ensure_handoff
+from launch.plan import EVAL_STAGE, Plan, backend, missing_data_error
+from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
     atomic_write_json,
     done_fingerprint,
     mark_started,
+    output_sha256,
     read_json,
     reset_stage_dir,
     started_fingerprint,
     stop_leftover_processes,
     write_done,
 )
+from launch.stage import Executor, StageFailed, StageJob, StagePlan
 
 DATA_COMPLETE = "COMPLETE"
 SUMMARY = "summary.json"
@@ -52,7 +57,9 @@ def validate_plan(plan: Plan, dry_run: bool) -> dict[str, list[str]]:
     for stage in plan.stages:
         if stage.missing_sources and not dry_run:
             raise missing_data_error(stage)
-        notes[stage.name] = list(engine_module(stage.engine).validate(stage))
+        if stage.engine in ENGINE_ENVS and not dry_run and not Path(stage.python).exists():
+            raise StageFailed(stage.name, stage.python, missing_env_hint(stage.engine, Path(stage.python)))
+        notes[stage.name] = list(backend(stage.engine).validate(stage))
         if stage.missing_sources:
             notes[stage.name].append(f"{len(stage.missing_sources)} source(s) not found (data is not needed to plan)")
     first = plan.stages[0] if plan.stages else None
@@ -64,8 +71,7 @@ def validate_plan(plan: Plan, dry_run: bool) -> dict[str, list[str]]:
 
 
 def has_output(stage: StagePlan) -> bool:
-    module = engine_module(stage.engine)
-    return module.has_output(stage) if hasattr(module, "has_output") else hf_output.has_model(stage.output_dir)
+    return backend(stage.engine).has_output(stage)
 
 
 def is_done(stage: StagePlan) -> bool:
@@ -101,10 +107,27 @@ def build_data(stage: StagePlan) -> dict[str, Any] | None:
 class StageRunner:
     """Runs the stages of one plan with one executor; prints a line per stage and a summary table."""
 
-    def __init__(self, plan: Plan, executor: Executor, console: Console | None = None) -> None:
+    def __init__(self, plan: Plan, executor: Executor, console: Console | None = None,
+                 shared: Mapping[str, Path] | None = None) -> None:
         self.plan, self.executor = plan, executor
         self.console = console or Console(stderr=True)
+        self.shared = dict(shared or {})  # fingerprint -> a finished stage elsewhere (launch.reuse)
         self.rows: list[dict[str, Any]] = []
+
+    def _row(self, stage: StagePlan, results: Mapping[str, Any], status: str, **extra: Any) -> dict[str, Any]:
+        """A summary row under this run's stage name (a shared stage's DONE names the run that made it)."""
+        row = {**results, "stage": stage.name, "status": status, **extra}
+        if stage.kind == "eval":
+            row["evaluates"] = stage.spec["evaluates"]
+        return row
+
+    def _share(self, stage: StagePlan) -> Path | None:
+        """Link the stage to an identical finished stage of another run, when there is one and it checks out."""
+        source = self.shared.get(stage.fingerprint)
+        if source is None or source == stage.stage_dir.resolve() or not verified(source, stage.fingerprint):
+            return None
+        link_stage(stage.stage_dir, source)
+        return source
 
     def _run_job(self, job: StageJob, status: Callable[[str], None] | None = None) -> None:
         code = self.executor.run(job, on_line=status)
@@ -115,7 +138,9 @@ class StageRunner:
 
     def run_stage(self, stage: StagePlan) -> dict[str, Any]:
         """Run one stage to DONE and return its results."""
-        module, cfg = engine_module(stage.engine), self.plan.cfg
+        engine, cfg = backend(stage.engine), self.plan.cfg
+        if stage.stage_dir.is_symlink():  # it was another run's finished stage (launch.reuse): never write there
+            stage.stage_dir.unlink()
         (stage.stage_dir / "DONE").unlink(missing_ok=True)
         stop_leftover_processes(stage.stage_dir)
         resuming = started_fingerprint(stage.stage_dir) == stage.fingerprint
@@ -123,10 +148,11 @@ class StageRunner:
             reset_stage_dir(stage.stage_dir)
         mark_started(stage.stage_dir, stage.fingerprint)
         start = time.monotonic()
+        handoff = ensure_handoff(stage, self.plan)  # another environment wrote the input model: same logits here?
         manifest = build_data(stage)
-        module.check_data(stage)
+        engine.check_data(stage)
         write_config(stage)
-        resume_from = module.prepare(stage, cfg)
+        resume_from = engine.prepare(stage, cfg)
         data_seconds = time.monotonic() - start
         if resume_from is not None:
             self.console.print(f"  [yellow]{stage.name}: resuming from {resume_from}[/]")
@@ -136,11 +162,11 @@ class StageRunner:
                 elapsed = time.monotonic() - start
                 status.update(f"{stage.name} {elapsed:6.0f}s | {line.strip()[:100]}")
 
-            for job in module.jobs(stage, cfg):
+            for job in engine.jobs(stage, cfg):
                 self._run_job(job, show)
         backend_seconds = time.monotonic() - backend_start
         finish_start = time.monotonic()
-        module.finish(stage, cfg, self._run_job)
+        engine.finish(stage, cfg, self._run_job)
         if not has_output(stage):
             raise StageFailed(stage.name, stage.log_path,
                               f"the backend exited 0 but left no model in {stage.output_dir}; read the log")
@@ -154,7 +180,8 @@ class StageRunner:
             "input_model": stage.input_model, "resumed_from": str(resume_from) if resume_from else None,
             "threads": stage.threads,
             "data_outputs": manifest.get("outputs") if manifest else None,
-            **module.results(stage),
+            "output_sha256": output_sha256(stage.output_dir), "handoff": handoff,
+            **engine.results(stage),
         }
         write_done(stage.stage_dir, stage.fingerprint, results)
         return results
@@ -165,11 +192,17 @@ class StageRunner:
         for stage in self.plan.stages:
             if is_done(stage):
                 results = read_json(stage.stage_dir / "DONE")["results"]
-                self.rows.append({**results, "status": "cached"})
+                self.rows.append(self._row(stage, results, "cached"))
                 self.console.print(f"[dim]= {stage.name:<10} cached (DONE, inputs unchanged)[/]")
                 continue
+            source = self._share(stage)
+            if source is not None:
+                results = read_json(stage.stage_dir / "DONE")["results"]
+                self.rows.append(self._row(stage, results, "shared", shared_from=str(source)))
+                self.console.print(f"[dim]~ {stage.name:<10} shared: the same stage finished in {source}[/]")
+                continue
             results = self.run_stage(stage)
-            self.rows.append({**results, "status": "ran"})
+            self.rows.append(self._row(stage, results, "ran"))
             self.console.print(f"[green]✓[/] {stage.name:<10} {results['seconds']:7.1f}s  {metric_text(results)}")
         return self.rows
 
@@ -194,7 +227,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) -> None:
-    """The plan, every command and config, and GPU-hour estimates for the recipe's cluster."""
+    """The plan, every command and config (each also written to ``<stage>/config.yaml``), and GPU-hour estimates
+    for the recipe's cluster."""
     cfg = plan.cfg
     gpu_type, rate = throughput(cfg)
     nnodes, gpus_per_node = cluster_shape(cfg["cluster"])
@@ -214,24 +248,39 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
                   f"assumed tokens/s per GPU {dict(rate)}; model: launch/estimate.py, numbers: recipe 'estimate'")
     for stage in plan.stages:
         console.rule(f"{stage.name} ({stage.engine})")
-        for job in engine_module(stage.engine).jobs(stage, cfg):
+        for job in backend(stage.engine).jobs(stage, cfg):
             env = " ".join(f"{k}={v}" for k, v in job.env.items() if k not in ("PATH", "PYTHONPATH"))
             console.print(f"$ {env} {' '.join(job.argv)}", markup=False, soft_wrap=True)
-        console.print(f"# {stage.config_path}", markup=False)
+        write_config(stage)
+        console.print(f"# {stage.config_path} (written)", markup=False)
         console.print(yaml.safe_dump(stage.config, sort_keys=False, width=120), markup=False, end="")
         for note in notes.get(stage.name, []):
             console.print(f"# validated; note: {note}", markup=False)
 
 
-def execute_plan(plan: Plan, executor: Executor, console: Console | None = None) -> list[dict[str, Any]]:
-    """Validate, run, summarise; writes ``<run>/summary.json`` with the timings the overhead benchmark reads."""
+def execute_plan(plan: Plan, executor: Executor, console: Console | None = None,
+                 reuse: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+    """Validate, run, summarise; writes ``<run>/summary.json`` with the timings the overhead benchmark reads.
+
+    Finished stages of the runs in ``pipeline.reuse`` and ``reuse`` with a stage's fingerprint are linked instead
+    of rerun (``launch.reuse``)."""
     console = console or Console(stderr=True)
     start = time.monotonic()
     validate_plan(plan, dry_run=False)
     validate_seconds = time.monotonic() - start
-    runner = StageRunner(plan, executor, console)
+    shared = finished_stages([*(plan.cfg["pipeline"].get("reuse") or []), *reuse])
+    runner = StageRunner(plan, executor, console, shared)
     rows = runner.run()
     console.print(summary_table(rows))
+    total = time.monotonic() - start
+    full_run = not set(plan.cfg["pipeline"]["skip"]) - {EVAL_STAGE}
     atomic_write_json(plan.run_dir / SUMMARY, {"validate_seconds": round(validate_seconds, 2), "stages": rows,
-                                               "total_seconds": round(time.monotonic() - start, 2)})
+                                               "total_seconds": round(total, 2), "full_run": full_run})
+    console.print(f"total {total:.0f} s (this invocation; cached stages cost nothing)")
+    if any(row.get("evaluates") for row in rows):
+        from eval import progression
+
+        paths = progression.write(progression.from_summary(plan.run_dir), plan.run_dir)
+        console.print(paths["markdown"].read_text(encoding="utf-8"), markup=False)
+        console.print(f"[bold]progression[/] {paths['markdown']} and {paths['plot'].name}")
     return rows

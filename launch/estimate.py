@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from launch.plan import StagePlan
+from launch.stage import StagePlan
 
 
 def throughput(cfg: Mapping[str, Any]) -> tuple[str, Mapping[str, float]]:

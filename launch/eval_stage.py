@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageJob, StagePlan
 
 REPORT = "report.json"
 DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
-STAGE_CODE = ("eval.run_benchmark",)  # the code behind the stage's predictions, scores and report
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -50,14 +48,6 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     return OmegaConf.to_container(merged, resolve=True)
 
 
-def validate(stage: StagePlan) -> list[str]:
-    return []
-
-
-def check_data(stage: StagePlan) -> None:
-    """The benchmark reads its own test sets."""
-
-
 def argv(stage: StagePlan) -> list[str]:
     """The eval command: the stage's config file; the stage fingerprint goes into the report as ``recipe_hash``."""
     return [sys.executable, "-m", "launch.eval_stage", str(stage.config_path), stage.fingerprint[:16]]
@@ -68,14 +58,6 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
                      log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
 
-def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    return None
-
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """The report is the output; nothing to convert."""
-
-
 def has_output(stage: StagePlan) -> bool:
     return (stage.output_dir / REPORT).is_file()
 
@@ -83,7 +65,17 @@ def has_output(stage: StagePlan) -> bool:
 def results(stage: StagePlan) -> dict[str, Any]:
     path = stage.output_dir / REPORT
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {"report": str(path), "averages": report.get("averages")}
+    return {"report": str(path), "averages": report.get("averages"), "evaluates": stage.spec["evaluates"]}
+
+
+class Evaluation(Backend):
+    """An evaluation of one model on the recipe's benchmark (its output is the report)."""
+
+    stage_code = ("eval.run_benchmark",)  # the code behind the stage's predictions, scores and report
+    render = staticmethod(render)
+    jobs = staticmethod(jobs)
+    has_output = staticmethod(has_output)
+    results = staticmethod(results)
 
 
 def main(argv_: list[str] | None = None) -> None:

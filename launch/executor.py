@@ -11,96 +11,14 @@ updates of progress bars count as lines), so the driver can show the backend's o
 
 from __future__ import annotations
 
-import codecs
-import ctypes
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
-OnLine = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class StageJob:
-    """One stage's command and the resources it needs; the executor appends its output to ``log_path``."""
-
-    stage: str
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    log_path: str
-    num_gpus: int = 0
-    num_cpus: int = 1
-    nnodes: int = 1
-    multinode: str = "torchrun"
-
-
-class StageFailed(RuntimeError):
-    """A stage could not finish; the message names the stage, the file to look at and what to do."""
-
-    def __init__(self, stage: str, path: str | Path | None, hint: str) -> None:
-        self.stage, self.path, self.hint = stage, str(path) if path else None, hint
-        where = f" (see {path})" if path else ""
-        super().__init__(f"stage {stage!r} failed{where}: {hint}")
-
-
-class Executor(Protocol):
-    name: str
-
-    def run(self, job: StageJob, on_line: OnLine | None = None) -> int: ...
-
-    def cancel(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """In the child before exec: own session and process group, and ``sig`` when the parent dies (Linux prctl)."""
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
-
-
-class LineSplitter:
-    """Hands each non-blank line of a text stream (``\\n`` or ``\\r`` terminated) to ``on_line``.
-
-    Carriage-return updates of progress bars count as lines; text after the last terminator waits for more.
-    """
-
-    def __init__(self, on_line: OnLine) -> None:
-        self.on_line, self.pending = on_line, ""
-
-    def feed(self, text: str) -> None:
-        *lines, self.pending = (self.pending + text).replace("\r", "\n").split("\n")
-        for line in lines:
-            if line.strip():
-                self.on_line(line)
-
-    def close(self) -> None:
-        """The unterminated rest, if any, is a line too."""
-        if self.pending.strip():
-            self.on_line(self.pending)
-        self.pending = ""
-
-
-def stream_lines(stream, sink, on_line: OnLine | None) -> None:
-    """Copy a child's binary output to ``sink`` and hand each line (see :class:`LineSplitter`) to ``on_line``."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    lines = LineSplitter(on_line) if on_line is not None else None
-    while chunk := stream.read1(65536):
-        sink.write(chunk)
-        sink.flush()
-        if lines is not None:
-            lines.feed(decoder.decode(chunk))
-    if lines is not None:
-        lines.feed(decoder.decode(b"", final=True))
-        lines.close()
+from launch.processes import die_with_parent, stream_lines
+from launch.stage import Executor, OnLine, StageFailed, StageJob
 
 
 class LocalExecutor:

@@ -1,67 +1,66 @@
 """GRPO stages with EasyR1 (the paper's DE engine, GPU clusters): render, check, run, merge to Hugging Face.
 
 The stage config is EasyR1's own YAML (sections data / algorithm / worker / trainer), run as
-``python3 -m verl.trainer.main config=<stage>/config.yaml`` in the EasyR1 environment (EasyR1 installs a module
-named ``verl``; it is never imported here). Pitfalls handled (notes: upstream-easyr1-verl §1):
+``<EasyR1 env>/bin/python -m verl.trainer.main config=<stage>/config.yaml`` in EasyR1's own environment
+(``scripts/setup_engine.sh easyr1``; EasyR1 installs a module named ``verl``, which the driver never imports).
+Pitfalls handled (notes: upstream-easyr1-verl §0-1):
 
-- every path is absolute (EasyR1 resolves relative paths against the driver's working directory, and a
-  missing reward file only prints a warning);
+- every path is absolute (EasyR1 resolves relative paths against its working directory, and a missing file is
+  only a printed warning: the check makes it an error);
+- EasyR1 always builds a validation set and validates after training: ``data.val_files`` is the first
+  ``grpo.val_rows`` prompts of the stage's own data (``val.jsonl``; not held out, an end-of-stage reward);
 - the reward is ``rewards/easyr1.py:compute_score`` with the recipe's ``reward`` group as its kwargs;
 - each stage has its own ``save_checkpoint_path``, so a new stage never auto-resumes the previous one;
   ``find_last_checkpoint`` stays on and only ever resumes an interrupted attempt of the same stage (the driver
   empties the stage folder when the stage's inputs changed);
-- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.easyr1_chat_template``, the same
-  bytes as SFT and eval;
-- after training, ``scripts/model_merger.py`` of the EasyR1 checkout turns the last checkpoint into a Hugging
-  Face model, which is copied into the stage's output folder with ``generation_config.json`` checked to still
-  stop at the base model's EOS ids (older EasyR1 dropped Qwen3's ``<|im_end|>``).
+- EasyR1 empties ``experiment_log.jsonl`` when it starts: each attempt's log is kept aside first, and the
+  stage's results cover the steps of every attempt;
+- the prompt is wrapped by ``data.override_chat_template`` = ``converters.chat.engine_chat_template``, the same
+  bytes as SFT and eval (checked on the stage's data through EasyR1's own dataset);
+- after training, EasyR1's ``scripts/model_merger.py`` (kept in the environment by the set-up) turns the last
+  checkpoint into a Hugging Face model, copied into the stage's output folder with ``generation_config.json``
+  checked to still stop at the base model's EOS ids (older EasyR1 dropped Qwen3's ``<|im_end|>``).
 
-Checks at planning time: every key against the vendored whitelist ``launch/easyr1_keys.yaml`` and the batch
-divisibility rules EasyR1 enforces at start-up.
+Checks by EasyR1's own code (``launch.easyr1_check``, run in EasyR1's environment): before anything runs, the
+rendered config through ``PPOConfig`` and the reward file through ``AutoRewardManager`` (scores equal to a direct
+call); when the stage starts, its data through ``create_dataloader`` (train and validation). Without the
+environment, validation says what it could not check. The batch rules EasyR1 only enforces once it has GPUs are
+evaluated here too.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from launch import grpo_engine
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
-KEYS_FILE = Path(__file__).with_name("easyr1_keys.yaml")
-STAGE_CODE = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
+CHECK_MODULE = "launch.easyr1_check"
+MERGER = "share/easyr1/scripts/model_merger.py"  # inside the environment (scripts/setup_engine.sh)
 
 
 def _paths(stage: StagePlan) -> dict[str, Path]:
-    return {"checkpoints": stage.stage_dir / "checkpoints", "chat_template": stage.stage_dir / "chat_template.jinja"}
+    return {"checkpoints": stage.stage_dir / "checkpoints", "chat_template": stage.stage_dir / "chat_template.jinja",
+            "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
+            "log": stage.stage_dir / "checkpoints" / "experiment_log.jsonl",
+            "earlier_logs": stage.stage_dir / "experiment_log.earlier.jsonl"}
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
-    conf = _merge(copy.deepcopy(cfg["grpo"]["config"]), stage.spec.get("args") or {})
-    cluster = cfg["cluster"]
-    nnodes, gpus = cluster_shape(cluster)
+    conf = grpo_engine.stage_settings(stage, cfg)
+    nnodes, gpus = cluster_shape(cfg["cluster"])
     data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
     paths = _paths(stage)
-    data.update(train_files=str(stage.data_dir / "train.jsonl"), prompt_key="prompt", answer_key="answer",
-                override_chat_template=str(paths["chat_template"]), seed=int(cfg["seed"]))
+    data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
+                answer_key="answer", override_chat_template=str(paths["chat_template"]), seed=int(cfg["seed"]))
     actor, rollout, reward = (worker.setdefault(k, {}) for k in ("actor", "rollout", "reward"))
     actor.setdefault("model", {})["model_path"] = stage.input_model
     rollout["n"] = int(stage.rollout_n)
@@ -76,31 +75,8 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     return conf
 
 
-def _allowed() -> set[str]:
-    table = yaml.safe_load(KEYS_FILE.read_text(encoding="utf-8"))
-    return {f"{section}.{key}" for section, keys in table.items() for key in keys}
-
-
-def unknown_keys(conf: Mapping[str, Any]) -> list[str]:
-    """Dotted keys of ``conf`` outside the whitelist (a whitelisted key's value may be any mapping)."""
-    allowed, found = _allowed(), []
-
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            dotted = f"{prefix}{key}"
-            if dotted in allowed:
-                continue
-            if isinstance(value, Mapping) and any(a.startswith(dotted + ".") for a in allowed):
-                walk(value, dotted + ".")
-            else:
-                found.append(dotted)
-
-    walk(conf, "")
-    return found
-
-
 def batch_problems(conf: Mapping[str, Any], samples: int) -> list[str]:
-    """EasyR1's start-up batch checks (notes §1.3), evaluated on the rendered config."""
+    """EasyR1's batch rules (notes §1.3), which it checks only once it has GPUs, on the rendered config."""
     data, worker, trainer = conf["data"], conf["worker"], conf["trainer"]
     actor, rollout = worker["actor"], worker["rollout"]
     world = int(trainer["nnodes"]) * int(trainer["n_gpus_per_node"])
@@ -130,41 +106,66 @@ def batch_problems(conf: Mapping[str, Any], samples: int) -> list[str]:
     return problems
 
 
+def _reward_kwargs(conf: Mapping[str, Any]) -> dict[str, Any]:
+    return conf["worker"]["reward"]["reward_function_kwargs"]
+
+
 def validate(stage: StagePlan) -> list[str]:
-    """Whitelist + batch checks + the reward file; EasyR1 itself is not importable here (GPU environment)."""
-    unknown = unknown_keys(stage.config)
-    if unknown:
-        raise StageFailed(stage.name, stage.config_path,
-                          f"EasyR1 config key(s) {unknown} are not EasyR1 keys (launch/easyr1_keys.yaml); fix "
-                          f"grpo.config or stages.{stage.name}.args")
+    """Batch rules, then EasyR1's own config and reward checks; returns notes on what was not checked."""
     problems = batch_problems(stage.config, stage.samples)
     if problems:
         raise StageFailed(stage.name, stage.config_path,
                           "EasyR1 batch settings are inconsistent: " + "; ".join(problems) +
                           ". Fix grpo.config (data.rollout_batch_size, worker.actor.*) or the cluster profile")
-    if not REWARD_FILE.is_file():
-        raise StageFailed(stage.name, REWARD_FILE, "the reward file is missing from the checkout")
-    return ["EasyR1: keys checked against launch/easyr1_keys.yaml and batch rules, not by EasyR1 itself"]
+    with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
+        template = Path(tmp) / "chat_template.jinja"  # the real one is written when the stage starts
+        template.write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+        conf = copy.deepcopy(stage.config)
+        conf["data"]["override_chat_template"] = str(template)
+        return grpo_engine.validate_in_engine(stage, CHECK_MODULE, conf, _reward_kwargs(conf))
+
+
+def _easyr1_row(row: dict[str, Any]) -> None:
+    from rewards.inputs import gold_from_answer
+
+    if not isinstance(row.get("prompt"), str):
+        raise ValueError("'prompt' must be a plain string for EasyR1")
+    if {"images", "videos"} & set(row):
+        raise ValueError("an 'images'/'videos' column sends EasyR1 down its multimodal path")
+    gold_from_answer(row["answer"])
 
 
 def check_data(stage: StagePlan) -> None:
-    """The builder wrote train.jsonl with the prompt/answer columns the config names."""
+    """Every row of train.jsonl has a plain-string ``prompt`` and a JSON-record ``answer``, and no image or video
+    column (EasyR1 would take its multimodal path); the row count is the stage's."""
+    grpo_engine.check_rows(stage, _paths(stage)["train"], _easyr1_row)
 
 
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     nnodes, gpus = cluster_shape(cfg["cluster"])
-    python = cfg["grpo"].get("python", "python3")
-    return [StageJob(stage=stage.name, argv=[python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
-                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+    return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
+                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                      num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
 
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    """Write the chat template file; an interrupted attempt resumes through EasyR1's checkpoint tracker."""
-    from converters.chat import easyr1_chat_template
+    """Write the chat template and the validation file, check the data with EasyR1's own dataloader, keep the
+    last attempt's log; an interrupted attempt resumes through EasyR1's checkpoint tracker."""
+    from transformers import AutoTokenizer
+
+    from converters.chat import chat_prompt, engine_chat_template
 
     paths = _paths(stage)
-    paths["chat_template"].write_text(easyr1_chat_template(stage.template), encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+    paths["chat_template"].write_text(engine_chat_template(stage.template, tokenizer), encoding="utf-8")
+    head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
+    with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
+        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
+                                             Path(tmp), ["--data"], log=True)
+    ours = [chat_prompt(json.loads(row)["prompt"], stage.template, tokenizer) for row in head]
+    grpo_engine.check_engine_data(stage, report["data"], ours, len(head), "filter_overlong_prompts drops prompts "
+                                  "longer than data.max_prompt_length; raise it in grpo.config")
+    grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])
     tracker = paths["checkpoints"] / "checkpoint_tracker.json"
     return paths["checkpoints"] if tracker.is_file() else None
 
@@ -177,47 +178,34 @@ def last_actor_dir(stage: StagePlan) -> Path:
     return _paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
 
 
-def _eos_ids(model_dir: Path) -> list[int]:
-    path = model_dir / "generation_config.json"
-    if not path.is_file():
-        return []
-    eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
-    return [eos] if isinstance(eos, int) else list(eos or [])
+def merger_script(stage: StagePlan, cfg: Mapping[str, Any]) -> Path:
+    """EasyR1's ``scripts/model_merger.py``: ``grpo.merger``, or the copy in the environment."""
+    return Path(cfg["grpo"].get("merger") or Path(stage.python).parents[1] / MERGER)
 
 
 def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Merge the last checkpoint to Hugging Face format and copy it to ``output/`` (keeping the EOS ids)."""
+    """Merge the last checkpoint with EasyR1's merger and copy it to ``output/`` (keeping the EOS ids)."""
     actor = last_actor_dir(stage)
-    merger = Path(cfg["grpo"]["repo_dir"]) / "scripts" / "model_merger.py"
-    run_job(StageJob(stage=stage.name, argv=[cfg["grpo"].get("python", "python3"), str(merger), "--local_dir",
-                                             str(actor)],
-                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
-    merged = actor / "huggingface"
-    if stage.output_dir.exists():
-        shutil.rmtree(stage.output_dir)
-    shutil.copytree(merged, stage.output_dir)
-    base = Path(stage.input_model)
-    if set(_eos_ids(base)) - set(_eos_ids(stage.output_dir)) and (base / "generation_config.json").is_file():
-        shutil.copy2(base / "generation_config.json", stage.output_dir / "generation_config.json")
-
-
-def _flat(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    run_job(StageJob(stage=stage.name, argv=[stage.python, str(merger_script(stage, cfg)), "--local_dir", str(actor)],
+                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
+    grpo_engine.publish(stage, actor / "huggingface")
 
 
 def results(stage: StagePlan) -> dict[str, Any]:
-    """Mean of ``reward/overall`` over the file logger's steps (experiment_log.jsonl)."""
-    path = _paths(stage)["checkpoints"] / "experiment_log.jsonl"
-    rewards = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            flat = _flat(json.loads(line)) if line.strip() else {}
-            rewards += [float(v) for k, v in flat.items() if k.endswith("reward/overall")]
-    return {"mean_reward": sum(rewards) / len(rewards) if rewards else None,
-            "final_reward": rewards[-1] if rewards else None}
+    """Mean of ``reward/overall`` over every training step of every attempt (experiment_log.jsonl)."""
+    paths = _paths(stage)
+    return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]],
+                                                              "reward/overall"))
+
+
+class EasyR1GRPO(Backend):
+    """DE stages with EasyR1 in its own environment, merged to Hugging Face format after."""
+
+    stage_code = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    check_data = staticmethod(check_data)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    finish = staticmethod(finish)
+    results = staticmethod(results)

@@ -6,8 +6,9 @@ arguments. Runner side: ``python -m launch.grpo_trl <stage>/config.yaml`` trains
 model into the stage's output folder.
 
 Prompts: the dataset's ``prompt`` column is the SFT instruction; the runner wraps it with
-``converters.chat.chat_prompt`` and hands TRL a *plain string*, which TRL does not template again (it only
-templates conversational prompts), so rollouts see byte-for-byte the model input of SFT and eval.
+``converters.chat.chat_prompt`` (LLaMA-Factory's template, as text) and hands TRL a *plain string*, which TRL does
+not template again (it only templates conversational prompts), so rollouts see byte-for-byte the model input of SFT
+and eval.
 Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
 against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
 (= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
@@ -22,10 +23,7 @@ from typing import Any
 
 from launch import hf_output
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
-
-STAGE_CODE = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +62,6 @@ def validate(stage: StagePlan) -> list[str]:
     return []
 
 
-def check_data(stage: StagePlan) -> None:
-    """Nothing beyond the builder's manifest: the runner reads train.jsonl directly."""
-
-
 def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
     return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
                      env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
@@ -76,10 +70,6 @@ def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
 
 def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     return hf_output.prepare_resume(stage.output_dir)
-
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Nothing to convert: the runner saves a Hugging Face model."""
 
 
 def results(stage: StagePlan) -> dict[str, Any]:
@@ -127,7 +117,7 @@ def train(config: dict[str, Any]) -> None:
     if not hasattr(model, "warnings_issued"):  # TRL 0.24 writes to this dict, which transformers 5 removed
         model.warnings_issued = {}
     dataset = load_dataset("json", data_files=config["train_file"], split="train")
-    dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template)})
+    dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template, tokenizer)})
     funcs = sfr_reward_funcs(**config["reward"])
     args = GRPOConfig(**config["trainer"], reward_weights=sfr_reward_weights(funcs))
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
@@ -138,6 +128,17 @@ def train(config: dict[str, Any]) -> None:
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()
+
+
+class TRLGRPO(Backend):
+    """DE stages with TRL's GRPOTrainer on one machine (CPU included)."""
+
+    stage_code = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    results = staticmethod(results)
 
 
 def main(argv: list[str] | None = None) -> None:

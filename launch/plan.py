@@ -11,61 +11,20 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from launch.backend_env import REPO_ROOT
 from launch.code_stamp import code_stamp
-from launch.executor import StageFailed
+from launch.engine_env import stage_python
 from launch.run_dir import files_stamp, fingerprint
+from launch.stage import Backend, StageFailed, StagePlan
 
 TRAIN_KINDS = ("sft", "grpo")
 STAGE_KEYS = {"sft": {"kind", "style", "mixture", "epochs", "args"},
               "grpo": {"kind", "task", "count", "epochs", "rollout_n", "style", "args"}}
 EVAL_STAGE = "eval"
-
-
-@dataclass
-class StagePlan:
-    """One stage of a run; paths are absolute. ``config`` is what the backend reads from ``config_path``."""
-
-    name: str
-    kind: str                      # sft | grpo | eval
-    engine: str                    # llamafactory | trl | easyr1 | eval
-    stage_dir: Path
-    input_model: str
-    input_stage: str | None
-    samples: int
-    epochs: float | None = None
-    rollout_n: int | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] | None = None    # keyword arguments of the converters.stages builder
-    config: dict[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""
-    missing_sources: list[str] = field(default_factory=list)
-    # Run-wide settings, resolved once by the planner and handed to every stage (DESIGN §7: one fact, one place).
-    profile: str = "default"               # output-format profile of data, rewards and eval
-    template: str = "qwen3_nothink"        # chat template of SFT, GRPO rollouts and eval
-    threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
-    reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
-
-    @property
-    def config_path(self) -> Path:
-        return self.stage_dir / "config.yaml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.stage_dir / "data"
-
-    @property
-    def output_dir(self) -> Path:
-        return self.stage_dir / "output"
-
-    @property
-    def log_path(self) -> Path:
-        return self.stage_dir / "stage.log"
 
 
 @dataclass
@@ -75,23 +34,33 @@ class Plan:
     cfg: dict[str, Any]
 
 
-def engine_module(engine: str) -> ModuleType:
-    """The module that renders, runs and reads one backend (imported lazily: only what a plan uses)."""
+BACKENDS = {"llamafactory": "launch.sft_llamafactory:LlamaFactorySFT", "trl": "launch.grpo_trl:TRLGRPO",
+            "easyr1": "launch.grpo_easyr1:EasyR1GRPO", "verl": "launch.grpo_verl:VerlGRPO",
+            "eval": "launch.eval_stage:Evaluation"}
+
+
+@functools.cache
+def backend(engine: str) -> Backend:
+    """The backend of an engine (its module imported on first use: only what a plan uses)."""
     import importlib
 
-    modules = {"llamafactory": "launch.sft_llamafactory", "trl": "launch.grpo_trl",
-               "easyr1": "launch.grpo_easyr1", "eval": "launch.eval_stage"}
-    if engine not in modules:
-        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(modules)}")
-    return importlib.import_module(modules[engine])
+    if engine not in BACKENDS:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(BACKENDS)}")
+    module, name = BACKENDS[engine].split(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 def resolve_model(name_or_path: str) -> str:
-    """``tiny`` is the embedded smoke model (built once into the cache); anything else is a local path."""
+    """``tiny`` (the embedded random smoke model, built in seconds) and ``smollm2`` (SmolLM2-135M-Instruct from its
+    PyPI wheel, converted once) are made into the cache on first use; anything else is a local path."""
     if name_or_path == "tiny":
         from launch.tiny_model import ensure_tiny_model
 
         return str(ensure_tiny_model())
+    if name_or_path == "smollm2":
+        from launch.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2())
     return str(Path(name_or_path).expanduser().resolve())
 
 
@@ -179,7 +148,8 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any], pr
                 "style": spec.get("style", "cm"), "sources": {t: sources.get(t, []) for t in tasks}, **common}
     task = spec["task"]
     return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
-            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common}
+            "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common,
+            **cfg["grpo"].get("data", {})}  # the engine's data layout (grpo/verl.yaml: chat-message prompts)
 
 
 def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, Any]:
@@ -191,6 +161,7 @@ def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, 
 
 def build_plan(cfg: Mapping[str, Any]) -> Plan:
     """The stages of a composed recipe (a plain dict, interpolations resolved), in order, fingerprinted."""
+    from converters.chat import template_of
     from converters.format import get_profile
 
     _check_names(cfg)
@@ -198,6 +169,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(cfg["pipeline"]["skip"])
     model = resolve_model(str(cfg["model"]["name_or_path"]))
+    template_of(str(cfg["model"]["template"]))  # an unknown template is a config error, before anything else
     run = {"profile": get_profile(cfg["format_profile"]).name, "template": str(cfg["model"]["template"]),
            "threads": resolve_threads(cfg["pipeline"].get("threads", "auto"))}
     reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in cfg["pipeline"]["order"]
@@ -223,26 +195,55 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         stage = StagePlan(
             name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
             input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
-            spec=spec, data=data, reward=reward if kind == "grpo" else None, **run,
+            spec=spec, data=data, reward=reward if kind == "grpo" else None,
+            python=str(stage_python(cfg[kind]["engine"], cfg)), **run,
         )
-        module = engine_module(stage.engine)
-        stage.config = module.render(stage, cfg)
+        engine = backend(stage.engine)
+        stage.config = engine.render(stage, cfg)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
-                                         "code": stamp(module.STAGE_CODE), "input": upstream}, run_dir)
+                                         "code": stamp(engine.stage_code), "input": upstream}, run_dir,
+                                        stage.stage_dir)
         stages.append(stage)
         previous = stage
     if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
-        style = previous.data["style"] if previous else "cm"  # ask the way the model was last trained
-        input_model, input_stage, upstream = _upstream(previous, model)
-        stage = StagePlan(name=EVAL_STAGE, kind="eval", engine="eval", stage_dir=run_dir / EVAL_STAGE,
-                          input_model=input_model, input_stage=input_stage, samples=0, spec={"style": style}, **run)
-        module = engine_module("eval")
-        stage.config = module.render(stage, cfg)
-        stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(module.STAGE_CODE),
-                                         "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
-                                         "input": upstream}, run_dir)
-        stages.append(stage)
+        trained = {s.name: s for s in stages}
+        last = stages[-1] if stages else None
+        for name, evaluated, source in eval_targets(cfg, stages):
+            evaluated_stage = last if source == "final" else trained.get(source)  # None: the base model
+            # a model is asked the way it was last trained; the base model as the final one is
+            style = (evaluated_stage or last).data["style"] if (evaluated_stage or last) else "cm"
+            input_model, input_stage, upstream = _upstream(evaluated_stage, model)
+            stage = StagePlan(name=name, kind="eval", engine="eval", stage_dir=run_dir / name,
+                              input_model=input_model, input_stage=input_stage, samples=0,
+                              spec={"style": style, "evaluates": evaluated},
+                              python=str(stage_python("eval", cfg)), **run)
+            evaluation = backend("eval")
+            stage.config = evaluation.render(stage, cfg)
+            stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(evaluation.stage_code),
+                                             "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
+                                             "input": upstream}, run_dir, stage.stage_dir)
+            stages.append(stage)
     return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg))
+
+
+def eval_targets(cfg: Mapping[str, Any], trained: list[StagePlan]) -> list[tuple[str, str, str]]:
+    """``(eval stage name, label of the evaluated model, source)`` for ``pipeline.eval.models``: ``base`` (the
+    base model, zero-shot), a training stage's name (its checkpoint) and ``final`` (the last kept stage's model,
+    evaluated by the stage ``eval``). Source is ``base``, a stage name or ``final``. A listed stage that the run
+    skips is left out; one that is the final stage is evaluated once, as ``final``."""
+    wanted = list(cfg["pipeline"]["eval"].get("models") or ["final"])
+    known = {"base", "final", *cfg["stages"]}
+    unknown = [m for m in wanted if m not in known]
+    if unknown:
+        raise ValueError(f"pipeline.eval.models names {unknown}; choose from base, final and the stages "
+                         f"{list(cfg['stages'])}")
+    names = [s.name for s in trained]
+    final = names[-1] if names else "base"
+    targets = [(f"{EVAL_STAGE}_{m}", m, m) for m in wanted if m == "base" and final != "base"]
+    targets += [(f"{EVAL_STAGE}_{n}", n, n) for n in names if n in wanted and n != final]
+    if "final" in wanted or final in wanted:
+        targets.append((EVAL_STAGE, final, "final"))
+    return targets
 
 
 def missing_data_error(stage: StagePlan) -> StageFailed:

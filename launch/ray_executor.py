@@ -17,6 +17,10 @@ joins the cluster through the ``RAY_ADDRESS`` that Ray sets inside every job.
 
 The code, the run dir and the models must be visible at the same path on every node (``cluster.shared_dir``;
 :func:`check_shared_paths` guards this before a stage starts), or shipped with ``cluster.runtime_env``.
+
+Clusters with token authentication: the job client sends the driver's token (``launch.ray_auth``), and a missing
+or wrong one stops the run when the executor is made, before any stage. The loopback head of ``ray_local`` always
+runs with token authentication and a token made for the run, kept in the head's own temp dir.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ from typing import Any
 import psutil
 
 from launch.backend_env import REPO_ROOT, cluster_shape
-from launch.executor import LineSplitter, OnLine, StageFailed, StageJob, die_with_parent
+from launch.processes import LineSplitter, die_with_parent
+from launch.ray_auth import TOKEN_FILE_KEY, connect, write_run_token
+from launch.stage import OnLine, StageFailed, StageJob
 
 HEAD_START_TIMEOUT_S = 120.0
 
@@ -129,14 +135,16 @@ class _LogSink:
 
 
 class RayJobExecutor:
-    """Executor (see ``launch.executor.Executor``) that runs each stage as a job on a Ray cluster."""
+    """Executor (see ``launch.executor.Executor``) that runs each stage as a job on a Ray cluster.
+
+    Every request authenticates with the token of ``cluster.auth_token_file`` or of Ray's usual places (the
+    ``ray_local`` head's own token for that head); a cluster that refuses it raises ``ValueError`` here.
+    """
 
     def __init__(self, cluster: Mapping, address: str, name: str = "ray", head: LocalRayHead | None = None) -> None:
-        from ray.job_submission import JobSubmissionClient
-
         self.name, self.cluster, self.head = name, cluster, head
         self.address = address
-        self.client = JobSubmissionClient(address)
+        self.client = connect(address, head.token_file if head is not None else cluster.get("auth_token_file"))
         self.poll_interval_s = float(cluster.get("poll_interval_s") or 2.0)
         self.retries = int(cluster.get("retries") or 0)
         self._current: str | None = None
@@ -267,20 +275,27 @@ class LocalRayHead:
     """A one-machine Ray cluster on 127.0.0.1 only, for one pipeline run (``cluster=ray_local``; tests).
 
     ``ray start --head --block`` runs under a small watchdog (``python -m launch.ray_executor head``) in its own
-    session; stopping the watchdog, or the driver dying, ends every process of that session and the head's temp
-    dir is removed. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep the node address on loopback (otherwise
+    session; stopping the watchdog, or the driver dying, ends every process of that session and removes the
+    head's temp dir. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep the node address on loopback (otherwise
     it swaps 127.0.0.1 for the machine's external address and listens on all interfaces).
+
+    The head runs with token authentication (``RAY_AUTH_MODE=token``) and a token made for it in its temp dir
+    (``token_file`` in a 0700 folder: Ray opens its temp dir to all users; gone with the dir), whatever ``~/.ray``
+    holds: ``RAY_AUTH_TOKEN_PATH`` points Ray
+    there (before ``~/.ray/auth_token``) and ``RAY_AUTH_TOKEN`` is dropped, so Ray neither reads nor writes
+    ``~/.ray``. The head's workers, hence every stage job and a ``ray.init()`` inside one, inherit both settings.
     """
 
     def __init__(self, num_cpus: int | None = None, num_gpus: int | None = None,
                  object_store_bytes: int = 100_000_000) -> None:
         self.temp_dir = tempfile.mkdtemp(prefix="prouie-ray-", dir="/tmp")  # short: Ray's socket paths are limited
-        self.dashboard_port = _free_port()
+        self.token_file = write_run_token(Path(self.temp_dir) / "auth")
+        self.dashboard_port, self.gcs_port = _free_port(), _free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         ray_bin = Path(sys.executable).with_name("ray")
         self.argv = [
             str(ray_bin), "start", "--head", "--block", "--disable-usage-stats",
-            "--node-ip-address=127.0.0.1", f"--port={_free_port()}", "--include-dashboard=true",
+            "--node-ip-address=127.0.0.1", f"--port={self.gcs_port}", "--include-dashboard=true",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
             f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
             f"--num-cpus={num_cpus or os.cpu_count()}", f"--object-store-memory={object_store_bytes}",
@@ -292,14 +307,14 @@ class LocalRayHead:
 
     def start(self) -> str:
         """Start the head and wait until its job server answers; the dashboard address is returned."""
-        from ray.job_submission import JobSubmissionClient
-
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN")}
         env.update(RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+                   RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.token_file),
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
         log = open(Path(self.temp_dir) / "head.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.ray_executor", "head", *self.argv], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "launch.ray_executor", "head", self.temp_dir, *self.argv], cwd=REPO_ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=partial(die_with_parent, signal.SIGTERM),  # the watchdog ends the head's session
         )
@@ -307,7 +322,7 @@ class LocalRayHead:
         deadline = time.monotonic() + HEAD_START_TIMEOUT_S
         while True:
             try:
-                JobSubmissionClient(self.address)
+                connect(self.address, self.token_file)
                 return self.address
             except Exception as err:  # noqa: BLE001 - any failure to connect means: not up yet
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -352,11 +367,13 @@ def _kill_session(sid: int, grace_s: float = 5.0) -> None:
         psutil.wait_procs(procs, timeout=wait)
 
 
-def _watch_head(argv: list[str]) -> int:
-    """Watchdog main: run ``ray start --block``; on SIGTERM or its exit, end every process of this session."""
+def _watch_head(temp_dir: str, argv: list[str]) -> int:
+    """Watchdog main: run ``ray start --block``; on SIGTERM or its exit, end every process of this session and
+    remove ``temp_dir`` (the head's token with it, also when the driver was killed and cannot clean up)."""
     def finish(*_: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough; a second SIGTERM must not interrupt this
         _kill_session(os.getsid(0))
+        shutil.rmtree(temp_dir, ignore_errors=True)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, finish)
@@ -371,7 +388,7 @@ def make_ray_executor(cluster: Mapping) -> RayJobExecutor:
 
     ``cluster.address`` for ``ray``: the dashboard URL (``http://head:8265``), or ``auto`` / ``<ip>:6379`` when
     the driver runs on a cluster node (Ray looks the dashboard up). ``RAY_ADDRESS`` in the environment wins, as
-    everywhere in Ray.
+    everywhere in Ray. The cluster is contacted here, so a missing or wrong token stops the run before any stage.
     """
     kind = cluster.get("kind")
     if kind == "ray":
@@ -380,6 +397,13 @@ def make_ray_executor(cluster: Mapping) -> RayJobExecutor:
             raise ValueError("cluster.address is required for cluster=ray, e.g. cluster.address=http://head:8265")
         return RayJobExecutor(cluster, str(address), name="ray")
     if kind == "ray_local":
+        if cluster.get("auth_token_file"):
+            raise ValueError(f"{TOKEN_FILE_KEY} is for cluster=ray; cluster=ray_local starts its own head with a "
+                             "token made for the run")
+        for var in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):  # Ray's client would follow it, not our head
+            if os.environ.get(var):
+                raise ValueError(f"{var}={os.environ[var]} is set: Ray would send cluster=ray_local's jobs (and its "
+                                 f"token) to that cluster instead of the run's own head; unset {var}")
         gpus = cluster.get("gpus_per_node")
         head = LocalRayHead(num_cpus=cluster.get("cpus_per_node"), num_gpus=None if gpus is None else int(gpus))
         address = head.start()
@@ -392,4 +416,4 @@ def make_ray_executor(cluster: Mapping) -> RayJobExecutor:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["head"]:
-    sys.exit(_watch_head(sys.argv[2:]))
+    sys.exit(_watch_head(sys.argv[2], sys.argv[3:]))

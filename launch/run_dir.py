@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -35,11 +36,14 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def fingerprint(parts: Mapping[str, Any], run_dir: Path | None = None) -> str:
-    """sha256 of ``parts`` as canonical JSON; the run directory's path is replaced by ``<run>``."""
+def fingerprint(parts: Mapping[str, Any], run_dir: Path | None = None, stage_dir: Path | None = None) -> str:
+    """sha256 of ``parts`` as canonical JSON, with the stage folder's path replaced by ``<stage>`` and then the run
+    folder's by ``<run>``: the same work gets the same fingerprint in any run folder and under any stage name (an
+    ablation's final evaluation of the SA checkpoint is the full run's evaluation of it)."""
     text = canonical_json(parts)
-    if run_dir is not None:
-        text = text.replace(str(run_dir), "<run>")
+    for path, placeholder in ((stage_dir, "<stage>"), (run_dir, "<run>")):
+        if path is not None:  # whole path components only: <run>/eval is not a prefix of <run>/eval_sa
+            text = re.sub(re.escape(str(path)) + r'(?=[/"])', placeholder, text)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -99,10 +103,25 @@ def started_fingerprint(stage_dir: Path) -> str | None:
 
 
 def reset_stage_dir(stage_dir: Path) -> None:
-    """Empty a stage folder for a fresh attempt with new inputs (nothing of the old attempt is reused)."""
-    if stage_dir.exists():
+    """Empty a stage folder for a fresh attempt with new inputs (nothing of the old attempt is reused). A stage
+    folder that links to another run's stage (``launch.reuse``) is unlinked, never emptied."""
+    if stage_dir.is_symlink():
+        stage_dir.unlink()
+    elif stage_dir.exists():
         shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True)
+
+
+def output_sha256(folder: Path) -> str:
+    """sha256 over the relative paths and contents of every file under ``folder`` (a stage's output: its model
+    weights, or an eval report), recorded in DONE so that a stage reused by another run can be verified."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def names_path(arg: bytes, directory: bytes) -> bool:

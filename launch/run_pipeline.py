@@ -3,10 +3,11 @@
     python launch/run_pipeline.py +experiment=smoke                             # CPU, minutes
     python launch/run_pipeline.py +experiment=prouie_4b pipeline.dry_run=true   # plan + validate, no GPU
     python launch/run_pipeline.py +experiment=prouie_4b pipeline.skip=[sa]      # ablation: w/o SA
+    python launch/run_pipeline.py +experiment=mini +study=table5                # Table 5 as one study
 
 This file only wires the composed config to the planner (launch/plan.py) and the driver (launch/driver.py).
-Exit codes: 0 done, 1 a stage failed (the message names the stage, the file and the fix), 2 a config error,
-130 interrupted (rerun the same command to resume).
+Exit codes: 0 done, 1 a stage failed (the message names the stage, the file and the fix), 2 a config error or a
+cluster that refuses us (address, token), 130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -25,28 +26,48 @@ from launch.compose import resolved_config  # noqa: E402
 from launch.driver import execute_plan, print_dry_run, validate_plan  # noqa: E402
 from launch.executor import StageFailed, make_executor  # noqa: E402
 from launch.plan import build_plan  # noqa: E402
+from launch.study import execute_study, plan_study  # noqa: E402
+from launch.study import print_dry_run as print_study  # noqa: E402
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(cfg: DictConfig) -> int:
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> int:
+    """Plan and run the recipe (``+study=...``: each variant of the study); ``overrides`` are the command line's."""
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         plain = resolved_config(cfg)
-        plan = build_plan(plain)
+        if plain.get("study"):
+            root, variants = plan_study([o for o in overrides or [] if not o.lstrip("+~").startswith("study=")],
+                                        plain["study"])
+        else:
+            plan = build_plan(plain)
     except (ValueError, KeyError) as err:
         console.print(f"[red]config error:[/] {err}")
         return 2
     try:
         if plain["pipeline"]["dry_run"]:
-            print_dry_run(plan, validate_plan(plan, dry_run=True), console)
+            if plain.get("study"):
+                for variant in variants:
+                    validate_plan(variant.plan, dry_run=True)
+                print_study(root, variants, console)
+            else:
+                print_dry_run(plan, validate_plan(plan, dry_run=True), console)
             return 0
-        executor = make_executor(plain["cluster"])
+        try:
+            executor = make_executor(plain["cluster"])  # contacts a cluster: a wrong address or token stops here
+        except ValueError as err:
+            console.print(f"[red]cluster error:[/] {err}")
+            return 2
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            execute_plan(plan, executor, console)
+            if plain.get("study"):
+                execute_study(root, variants, executor, console, plain["study"])
+                console.print((root / "study.md").read_text(encoding="utf-8"), markup=False)
+            else:
+                execute_plan(plan, executor, console)
         except KeyboardInterrupt:
             executor.cancel()
             console.print("[yellow]interrupted[/]: rerun the same command to resume")
@@ -61,7 +82,9 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(config_path="../recipes", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
-    sys.exit(run(cfg))
+    from hydra.core.hydra_config import HydraConfig
+
+    sys.exit(run(cfg, list(HydraConfig.get().overrides.task)))
 
 
 if __name__ == "__main__":

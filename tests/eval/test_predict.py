@@ -9,31 +9,27 @@ from pathlib import Path
 import pytest
 
 from converters.bundled import bundled_records
-from converters.format import render_prompt, render_target
+from converters.format import render_prompt
 from eval.predict import build_prompt, make_generator, predict, vllm_request
 
 
-@pytest.mark.parametrize("template, thinking", [("qwen3_nothink", True), ("qwen3", False)])
-def test_prompt_ids_equal_llamafactory_template(tiny_model_dir: Path, template: str, thinking: bool) -> None:
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments
-    from transformers import AutoTokenizer
+def test_the_prompt_is_the_llamafactory_template_text_of_the_user_turn(tiny_model_dir: Path) -> None:
+    """Token identity with LLaMA-Factory's encoding is tests/converters/test_chat.py; here: the eval prompt is it."""
+    from converters.chat import chat_prompt
+    from eval.predict import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
-    lf = get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template, enable_thinking=thinking))
+    tokenizer = load_tokenizer(str(tiny_model_dir))
     for record in bundled_records("phee", "test")[:3] + bundled_records("semeval", "test")[:3]:
-        messages = [{"role": "user", "content": render_prompt(record, "sa")},
-                    {"role": "assistant", "content": render_target(record, "sa")}]
-        prompt_ids, _ = lf.encode_oneturn(tokenizer, messages)
-        ours = tokenizer(build_prompt(record, template, "sa"), add_special_tokens=False)["input_ids"]
-        assert ours == prompt_ids
+        for template in ("qwen3_nothink", "qwen3"):
+            assert build_prompt(record, template, tokenizer, "sa") == chat_prompt(render_prompt(record, "sa"),
+                                                                                 template, tokenizer)
 
 
 def test_transformers_predict_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
     records = bundled_records("ncbi", "test")[:5]
     out = tmp_path / "preds" / "ncbi.jsonl"
     calls: list[int] = []
-    real = make_generator(tiny_model_dir, "transformers", max_new_tokens=6, device="cpu")
+    real = make_generator(tiny_model_dir, "qwen3_nothink", "transformers", max_new_tokens=6, device="cpu")
 
     def counting(prompts: list[str]) -> list[tuple[str, int]]:
         calls.append(len(prompts))
@@ -53,19 +49,22 @@ def test_transformers_predict_resumes(tiny_model_dir: Path, tmp_path: Path) -> N
 
 
 def test_greedy_generation_is_deterministic(tiny_model_dir: Path) -> None:
-    gen = make_generator(tiny_model_dir, "transformers", max_new_tokens=5, device="cpu")
-    prompts = [build_prompt(r) for r in bundled_records("crossner_ai", "test")[:3]]
+    from eval.predict import load_tokenizer
+
+    gen = make_generator(tiny_model_dir, "qwen3_nothink", "transformers", max_new_tokens=5, device="cpu")
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prompts = [build_prompt(r, "qwen3_nothink", tokenizer) for r in bundled_records("crossner_ai", "test")[:3]]
     batched = gen(prompts)
     assert batched == gen(prompts) and batched[1] == gen([prompts[1]])[0]  # left padding leaves outputs unchanged
 
 
 def test_vllm_request_and_missing_vllm() -> None:
-    prompts, params = vllm_request(["a", "b"], 64)
+    prompts, params = vllm_request(["a", "b"], 64, ["<|im_end|>"])
     assert prompts == ["a", "b"]
-    assert params == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 64, "stop": ["<|im_end|>", "<|endoftext|>"],
+    assert params == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 64, "stop": ["<|im_end|>"],
                       "skip_special_tokens": True}
     if importlib.util.find_spec("vllm") is None:  # a GPU extra: without it, the error says how to get it
         with pytest.raises(RuntimeError, match=r"pip install 'prouie\[gpu\]'"):
-            make_generator("/nonexistent", "vllm")
+            make_generator("/nonexistent", "qwen3_nothink", "vllm")
     with pytest.raises(ValueError, match="unknown backend"):
-        make_generator("/nonexistent", "tgi")
+        make_generator("/nonexistent", "qwen3_nothink", "tgi")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINING_STAGES = ["cm_ner", "cm_ner_re", "cm_all", "sa", "de_ner", "de_re", "de_ee"]
+EVAL_STAGES = ["eval_base", "eval_cm_all", "eval_sa", "eval"]  # the smoke recipe's pipeline.eval.models
 
 
 def smoke_pipeline_argv(run_dir: Path, *overrides: str) -> list[str]:

@@ -14,11 +14,11 @@ import pytest
 
 from launch.compose import compose_recipe
 from launch.driver import SUMMARY, execute_plan
-from launch.executor import StageFailed
 from launch.plan import build_plan
+from launch.stage import StageFailed
 from tests.helpers.recording_executor import RecordingExecutor
 
-SMOKE = ["+experiment=smoke"]
+SMOKE = ["+experiment=smoke", "pipeline.eval.models=[final]"]  # one eval stage, "eval" (more: the last test)
 
 
 def run(tmp_path: Path, executor: RecordingExecutor, *overrides: str):
@@ -100,3 +100,16 @@ def test_an_interrupted_attempt_keeps_its_data_and_a_changed_one_starts_clean(tm
         "pipeline.skip=[cm_ner_re,cm_all,sa,de_ner,de_re,de_ee,eval]")
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     assert len(rows) == 24
+
+
+def test_evaluating_several_models_ends_with_their_progression(tmp_path):
+    executor = RecordingExecutor()
+    plan, rows = run(tmp_path, executor, "pipeline.eval.models=[base,sa,final]")
+    assert executor.ran[-3:] == ["eval_base", "eval_sa", "eval"]
+    progression = json.loads((tmp_path / "progression.json").read_text())
+    assert [(r["model"], r["final"]) for r in progression["rows"]] == [("base", False), ("sa", False), ("de_ee", True)]
+    assert [r["scores"]["strict"]["ner"] for r in progression["rows"]] == [0.5, 0.5, 0.5]
+    assert progression["full_run"] is True
+    assert (tmp_path / "progression.md").is_file() and (tmp_path / "progression.png").is_file()
+    run(tmp_path / "ablation", RecordingExecutor(), "pipeline.eval.models=[base,sa,final]", "pipeline.skip=[sa]")
+    assert json.loads((tmp_path / "ablation" / "progression.json").read_text())["full_run"] is False

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from launch.executor import LocalExecutor, StageFailed, StageJob, make_executor
+from launch.executor import LocalExecutor, make_executor
+from launch.stage import StageFailed, StageJob
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,8 @@ def test_the_stage_process_dies_with_a_killed_driver(tmp_path):
     driver = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from launch.executor import LocalExecutor, StageJob
+        from launch.executor import LocalExecutor
+        from launch.stage import StageJob
         code = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
         LocalExecutor().run(StageJob(stage="s", argv=[sys.executable, "-c", code], env={{}}, cwd={str(tmp_path)!r},
                                      log_path={str(tmp_path / 'log')!r}))

@@ -21,15 +21,37 @@ def plan_of(*overrides: str, run_dir: Path | None = None):
     return build_plan(compose_recipe([*overrides, *extra]))
 
 
-def test_smoke_plan_runs_seven_training_stages_then_eval(tmp_path, tiny_model_dir):
+def test_smoke_plan_runs_seven_training_stages_then_evaluates_four_models(tmp_path, tiny_model_dir):
     plan = plan_of("+experiment=smoke", run_dir=tmp_path)
-    assert [s.name for s in plan.stages] == [*ALL, "eval"]
-    assert [s.engine for s in plan.stages] == ["llamafactory"] * 4 + ["trl"] * 3 + ["eval"]
+    assert [s.name for s in plan.stages] == [*ALL, "eval_base", "eval_cm_all", "eval_sa", "eval"]
+    assert [s.engine for s in plan.stages] == ["llamafactory"] * 4 + ["trl"] * 3 + ["eval"] * 4
     assert plan.stages[0].input_model == str(tiny_model_dir)
-    for before, after in zip(plan.stages, plan.stages[1:]):
+    training = plan.stages[:7]
+    for before, after in zip(training, training[1:]):
         assert after.input_model == str(before.output_dir)
         assert after.input_stage == before.name
+    evals = {s.name: s for s in plan.stages[7:]}
+    assert evals["eval_base"].input_model == str(tiny_model_dir) and evals["eval_base"].input_stage is None
+    for name, stage in (("eval_cm_all", "cm_all"), ("eval_sa", "sa"), ("eval", "de_ee")):
+        assert evals[name].input_model == str(tmp_path / stage / "output") and evals[name].input_stage == stage
     assert all(s.stage_dir == tmp_path / s.name for s in plan.stages)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ([], [("eval", "de_ee")]),
+    (["pipeline.eval.models=[base,cm_all,sa,final]", "pipeline.skip=[sa,de_ner,de_re,de_ee]"],
+     [("eval_base", "base"), ("eval", "cm_all")]),           # CM only: cm_all is the final model, evaluated once
+    (["pipeline.eval.models=[base,sa]", "pipeline.skip=[sa]"], [("eval_base", "base")]),  # a skipped stage: none
+    (["pipeline.eval.models=[cm_ner,final]"], [("eval_cm_ner", "cm_ner"), ("eval", "de_ee")]),
+])
+def test_eval_models_follow_the_stages_a_run_keeps(tmp_path, overrides, expected):
+    plan = plan_of("+experiment=smoke", "pipeline.eval.models=[final]", *overrides, run_dir=tmp_path)
+    assert [(s.name, s.spec["evaluates"]) for s in plan.stages if s.kind == "eval"] == expected
+
+
+def test_an_evaluated_model_that_is_not_a_stage_is_a_config_error(tmp_path):
+    with pytest.raises(ValueError, match=r"pipeline.eval.models names \['cm_al'\]; choose from base, final"):
+        plan_of("+experiment=smoke", "pipeline.eval.models=[cm_al]", run_dir=tmp_path)
 
 
 def test_smoke_plan_keeps_the_paper_shape(tmp_path):
@@ -97,13 +119,15 @@ def test_reward_variant_reaches_the_de_configs_and_changes_only_de_fingerprints(
     assert fine["de_ner"].config["reward"]["variant"] == "fine_only"
     assert all(full[n].fingerprint == fine[n].fingerprint for n in ("cm_ner", "cm_ner_re", "cm_all", "sa"))
     assert all(full[n].fingerprint != fine[n].fingerprint for n in ("de_ner", "de_re", "de_ee", "eval"))
+    assert all(full[n].fingerprint == fine[n].fingerprint for n in ("eval_base", "eval_cm_all", "eval_sa"))
 
 
 def test_a_changed_stage_changes_its_fingerprint_and_every_later_one(tmp_path):
     base = plan_of("+experiment=smoke", run_dir=tmp_path).stages
     changed = plan_of("+experiment=smoke", "+stages.cm_ner_re.args.learning_rate=5e-4", run_dir=tmp_path).stages
-    same = [a.fingerprint == b.fingerprint for a, b in zip(base, changed)]
-    assert same == [True] + [False] * (len(base) - 1)
+    changed_names = [a.name for a, b in zip(base, changed) if a.fingerprint != b.fingerprint]
+    # the base model's evaluation does not depend on any stage
+    assert changed_names == [s.name for s in base if s.name not in ("cm_ner", "eval_base")]
 
 
 def test_fingerprints_do_not_depend_on_where_the_run_folder_is(tmp_path):
@@ -170,7 +194,7 @@ def test_threads_are_resolved_once_and_every_stage_job_gets_them(tmp_path, monke
     import os
 
     from launch.backend_env import THREAD_VARIABLES
-    from launch.plan import engine_module
+    from launch.plan import backend
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})  # as under `taskset -c 0,3,5`
     auto = plan_of("+experiment=smoke", run_dir=tmp_path)
@@ -178,7 +202,7 @@ def test_threads_are_resolved_once_and_every_stage_job_gets_them(tmp_path, monke
     for stages, want in ((auto.stages, 3), (fixed.stages, 2)):
         for stage in stages:
             assert stage.threads == want
-            for job in engine_module(stage.engine).jobs(stage, auto.cfg):
+            for job in backend(stage.engine).jobs(stage, auto.cfg):
                 assert {v: job.env[v] for v in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, str(want))
     # the thread count is recorded in DONE, not fingerprinted: a rerun on a machine with other cores stays cached
     assert [s.fingerprint for s in auto.stages] == [s.fingerprint for s in fixed.stages]
@@ -220,10 +244,10 @@ def test_a_stage_reruns_when_code_it_uses_changes_and_only_then(tmp_path, monkey
     edit("eval/infer.py")
     assert changed(before) == []  # no stage imports these
     edit("converters/lengths.py")  # Table 6 lengths: eval reports them, no data build uses them
-    assert changed(before) == ["eval"]
+    assert changed(before) == ["eval_base", "eval_cm_all", "eval_sa", "eval"]
     before = fingerprints()
     edit("rewards/sfr.py")
-    assert changed(before) == ["de_ner", "de_re", "de_ee", "eval"]  # eval follows the model it is given
+    assert changed(before) == ["de_ner", "de_re", "de_ee", "eval"]  # the final eval follows the model it is given
     after_reward = fingerprints()
     (root / "converters" / "format.py").write_text((root / "converters" / "format.py").read_text() + "\n# x\n")
     assert all(v != after_reward[k] for k, v in fingerprints().items())  # every stage renders with it
@@ -263,10 +287,10 @@ def test_the_data_build_closure_of_the_real_code():
 
 
 def test_an_unknown_engine_is_named_with_the_known_ones():
-    from launch.plan import engine_module
+    from launch.plan import backend
 
-    with pytest.raises(ValueError, match=r"^unknown engine 'nope'; expected one of \['easyr1', .*'trl'\]$"):
-        engine_module("nope")
+    with pytest.raises(ValueError, match=r"^unknown engine 'nope'; expected one of \['easyr1', .*'trl'.*\]$"):
+        backend("nope")
     with pytest.raises(ValueError, match=r"^stages.cm_ner.kind must be one of \('sft', 'grpo'\), got 'rl'$"):
         plan_of("+experiment=smoke", "stages.cm_ner.kind=rl")
 
@@ -349,7 +373,8 @@ def test_no_reward_config_without_a_grpo_stage_and_no_eval_stage_when_disabled(t
         == ALL
     assert [s.name for s in plan_of("+experiment=smoke", "pipeline.skip=[eval]", run_dir=tmp_path).stages] == ALL
     full = plan_of("+experiment=smoke", run_dir=tmp_path)
-    assert [s.reward is not None for s in full.stages] == [False] * 4 + [True] * 3 + [False]
+    assert [s.reward is not None for s in full.stages] == [s.kind == "grpo" for s in full.stages]
+    assert [s.kind for s in full.stages][4:7] == ["grpo"] * 3
     assert full.stages[4].reward == {**full.cfg["reward"], "profile": "default"}
 
 
@@ -364,19 +389,21 @@ def test_stages_carry_their_counts_epochs_and_data_request(tmp_path):
     assert (de.kind, de.samples, de.epochs, de.rollout_n) == ("grpo", 4, 1, 8)
     assert de.data == {"builder": "grpo", "name": "de_re", "task": "re", "count": 4, "style": "sa",
                        "sources": {"re": plan.cfg["data"]["sources"]["re"]}, "profile": "default", "seed": 7}
-    assert stages["eval"].samples == 0 and stages["eval"].spec == {"style": "sa"} and stages["eval"].data is None
+    assert stages["eval"].samples == 0 and stages["eval"].data is None
+    assert stages["eval"].spec == {"style": "sa", "evaluates": "de_ee"}
     assert (stages["eval"].kind, stages["eval"].engine) == ("eval", "eval")
     assert plan.cfg["seed"] == 7 and plan.run_dir == tmp_path
 
 
 def test_the_first_stage_of_an_ablation_without_earlier_stages_starts_from_the_base_model(tmp_path, tiny_model_dir):
-    plan = plan_of("+experiment=smoke", "pipeline.order=[de_ner]", run_dir=tmp_path)
+    plan = plan_of("+experiment=smoke", "pipeline.order=[de_ner]", "pipeline.eval.models=[final]", run_dir=tmp_path)
     (de, ev) = plan.stages
     assert (de.input_model, de.input_stage, de.data["style"]) == (str(tiny_model_dir), None, "cm")
-    assert ev.input_stage == "de_ner" and ev.spec == {"style": "cm"}
-    only_eval = plan_of("+experiment=smoke", "pipeline.order=[]", run_dir=tmp_path).stages
-    assert [(s.name, s.input_model, s.input_stage, s.spec) for s in only_eval] == [
-        ("eval", str(tiny_model_dir), None, {"style": "cm"})]
+    assert ev.input_stage == "de_ner" and ev.spec["style"] == "cm"
+    only_eval = plan_of("+experiment=smoke", "pipeline.order=[]", "pipeline.eval.models=[final]",
+                        run_dir=tmp_path).stages
+    assert [(s.name, s.input_model, s.input_stage, s.spec["style"]) for s in only_eval] == [
+        ("eval", str(tiny_model_dir), None, "cm")]
 
 
 def test_settings_a_user_recipe_may_leave_out(tmp_path, monkeypatch):

@@ -1,6 +1,8 @@
 """The Ray executor against a real one-machine Ray head on 127.0.0.1 (cluster=ray_local), on CPU.
 
-One head serves the whole module (it takes ~10 s to start); it is stopped even when a test fails.
+One head serves the whole module (it takes ~10 s to start); it is stopped even when a test fails. It is started
+the way a user who ran Ray before would: HOME holds a foreign ``~/.ray/auth_token`` and ``RAY_AUTH_TOKEN`` names
+another cluster's token; the head must use its own token anyway and leave ``~/.ray`` as it was.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
-from launch.executor import StageFailed, StageJob
+from launch.ray_auth import connect
 from launch.ray_executor import RayJobExecutor, job_submission, make_ray_executor, submission_prefix
+from launch.stage import StageFailed, StageJob
+from tests.helpers.ray_auth import AUTH_VARS, FOREIGN_TOKEN, dot_ray, jobs_showing, make_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -25,18 +30,30 @@ LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    executor = make_ray_executor({"kind": "ray_local", "cpus_per_node": 2, "gpus_per_node": 0,
-                                  "poll_interval_s": 0.3, "retries": 0})
-    try:
-        yield executor
-    finally:
-        executor.close()
+def user_home(tmp_path_factory) -> Path:
+    """The HOME of the module: a foreign ~/.ray/auth_token in it."""
+    return make_home(tmp_path_factory.mktemp("user"), token=FOREIGN_TOKEN)
+
+
+@pytest.fixture(scope="module")
+def ray_local(user_home):
+    with pytest.MonkeyPatch.context() as env:
+        for var in AUTH_VARS:
+            env.delenv(var, raising=False)
+        env.setenv("HOME", str(user_home))
+        env.setenv("RAY_AUTH_TOKEN", FOREIGN_TOKEN[::-1])
+        executor = make_ray_executor({"kind": "ray_local", "cpus_per_node": 2, "gpus_per_node": 0,
+                                      "poll_interval_s": 0.3, "retries": 0})
+        try:
+            yield executor
+        finally:
+            executor.close()
 
 
 def executor_on(head: RayJobExecutor, **settings) -> RayJobExecutor:
-    """Another executor (other retry policy) on the module's head."""
-    return RayJobExecutor({"poll_interval_s": 0.3, **settings}, head.address)
+    """Another executor (other retry policy) on the module's head, with the head's token."""
+    return RayJobExecutor({"poll_interval_s": 0.3, "auth_token_file": str(head.head.token_file), **settings},
+                          head.address)
 
 
 def python_job(tmp_path: Path, code: str, stage: str = "s", **kw) -> StageJob:
@@ -163,6 +180,33 @@ def test_multinode_stage_without_shared_dir_is_refused_before_submitting(ray_loc
     with pytest.raises(StageFailed, match="nnodes=2 needs cluster.shared_dir"):
         executor_on(ray_local).run(job)
     assert stage_jobs(ray_local, job) == []
+
+
+def test_local_head_has_its_own_token_and_refuses_requests_without_it(ray_local):
+    token_file = ray_local.head.token_file
+    token = token_file.read_text()
+    assert token_file.parent.parent == Path(ray_local.head.temp_dir)
+    assert (token_file.stat().st_mode & 0o777, token_file.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert len(token) == 64 and token not in (FOREIGN_TOKEN, FOREIGN_TOKEN[::-1])
+    jobs_api = f"{ray_local.address}/api/jobs/"
+    assert requests.get(jobs_api, timeout=30).status_code == 401
+    assert requests.get(jobs_api, headers={"Authorization": f"Bearer {FOREIGN_TOKEN}"}, timeout=30).status_code == 403
+    assert requests.get(jobs_api, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200
+    with pytest.raises(ValueError, match="refused the token from RAY_AUTH_TOKEN") as refused:
+        connect(ray_local.address)  # the user's own token (RAY_AUTH_TOKEN of the fixture) is not this head's
+    assert FOREIGN_TOKEN[::-1] not in str(refused.value)
+
+
+def test_ray_init_inside_a_job_joins_with_the_heads_token_and_home_stays_untouched(ray_local, user_home, tmp_path):
+    code = ("import ray; ray.init(); square = ray.remote(lambda x: x * x);"
+            "print('squares', ray.get([square.remote(i) for i in range(4)]))")
+    job = python_job(tmp_path, code, stage="inner_init")
+    assert ray_local.run(job) == 0
+    assert "squares [0, 1, 4, 9]" in Path(job.log_path).read_text()
+    assert dot_ray(user_home) == {"auth_token": FOREIGN_TOKEN.encode()}
+    token = ray_local.head.token_file.read_text()
+    assert [j.status.value for j in stage_jobs(ray_local, job)] == ["SUCCEEDED"]  # the jobs looked through
+    assert jobs_showing(ray_local.client, token) == []
 
 
 def test_local_head_listens_on_loopback_only(ray_local):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from launch.executor import StageJob
 from launch.multinode import HEAD_RESOURCE, node_envs, pick_nodes
-from launch.plan import build_plan, engine_module
+from launch.plan import backend, build_plan
 from launch.ray_executor import check_shared_paths, job_submission, submission_prefix
 from launch.run_pipeline import resolved_config
+from launch.stage import StageJob
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -71,7 +71,7 @@ def prouie_4b_two_nodes(tmp_path_factory) -> tuple[dict, Path, object]:
 
 def _stage_job(plan, cfg, name: str) -> StageJob:
     stage = next(s for s in plan.stages if s.name == name)
-    [job] = engine_module(stage.engine).jobs(stage, cfg)
+    [job] = backend(stage.engine).jobs(stage, cfg)
     return job
 
 

@@ -3,6 +3,8 @@
 The ray_local driver is SIGKILLed while stage 2 runs as a Ray job; the head must die with it, and a rerun must
 resume at stage 2 and finish every stage and eval with the same outputs as the shared local run (``smoke_run``):
 the same data, fingerprints, losses and rewards, byte-identical weights and the same eval scores.
+The driver runs as a user who used Ray before: ``~/.ray/auth_token`` and ``RAY_AUTH_TOKEN`` hold another
+cluster's token, which must change nothing and stay as they are; the head's own token is written nowhere.
 Real training on CPU: a few minutes.
 """
 
@@ -16,8 +18,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
+from tests.helpers.ray_auth import FOREIGN_TOKEN, dot_ray, files_containing, isolated_env, make_home
 from tests.helpers.smoke_runs import REPO, TRAINING_STAGES, done, smoke_pipeline_argv, weights_sha
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -31,18 +35,33 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def head_token(driver: subprocess.Popen) -> str:
+    """The token of the head a ray_local driver started (the file its RAY_AUTH_TOKEN_PATH names), while it runs."""
+    for proc in psutil.Process(driver.pid).children(recursive=True):
+        try:
+            token_path = proc.environ().get("RAY_AUTH_TOKEN_PATH")
+        except psutil.Error:
+            continue
+        if token_path:
+            return Path(token_path).read_text()
+    raise AssertionError("no Ray head under the ray_local driver")
+
+
 @pytest.fixture(scope="module")
 def ray_run(tmp_path_factory) -> dict:
     """A ray_local run whose driver is killed during stage 2, then rerun to the end."""
-    run_dir = tmp_path_factory.mktemp("ray_pipeline") / "run"
+    root = tmp_path_factory.mktemp("ray_pipeline")
+    run_dir, home = root / "run", make_home(root, token=FOREIGN_TOKEN)
+    env = isolated_env(home, RAY_AUTH_TOKEN=FOREIGN_TOKEN[::-1])
     argv = smoke_pipeline_argv(run_dir, "cluster=ray_local")
-    driver = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "cm_ner_re" / "stage.log"
     deadline = time.monotonic() + 900
     while not (log.exists() and "Running entrypoint" in log.read_text()):
         assert driver.poll() is None, "the ray_local driver ended before stage 2 started"
         assert time.monotonic() < deadline
         time.sleep(0.5)
+    token = head_token(driver)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     first_done = (run_dir / "cm_ner" / "DONE").read_text()
@@ -53,9 +72,9 @@ def ray_run(tmp_path_factory) -> dict:
         time.sleep(1)
     head_left = port_open(port)
 
-    rerun = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    rerun = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     return {"run_dir": run_dir, "first_done": first_done, "killed_stage2_done": killed_stage2_done,
-            "head_left": head_left, "rerun": rerun}
+            "head_left": head_left, "rerun": rerun, "token": token, "dot_ray": dot_ray(home)}
 
 
 def test_killed_driver_leaves_no_head_and_rerun_resumes_at_the_unfinished_stage(ray_run):
@@ -67,6 +86,13 @@ def test_killed_driver_leaves_no_head_and_rerun_resumes_at_the_unfinished_stage(
     assert (run_dir / "cm_ner" / "DONE").read_text() == ray_run["first_done"]  # stage 1 untouched
     for stage in [*TRAINING_STAGES[1:], "eval"]:
         assert "[ray] submitting" in (run_dir / stage / "stage.log").read_text(), stage
+
+
+def test_the_users_ray_settings_change_nothing_and_the_heads_token_is_written_nowhere(ray_run):
+    assert ray_run["rerun"].returncode == 0, ray_run["rerun"].stderr[-3000:]
+    assert ray_run["dot_ray"] == {"auth_token": FOREIGN_TOKEN.encode()}
+    assert len(ray_run["token"]) == 64
+    assert files_containing(ray_run["run_dir"], ray_run["token"]) == []
 
 
 def test_every_stage_output_equals_the_local_executor(ray_run, smoke_run: Path):

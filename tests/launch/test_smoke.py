@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.helpers.smoke_runs import REPO, done, smoke_pipeline_argv, weights_sha
+from tests.helpers.smoke_runs import EVAL_STAGES, REPO, done, smoke_pipeline_argv, weights_sha
 from tests.helpers.smoke_runs import TRAINING_STAGES as TRAINING
 
 pytestmark = pytest.mark.slow
 
 AFTER_CM2 = "pipeline.skip=[cm_all,sa,de_ner,de_re,de_ee,eval]"
+ALL_STAGES = [*TRAINING, *EVAL_STAGES]
 
 
 def pipeline(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -41,6 +43,29 @@ def test_every_stage_ran_and_left_a_model(smoke_run):
     assert {d["task"] for d in report["datasets"]} == {"ner", "re", "ee"}
 
 
+def test_the_run_ends_with_the_progression_of_every_evaluated_checkpoint(smoke_run, tiny_model_dir):
+    progression = json.loads((smoke_run / "progression.json").read_text())
+    assert [r["model"] for r in progression["rows"]] == ["base", "cm_all", "sa", "de_ee"]
+    assert [r["final"] for r in progression["rows"]] == [False, False, False, True] and progression["full_run"]
+    evaluated = {"base": tiny_model_dir, "cm_all": smoke_run / "cm_all" / "output",
+                 "sa": smoke_run / "sa" / "output", "de_ee": smoke_run / "de_ee" / "output"}
+    for stage, row in zip(EVAL_STAGES, progression["rows"]):
+        assert row["report"] == str(smoke_run / stage / "output" / "report.json")
+        report = json.loads(Path(row["report"]).read_text())
+        assert report["model"] == str(evaluated[row["model"]])  # the checkpoint its stage produced
+        assert set(row["scores"]["strict"]) == {"ner", "re", "ee_trigger", "ee_argument"}
+        assert row["scores"]["strict"]["ner"] == report["averages"]["ner/strict"]
+        assert 0.0 <= row["validity"]["valid"] <= row["validity"]["parsed"] <= 1.0
+    evaluates = {stage: done(smoke_run / stage)["results"]["evaluates"] for stage in EVAL_STAGES}
+    assert evaluates == {"eval_base": "base", "eval_cm_all": "cm_all", "eval_sa": "sa", "eval": "de_ee"}
+    styles = {stage: yaml.safe_load((smoke_run / stage / "config.yaml").read_text())["style"] for stage in EVAL_STAGES}
+    assert styles == {"eval_base": "sa", "eval_cm_all": "cm", "eval_sa": "sa", "eval": "sa"}  # as last trained
+    markdown = (smoke_run / "progression.md").read_text()
+    assert "| base |" in markdown and "## Table 6 on generated outputs" in markdown
+    assert "| RE | CM (`cm_all`)" in markdown and "| EE | CM+SA (`sa`)" in markdown
+    assert (smoke_run / "progression.png").stat().st_size > 10_000
+
+
 def test_models_are_chained(smoke_run):
     previous = None
     for name in TRAINING:
@@ -53,7 +78,7 @@ def test_models_are_chained(smoke_run):
 def test_results_report_losses_rewards_and_exact_mixtures(smoke_run):
     summary = json.loads((smoke_run / "summary.json").read_text())
     rows = {r["stage"]: r for r in summary["stages"]}
-    assert [r["stage"] for r in summary["stages"]] == [*TRAINING, "eval"]
+    assert [r["stage"] for r in summary["stages"]] == ALL_STAGES
     for name in TRAINING[:4]:
         assert isinstance(rows[name]["final_loss"], float)
     for name in TRAINING[4:]:
@@ -72,10 +97,10 @@ def test_grpo_prompts_are_the_sa_prompts_of_their_records(smoke_run):
 
 
 def test_a_rerun_finds_everything_done(smoke_run):
-    before = {name: (smoke_run / name / "DONE").stat().st_mtime_ns for name in [*TRAINING, "eval"]}
+    before = {name: (smoke_run / name / "DONE").stat().st_mtime_ns for name in ALL_STAGES}
     result = pipeline(smoke_run)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("cached (DONE, inputs unchanged)") == 8
+    assert result.stderr.count("cached (DONE, inputs unchanged)") == len(ALL_STAGES)
     assert before == {name: (smoke_run / name / "DONE").stat().st_mtime_ns for name in before}
 
 

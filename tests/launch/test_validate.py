@@ -1,4 +1,5 @@
-"""Config validation before anything runs: LLaMA-Factory's get_train_args, the EasyR1 whitelist, batch rules."""
+"""Config validation before anything runs: LLaMA-Factory's get_train_args, EasyR1's and verl's own config and
+reward loaders (in their environments), batch rules."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from launch import grpo_easyr1
 from launch.compose import compose_recipe
 from launch.driver import validate_plan
-from launch.executor import StageFailed
 from launch.plan import build_plan
+from launch.stage import StageFailed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,15 +23,25 @@ def plan_4b(tmp_path: Path, *overrides: str):
     return build_plan(compose_recipe(["+experiment=prouie_4b", f"pipeline.run_dir={tmp_path}", *overrides]))
 
 
-def test_prouie_4b_dry_run_validates_every_stage(tmp_path):
-    plan = plan_4b(tmp_path)
+@pytest.mark.parametrize("engine", ["easyr1", "verl"])
+def test_prouie_4b_dry_run_validates_every_stage(tmp_path, engine_envs, engine):
+    plan = plan_4b(tmp_path, f"grpo={engine}")
     notes = validate_plan(plan, dry_run=True)
     assert set(notes) == {s.name for s in plan.stages}
     for name in ("cm_ner", "cm_ner_re", "cm_all", "sa"):
         assert any(n.startswith("deepspeed: file checked as JSON") for n in notes[name])
     for name in ("de_ner", "de_re", "de_ee"):
-        assert any("easyr1_keys.yaml" in n for n in notes[name])
+        assert any(n.startswith(f"checked by {engine} itself: config:") and "reward:" in n for n in notes[name])
     assert not any(p.exists() for p in tmp_path.iterdir()), "validation must not write into the run folder"
+
+
+def test_without_the_engine_environment_validation_says_what_it_did_not_check(tmp_path):
+    plan = plan_4b(tmp_path, f"grpo.python={tmp_path / 'no-env' / 'bin' / 'python'}")
+    notes = validate_plan(plan, dry_run=True)
+    assert notes["de_ner"][:1] == [f"NOT checked by easyr1 (config, reward, data): the easyr1 environment is missing "
+                               f"({tmp_path / 'no-env' / 'bin' / 'python'} does not exist): create it with "
+                               f"`make engine ENGINE=easyr1` (scripts/setup_engine.sh easyr1), or point grpo.python "
+                               f"at its interpreter"]
 
 
 def test_prouie_4b_sft_configs_are_complete_llamafactory_configs(tmp_path):
@@ -51,8 +63,10 @@ def test_prouie_4b_sft_configs_are_complete_llamafactory_configs(tmp_path):
 def test_prouie_4b_easyr1_configs(tmp_path):
     for stage in plan_4b(tmp_path).stages[4:7]:
         conf = stage.config
-        assert grpo_easyr1.unknown_keys(conf) == []
         assert grpo_easyr1.batch_problems(conf, stage.samples) == []
+        assert stage.python == str(REPO / ".engines" / "easyr1" / "bin" / "python") != sys.executable
+        assert grpo_easyr1.jobs(stage, {"cluster": {"gpus_per_node": 8}})[0].argv[0] == stage.python
+        assert conf["data"]["val_files"] == str(stage.data_dir / "val.jsonl")
         assert conf["worker"]["rollout"]["n"] == stage.rollout_n
         assert conf["trainer"]["n_gpus_per_node"] == 8 and conf["trainer"]["total_epochs"] == stage.epochs
         assert conf["worker"]["reward"]["reward_function"].endswith("rewards/easyr1.py:compute_score")
@@ -72,14 +86,21 @@ def test_experiment_names_are_unique_per_de_stage(tmp_path):
     ("override", "message"),
     [
         ("+stages.sa.args.learning_rat=1e-5", r"stage 'sa' failed .*sa/config.yaml.*learning_rat"),  # LLaMA-Factory
-        ("model.template=qwen9", r"unknown LLaMA-Factory template 'qwen9'.*model.template"),
-        ("+grpo.config.data.answer_col=answer", r"stage 'de_ner'.*\['data.answer_col'\] are not EasyR1 keys"),
+        ("+grpo.config.data.answer_col=answer",  # EasyR1's own PPOConfig, in its environment
+         r"stage 'de_ner'.*EasyR1 rejects the config: ConfigKeyError: Key 'answer_col' not in 'DataConfig'"),
+        ("grpo=verl +grpo.config.data.answer_key=answer",  # verl's own ppo_trainer tree, in its environment
+         r"stage 'de_ner'.*verl rejects the config: ConfigKeyError: Key 'answer_key' is not in struct"),
         ("grpo.config.data.rollout_batch_size=500", r"rollout_batch_size 500 % worker.actor.global_batch_size 128"),
     ],
 )
-def test_bad_settings_are_rejected_before_anything_runs(tmp_path, override, message):
+def test_bad_settings_are_rejected_before_anything_runs(tmp_path, engine_envs, override, message):
     with pytest.raises(StageFailed, match=message):
-        validate_plan(plan_4b(tmp_path, override), dry_run=True)
+        validate_plan(plan_4b(tmp_path, *override.split()), dry_run=True)
+
+
+def test_an_unknown_chat_template_is_a_config_error_when_planning(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown chat template 'qwen9': model.template must be one of LLaMA-Factory"):
+        plan_4b(tmp_path, "model.template=qwen9")
 
 
 def test_easyr1_tensor_parallel_is_capped_by_the_gpus(tmp_path):
@@ -116,13 +137,29 @@ def test_smoke_trl_configs_build_a_real_grpo_config(tmp_path):
         assert args.generation_batch_size % args.num_generations == 0
 
 
-def test_dry_run_cli_prints_plan_commands_and_gpu_hours(tmp_path):
-    result = subprocess.run([sys.executable, "launch/run_pipeline.py", "+experiment=prouie_4b",
+@pytest.mark.parametrize(("engine", "entry"), [("easyr1", "verl.trainer.main config="),
+                                               ("verl", "verl.trainer.main_ppo --config-path=")])
+def test_dry_run_cli_validates_and_writes_every_config(tmp_path, engine_envs, engine, entry):
+    result = subprocess.run([sys.executable, "launch/run_pipeline.py", "+experiment=prouie_4b", f"grpo={engine}",
                              "pipeline.dry_run=true", f"pipeline.run_dir={tmp_path}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stderr
     assert "GPU-hours" in out and "8 x H20" in out
-    assert out.count("llamafactory-cli train") == 4 and out.count("verl.trainer.main") == 3
+    assert out.count("llamafactory-cli train") == 4 and out.count(entry) == 3
     assert "NPROC_PER_NODE=8" in out and "FORCE_TORCHRUN=1" in out
+    assert out.count(f"checked by {engine} itself") == 3
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [f"{s}/config.yaml" for s in ("cm_all", "cm_ner", "cm_ner_re", "de_ee", "de_ner", "de_re",
+                                                    "eval", "sa")]
+    de_ee = yaml.safe_load((tmp_path / "de_ee" / "config.yaml").read_text())
+    assert (de_ee["worker"]["rollout"]["n"] if engine == "easyr1" else de_ee["actor_rollout_ref"]["rollout"]["n"]) == 8
+
+
+def test_a_real_run_without_the_engine_environment_stops_before_the_first_stage(tmp_path):
+    plan = build_plan(compose_recipe(["+experiment=smoke", "grpo=easyr1_smoke", "cluster.gpus_per_node=1",
+                                      f"pipeline.run_dir={tmp_path}", f"grpo.python={tmp_path / 'none' / 'python'}"]))
+    with pytest.raises(StageFailed, match=r"stage 'de_ner' failed .*easyr1 environment is missing.*make engine "
+                                          r"ENGINE=easyr1"):
+        validate_plan(plan, dry_run=False)
     assert not any(tmp_path.iterdir())

@@ -1,0 +1,94 @@
+"""The README's main command, measured and published: the mini experiment, its wall time per stage, its results.
+
+    python benchmarks/mini_run.py                      # run (or resume) runs/mini, then publish into docs/mini/
+    python benchmarks/mini_run.py --publish-only       # publish an existing runs/mini again
+
+Publishing writes ``docs/mini/``: the progression table and plot (``eval.progression``), and ``RUN.md`` with the
+exact command, the recipe hashes of the evaluated models, the machine, and the wall time of every stage of the
+invocation that ran them. Targets of issue #14 (measured here, not asserted in tests): the whole run takes at most
+20 minutes on a 2-core machine from a warm cache (the model already converted), and the final model's strict F1 is
+above 0, and above the base model's zero-shot score, for NER, RE, EE trigger and EE argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from eval import progression  # noqa: E402
+
+COMMAND = ["launch/run_pipeline.py", "+experiment=mini"]
+METRICS = [m for m, _ in progression.METRICS]
+
+
+def machine() -> dict[str, object]:
+    import torch
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)), "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine()}
+
+
+def targets(data: dict) -> list[str]:
+    """The issue's result targets, checked on the progression: one line each, PASS or FAIL."""
+    rows = {r["model"]: r for r in data["rows"]}
+    final = next(r for r in data["rows"] if r["final"])
+    base = rows.get("base")
+    lines = []
+    for metric in METRICS:
+        ours = final["scores"]["strict"][metric] or 0.0
+        zero = (base["scores"]["strict"][metric] or 0.0) if base else None
+        ok = ours > 0 and (zero is None or ours > zero)
+        lines.append(f"- {metric}: final {100 * ours:.2f} vs base {100 * zero:.2f} -> {'PASS' if ok else 'FAIL'}"
+                     if zero is not None else f"- {metric}: final {100 * ours:.2f} -> {'PASS' if ok else 'FAIL'}")
+    return lines
+
+
+def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
+    data = progression.from_summary(run_dir)
+    progression.write(data, out)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    hashes = {r["model"]: json.loads(Path(r["report"]).read_text(encoding="utf-8"))["recipe_hash"]
+              for r in data["rows"]}
+    lines = ["# The mini experiment, as published", "",
+             f"Command: `python {' '.join(COMMAND)}` (from a warm cache: SmolLM2 already converted)", "",
+             f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
+             "Recipe hashes of the evaluated models (the stage fingerprints in their eval reports): "
+             + ", ".join(f"{k} `{v}`" for k, v in hashes.items()), "",
+             "## Wall time of the invocation that ran the stages", "", "| stage | status | seconds |",
+             "| --- | --- | ---: |"]
+    lines += [f"| {r['stage']} | {r.get('status', '')} | {r.get('seconds', 0):.0f} |" for r in summary["stages"]]
+    if wall is not None:
+        lines.append(f"| **total (this command)** | | {wall:.0f} |")
+    lines += ["", "## Targets (issue #14)", "", *targets(data), "",
+              "The table and plot: [progression.md](progression.md), [progression.png](progression.png)."]
+    (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "RUN.md"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", default=str(REPO / "runs" / "mini"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "mini"))
+    parser.add_argument("--publish-only", action="store_true")
+    args = parser.parse_args()
+    wall = None
+    if not args.publish_only:
+        start = time.monotonic()
+        subprocess.run([sys.executable, *COMMAND, f"pipeline.run_dir={args.run_dir}"], cwd=REPO, check=True)
+        wall = time.monotonic() - start
+    print(publish(Path(args.run_dir), Path(args.out), wall).read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

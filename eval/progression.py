@@ -1,0 +1,173 @@
+"""What each stage adds: one table and one plot over the models a run evaluated (``pipeline.eval.models``).
+
+Every evaluated model (the base model zero-shot, a stage's checkpoint, the final model) has an eval report on the
+same benchmark records; this module lines them up:
+
+- the progression table: strict and ``instructuie`` F1 per task (NER, RE, EE trigger, EE argument; unweighted
+  means over the benchmark's datasets, as ``eval.run_benchmark`` averages them) and the output validity rate;
+- the paper's Table 5 rows beside ours where the run has them (``CM only`` = the ``cm_all`` checkpoint, ``w/o DE``
+  = the ``sa`` checkpoint, ``ProUIE`` = the final model of a full run);
+- Table 6 on *generated* outputs: min / mean / max output tokens of the buckets at or below P50 / P70 / P99, for RE
+  and EE, of the ``cm_all`` (CM) and ``sa`` (CM+SA) checkpoints, beside the paper's.
+
+    python -m eval.progression runs/mini            # (re)write runs/mini/progression.{json,md,png}
+    python -m eval.progression runs/mini --out docs/mini
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from eval.report import load_paper_results
+
+METRICS = [("ner", "NER"), ("re", "RE"), ("ee_trigger", "EE trigger"), ("ee_argument", "EE argument")]
+SCORERS = ("strict", "instructuie")
+TABLE5_ROWS = {"cm_all": "CM only", "sa": "w/o DE (CM+SA)", "final": "ProUIE (CM+SA+DE)"}
+TABLE6_ROWS = {"cm_all": "CM", "sa": "CM+SA"}
+FILES = {"json": "progression.json", "markdown": "progression.md", "plot": "progression.png"}
+FINAL_STAGE = "eval"  # launch.plan.EVAL_STAGE: the eval stage of the final model
+
+
+def _validity(report: Mapping[str, Any]) -> dict[str, float]:
+    """Parsed and valid rates over every prediction of the report (datasets weighted by their size)."""
+    n = sum(d["validity"]["n"] for d in report["datasets"])
+
+    def rate(key: str) -> float:
+        return sum(d["validity"][key] * d["validity"]["n"] for d in report["datasets"]) / n if n else 0.0
+
+    return {"parsed": rate("parsed_rate"), "valid": rate("valid_rate")}
+
+
+def progression(evaluated: Sequence[tuple[str, str | Path, bool]], full_run: bool = True) -> dict[str, Any]:
+    """The rows of the table, one per ``(label, report.json path, is the final model)`` in order; ``full_run``
+    says whether the final model went through every stage (only then is it the paper's ``ProUIE`` row)."""
+    rows = []
+    for label, path, final in evaluated:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows.append({"model": label, "final": final, "report": str(path), "benchmark": report["benchmark"],
+                     "scores": {s: {m: report["averages"].get(f"{m}/{s}") for m, _ in METRICS} for s in SCORERS},
+                     "validity": _validity(report), "length_unit": report["length_unit"],
+                     "lengths": {t: report["lengths"][t] for t in ("re", "ee") if t in report["lengths"]}})
+    return {"rows": rows, "full_run": full_run}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _table5_key(row: Mapping[str, Any], full_run: bool) -> str | None:
+    if row["final"] and full_run:
+        return "final"
+    return row["model"] if row["model"] in ("cm_all", "sa") else None
+
+
+def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) -> str:
+    """The progression table, Table 5 beside the paper and Table 6 on generated outputs, as Markdown."""
+    paper = paper if paper is not None else load_paper_results()
+    rows = data["rows"]
+    bench = rows[0]["benchmark"] if rows else "?"
+    lines = [f"# What each stage adds (benchmark `{bench}`)", "",
+             "F1 in %, unweighted mean over the benchmark's datasets; `strict` = our set-based micro-F1 (case kept), "
+             "`iuie` = InstructUIE's evaluator (the rules of the paper's tables). Valid = outputs that are the "
+             "promised JSON, schema-conformant and grounded in the input.", "",
+             "| model | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " | parsed | valid |",
+             "| --- |" + " ---: |" * (2 * len(METRICS) + 2)]
+    for row in rows:
+        cells = [f"{_pct(row['scores']['strict'][m])} | {_pct(row['scores']['instructuie'][m])}" for m, _ in METRICS]
+        lines.append(f"| {row['model']} | " + " | ".join(cells) +
+                     f" | {_pct(row['validity']['parsed'])} | {_pct(row['validity']['valid'])} |")
+    table5 = paper.get("table5_ablation", {})
+    t5 = [(row, TABLE5_ROWS[key]) for row in rows if (key := _table5_key(row, data["full_run"])) is not None]
+    if t5:
+        lines += ["", "## Table 5 rows beside the paper (Qwen3-4B on the 36 datasets; ours `iuie`)", "",
+                  "| paper row | our model | NER ours | NER paper | RE ours | RE paper | EE trig. / arg. ours | "
+                  "EE paper |", "| --- | --- |" + " ---: |" * 6]
+        for row, name in t5:
+            ours, published = row["scores"]["instructuie"], table5.get(name, {})
+            lines.append(f"| {name} | {row['model']} | {_pct(ours['ner'])} | {published.get('ner', '–')} | "
+                         f"{_pct(ours['re'])} | {published.get('re', '–')} | {_pct(ours['ee_trigger'])} / "
+                         f"{_pct(ours['ee_argument'])} | {published.get('ee', '–')} |")
+    t6 = [(row, TABLE6_ROWS[row["model"]]) for row in rows if row["model"] in TABLE6_ROWS]
+    if t6:
+        table6 = paper.get("table6_lengths", {})
+        lines += ["", f"## Table 6 on generated outputs ({t6[0][0]['length_unit']}: min / mean / max of the outputs "
+                  "at or below each percentile)", "",
+                  "| task | setting | P50 ours | P50 paper | P70 ours | P70 paper | P99 ours | P99 paper |",
+                  "| --- | --- |" + " ---: |" * 6]
+        for task in ("re", "ee"):
+            for row, setting in t6:
+                buckets = row["lengths"].get(task)
+                if not buckets:
+                    continue
+                published = table6.get(task, {}).get(setting, {})
+                cells = []
+                for p in ("P50", "P70", "P99"):
+                    b = buckets[p]
+                    theirs = published.get(p.lower())
+                    cells += [f"{b['min']} / {b['mean']:.1f} / {b['max']}",
+                              " / ".join(map(str, theirs)) if theirs else "–"]
+                lines.append(f"| {task.upper()} | {setting} (`{row['model']}`) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(data: Mapping[str, Any], path: str | Path) -> None:
+    """Strict (solid) and InstructUIE (dashed) F1 of each task across the evaluated models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = data["rows"]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
+    for i, (metric, name) in enumerate(METRICS):
+        color = f"C{i}"
+        for scorer, style in (("strict", "-"), ("instructuie", "--")):
+            ys = [100 * (r["scores"][scorer][metric] or 0.0) for r in rows]
+            ax.plot(xs, ys, style, marker="o", color=color, label=f"{name} ({scorer})")
+    ax.set_xticks(list(xs), [r["model"] for r in rows])
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("What each stage adds")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(data: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """``progression.json``, ``progression.md`` and ``progression.png`` in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in FILES.items()}
+    paths["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown(data), encoding="utf-8")
+    plot(data, paths["plot"])
+    return paths
+
+
+def from_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The progression of a finished run, from the eval stages listed in its ``summary.json``."""
+    summary = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    evals = [row for row in summary["stages"] if row.get("evaluates")]
+    if not evals:
+        raise ValueError(f"{run_dir}/summary.json lists no evaluated model (set pipeline.eval.models)")
+    return progression([(row["evaluates"], row["report"], row["stage"] == FINAL_STAGE) for row in evals],
+                       summary["full_run"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.progression", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a finished pipeline run folder (holding summary.json)")
+    parser.add_argument("--out", help="where to write the files (default: the run folder)")
+    args = parser.parse_args(argv)
+    paths = write(from_summary(args.run_dir), args.out or args.run_dir)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""Studies: the paper's analyses (Tables 5, 6 and 7) as one command, a set of runs sharing every stage they can.
+
+    python launch/run_pipeline.py +experiment=mini +study=table5
+    python launch/run_pipeline.py +experiment=prouie_4b +study=table5 pipeline.dry_run=true
+
+A study (``recipes/study/<name>.yaml``; users write their own) names variants, each a list of recipe overrides on
+top of the command's own (and of the study's ``common`` ones). The variants run one after the other, each in its
+own run folder ``<study dir>/<variant>/``; a stage whose fingerprint equals a stage already finished in an earlier
+variant (or in a run of ``pipeline.reuse``) is verified and linked, never recomputed (``launch.reuse``): the
+ablations of Table 5 share CM with the full run, and ``w/o DE`` and ``CM only`` are evaluations of checkpoints the
+full run already has. Interrupting a study and rerunning the command resumes it. The report
+(``<study dir>/study.md``, ``study.json`` and one PNG per table) puts the paper's tables beside our numbers.
+
+The study folder is ``pipeline.run_dir`` when set, else ``runs/<experiment>+study-<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from launch.compose import compose_recipe
+from launch.plan import Plan, build_plan
+
+STUDY_KEYS = {"name", "description", "tables", "common", "variants", "prefer_benchmark"}
+VARIANT_KEYS = {"overrides", "paper"}
+TABLES = ("table5", "table6", "table7")
+
+
+@dataclass
+class Variant:
+    """One run of a study: its name, its overrides, the paper row it stands for, its plan."""
+
+    name: str
+    overrides: list[str]
+    paper: str | None
+    plan: Plan
+
+
+def check_study(study: Mapping[str, Any]) -> None:
+    """Unknown keys, an empty variant list or an unknown table are errors naming the key."""
+    unknown = sorted(set(study) - STUDY_KEYS)
+    if unknown:
+        raise ValueError(f"study: unknown key(s) {unknown}; a study has {sorted(STUDY_KEYS)}")
+    if not study.get("variants"):
+        raise ValueError("study: 'variants' must name at least one variant (name: {overrides: [...]})")
+    for name, variant in study["variants"].items():
+        bad = sorted(set(variant or {}) - VARIANT_KEYS)
+        if bad:
+            raise ValueError(f"study.variants.{name}: unknown key(s) {bad}; a variant has {sorted(VARIANT_KEYS)}")
+    bad_tables = [t for t in study.get("tables") or [] if t not in TABLES]
+    if bad_tables:
+        raise ValueError(f"study.tables: unknown {bad_tables}; known: {list(TABLES)}")
+
+
+def study_dir(cfg: Mapping[str, Any], study: Mapping[str, Any]) -> Path:
+    run_dir = cfg["pipeline"]["run_dir"] or f"runs/{cfg['experiment_name']}+study-{study['name']}"
+    return Path(run_dir).expanduser().resolve()
+
+
+def _benchmark_present(plan: Plan, benchmark: str) -> bool:
+    """Whether every test set of ``benchmark`` can be read with the eval stage's ``data_dir``."""
+    from converters.readers import source_files
+    from eval.benchmarks import resolve
+
+    evals = [s for s in plan.stages if s.kind == "eval"]
+    if not evals:
+        return False
+    try:
+        specs = [ds.source_spec(evals[0].config.get("data_dir")) for ds in resolve(benchmark)]
+        return all(all(Path(f).is_file() for f in source_files(spec)) for spec in specs)
+    except (ValueError, FileNotFoundError, KeyError):
+        return False
+
+
+def plan_study(overrides: Sequence[str], study: Mapping[str, Any]) -> tuple[Path, list[Variant]]:
+    """The study folder and the plan of every variant, in the study's order.
+
+    ``overrides`` are the command's recipe overrides (without ``+study=``). With ``prefer_benchmark``, the variants
+    are evaluated on that benchmark when its test sets are present (Table 6 is measured on SciERC, SemEval, ACE2005
+    and CASIE in the paper), else on the recipe's own.
+    """
+    check_study(study)
+    common = list(study.get("common") or [])
+    root: Path | None = None
+    variants = []
+    for name, spec in study["variants"].items():
+        extra = list((spec or {}).get("overrides") or [])
+        cfg = compose_recipe([*overrides, *common, *extra])
+        root = root or study_dir(cfg, study)
+        cfg["pipeline"]["run_dir"] = str(root / name)  # set after composition: no Hydra grammar on paths
+        plan = build_plan(cfg)
+        preferred = study.get("prefer_benchmark")
+        if preferred and _benchmark_present(plan, preferred):
+            cfg = compose_recipe([*overrides, *common, *extra, f"pipeline.eval.benchmark={preferred}"])
+            cfg["pipeline"]["run_dir"] = str(root / name)
+            plan = build_plan(cfg)
+        variants.append(Variant(name, extra, (spec or {}).get("paper"), plan))
+    return root, variants
+
+
+def shared_stages(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
+    """``(variant, stage) -> the variant that computes it first``, for every stage another variant also has."""
+    first: dict[str, str] = {}
+    shared = {}
+    for variant in variants:
+        for stage in variant.plan.stages:
+            owner = first.setdefault(stage.fingerprint, variant.name)
+            if owner != variant.name:
+                shared[(variant.name, stage.name)] = owner
+    return shared
+
+
+def print_dry_run(root: Path, variants: Sequence[Variant], console: Console) -> dict[str, float]:
+    """Every variant's stages, which are shared and with whom, and the GPU-hours of the study against running each
+    variant separately from scratch (the recipe's cluster and ``estimate`` model); returns the totals."""
+    from launch.estimate import gpu_hours
+
+    shared = shared_stages(variants)
+    table = Table(title=f"study: {root}")
+    for column in ("variant", "stage", "engine", "samples", "shared with", "GPU-h"):
+        table.add_column(column)
+    naive = study = 0.0
+    for variant in variants:
+        for stage in variant.plan.stages:
+            hours = gpu_hours(stage, variant.plan.cfg) or 0.0
+            owner = shared.get((variant.name, stage.name))
+            naive += hours
+            study += 0.0 if owner else hours
+            table.add_row(variant.name, stage.name, stage.engine, str(stage.samples or ""),
+                          f"= {owner}" if owner else "", f"{hours:.1f}" if not owner else "0 (shared)")
+    console.print(table)
+    saving = 1 - study / naive if naive else 0.0
+    console.print(f"GPU-hours: study {study:.1f} vs each variant separately {naive:.1f} (saving {100 * saving:.0f}%); "
+                  f"{len(shared)} of {sum(len(v.plan.stages) for v in variants)} stages are shared "
+                  "(evaluation stages are not in the GPU-hour model)")
+    return {"study_gpu_hours": study, "naive_gpu_hours": naive, "shared_stages": len(shared)}
+
+
+def execute_study(root: Path, variants: Sequence[Variant], executor: Any, console: Console,
+                  study: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the variants in order, each reusing the stages the ones before it finished; then write the report."""
+    from launch.driver import execute_plan
+
+    done: list[Path] = []
+    for variant in variants:
+        console.rule(f"study {study['name']}: {variant.name} {' '.join(variant.overrides)}")
+        execute_plan(variant.plan, executor, console, reuse=done)
+        done.append(variant.plan.run_dir)
+    return write_report(root, variants, study)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+
+def _final_row(variant: Variant) -> dict[str, Any] | None:
+    from eval.progression import from_summary
+
+    rows = [r for r in from_summary(variant.plan.run_dir)["rows"] if r["final"]]
+    return rows[0] if rows else None
+
+
+def _task_scores(row: Mapping[str, Any], scorer: str) -> dict[str, float | None]:
+    """NER, RE and EE of one evaluated model; EE is the mean of trigger and argument F1 (the paper's Tables 5 and 7
+    give one EE number without defining it; we say so in the report)."""
+    s = row["scores"][scorer]
+    ee = [x for x in (s["ee_trigger"], s["ee_argument"]) if x is not None]
+    return {"ner": s["ner"], "re": s["re"], "ee": sum(ee) / len(ee) if ee else None}
+
+
+def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[str, Any]:
+    """Per table: our rows (and the paper's beside them)."""
+    from eval.progression import from_summary
+    from eval.report import load_paper_results
+
+    paper = load_paper_results()
+    data: dict[str, Any] = {"study": study["name"], "variants": {}}
+    for variant in variants:
+        final = _final_row(variant)
+        data["variants"][variant.name] = {
+            "run_dir": str(variant.plan.run_dir), "overrides": variant.overrides, "paper": variant.paper,
+            "final_model": final["model"] if final else None,
+            "strict": _task_scores(final, "strict") if final else None,
+            "instructuie": _task_scores(final, "instructuie") if final else None}
+    for table, key in (("table5", "table5_ablation"), ("table7", "table7_reward")):
+        if table in (study.get("tables") or []):
+            data[table] = [{"variant": name, "row": v["paper"], "ours": v["instructuie"], "strict": v["strict"],
+                            "paper": paper.get(key, {}).get(v["paper"])}
+                           for name, v in data["variants"].items() if v["paper"]]
+    if "table6" in (study.get("tables") or []):
+        rows = {}
+        for variant in variants:
+            for row in from_summary(variant.plan.run_dir)["rows"]:
+                setting = {"cm_all": "CM", "sa": "CM+SA"}.get(row["model"])
+                if setting and setting not in rows:
+                    rows[setting] = {"model": row["model"], "variant": variant.name, "unit": row["length_unit"],
+                                     "benchmark": row["benchmark"], "lengths": row["lengths"]}
+        data["table6"] = {"ours": rows, "paper": paper.get("table6_lengths", {})}
+    return data
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(data: Mapping[str, Any]) -> str:
+    lines = [f"# Study `{data['study']}`", "",
+             "Ours: F1 in % on the recipe's benchmark with InstructUIE's evaluator (`strict` in brackets); EE is the "
+             "mean of trigger and argument F1 (the paper gives one EE number and does not define it). Paper: "
+             "Qwen3-4B on the 36 IE_INSTRUCTIONS datasets.", ""]
+    for table, title in (("table5", "Table 5: stage-wise ablation"), ("table7", "Table 7: reward granularity")):
+        if table not in data:
+            continue
+        lines += [f"## {title}", "", "| row | variant | NER ours | NER paper | RE ours | RE paper | EE ours | "
+                  "EE paper |", "| --- | --- |" + " ---: |" * 6]
+        for r in data[table]:
+            ours, strict, paper = r["ours"] or {}, r["strict"] or {}, r["paper"] or {}
+            cells = [f"{_pct(ours.get(t))} ({_pct(strict.get(t))}) | {paper.get(t, '–')}" for t in ("ner", "re", "ee")]
+            lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "table6" in data:
+        ours, paper = data["table6"]["ours"], data["table6"]["paper"]
+        unit = next(iter(ours.values()))["unit"] if ours else "tokens"
+        lines += [f"## Table 6: output length of generated outputs ({unit}; min / mean / max at or below each "
+                  "percentile)", "", "| task | setting | benchmark | P50 ours | P50 paper | P70 ours | P70 paper | "
+                  "P99 ours | P99 paper |", "| --- | --- | --- |" + " ---: |" * 6]
+        for task in ("re", "ee"):
+            for setting, row in ours.items():
+                buckets = row["lengths"].get(task)
+                if not buckets:
+                    continue
+                published = paper.get(task, {}).get(setting, {})
+                cells = []
+                for p in ("P50", "P70", "P99"):
+                    theirs = published.get(p.lower())
+                    cells += [f"{buckets[p]['min']} / {buckets[p]['mean']:.1f} / {buckets[p]['max']}",
+                              " / ".join(map(str, theirs)) if theirs else "–"]
+                lines.append(f"| {task.upper()} | {setting} (`{row['model']}`) | {row['benchmark']} | "
+                             + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plot_rows(rows: Sequence[Mapping[str, Any]], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
+    for ax, task in zip(axes, ("ner", "re", "ee")):
+        xs = range(len(rows))
+        ax.bar([x - 0.2 for x in xs], [100 * ((r["ours"] or {}).get(task) or 0) for r in rows], 0.4, label="ours")
+        ax.bar([x + 0.2 for x in xs], [(r["paper"] or {}).get(task) or 0 for r in rows], 0.4, label="paper")
+        ax.set_xticks(list(xs), [r["row"] for r in rows], rotation=30, ha="right", fontsize=7)
+        ax.set_title(task.upper())
+    axes[0].set_ylabel("F1 (%)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_table6(table6: Mapping[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, task in zip(axes, ("re", "ee")):
+        labels, ours, paper = [], [], []
+        for setting, row in table6["ours"].items():
+            buckets = row["lengths"].get(task) or {}
+            for p in ("P50", "P70", "P99"):
+                labels.append(f"{setting} {p}")
+                ours.append(buckets.get(p, {}).get("mean", 0))
+                paper.append((table6["paper"].get(task, {}).get(setting, {}).get(p.lower()) or [0, 0, 0])[1])
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], ours, 0.4, label="ours (mean)")
+        ax.bar([x + 0.2 for x in xs], paper, 0.4, label="paper (mean)")
+        ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{task.upper()} output length")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(root: Path, variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[str, Any]:
+    """``study.json``, ``study.md`` and ``<table>.png`` per table of the study, in the study folder."""
+    data = report_data(variants, study)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "study.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (root / "study.md").write_text(markdown(data), encoding="utf-8")
+    for table, title in (("table5", "Table 5: stage-wise ablation"), ("table7", "Table 7: reward granularity")):
+        if table in data:
+            _plot_rows(data[table], title, root / f"{table}.png")
+    if "table6" in data and data["table6"]["ours"]:
+        _plot_table6(data["table6"], root / "table6.png")
+    return data

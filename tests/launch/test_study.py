@@ -1,0 +1,135 @@
+"""Studies share every stage they can: which stages run, linking, verification, resume and the report.
+
+The backends are played by the recording executor (tests/helpers), so what is tested is the study and the
+driver's sharing: which stages ran, in which run folder, and what was linked instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from launch.compose import RECIPES
+from launch.reuse import finished_stages, verified
+from launch.run_dir import output_sha256
+from launch.stage import StageFailed
+from launch.study import execute_study, plan_study, print_dry_run, shared_stages
+from tests.helpers.recording_executor import RecordingExecutor
+
+SMOKE = ["+experiment=smoke"]
+TRAINING = ["cm_ner", "cm_ner_re", "cm_all", "sa", "de_ner", "de_re", "de_ee"]
+
+
+def study(name: str) -> dict:
+    return yaml.safe_load((RECIPES / "study" / f"{name}.yaml").read_text())
+
+
+def run_study(tmp_path: Path, name: str, executor: RecordingExecutor, *overrides: str):
+    root, variants = plan_study([*SMOKE, f"pipeline.run_dir={tmp_path / name}", *overrides], study(name))
+    report = execute_study(root, variants, executor, Console(stderr=True, quiet=True), study(name))
+    return root, variants, report
+
+
+def ran(executor: RecordingExecutor, root: Path) -> list[str]:
+    """``variant/stage`` of every stage the backends ran."""
+    return [f"{d.parent.name}/{d.name}" for d in executor.ran_in if d.is_relative_to(root)]
+
+
+def test_table5_runs_each_distinct_stage_once(tmp_path):
+    executor = RecordingExecutor()
+    root, variants, report = run_study(tmp_path, "table5", executor)
+    assert ran(executor, root) == [*(f"full/{s}" for s in TRAINING), "full/eval_cm_all", "full/eval_sa", "full/eval",
+                                   "wo_sa/de_ner", "wo_sa/de_re", "wo_sa/de_ee", "wo_sa/eval"]
+    # shared stages are links to the stage that first finished, not copies
+    for name in ("cm_ner", "cm_ner_re", "cm_all"):
+        assert (root / "cm_only" / name).is_symlink()
+        assert (root / "cm_only" / name).resolve() == (root / "full" / name).resolve()
+    assert (root / "wo_de" / "eval").resolve() == (root / "full" / "eval_sa").resolve()  # w/o DE = SA's evaluation
+    assert (root / "cm_only" / "eval").resolve() == (root / "full" / "eval_cm_all").resolve()
+    summary = json.loads((root / "wo_de" / "summary.json").read_text())
+    rows = {r["stage"]: r for r in summary["stages"]}
+    assert rows["eval"]["status"] == "shared" and rows["eval"]["evaluates"] == "sa"
+    assert [r["row"] for r in report["table5"]] == ["ProUIE (CM+SA+DE)", "w/o SA (CM+DE)", "w/o DE (CM+SA)",
+                                                    "CM only"]
+    assert report["variants"]["cm_only"]["final_model"] == "cm_all"
+    assert report["table5"][0]["paper"] == {"ner": 79.44, "re": 71.17, "ee": 61.73}
+    for name in ("study.md", "study.json", "table5.png"):
+        assert (root / name).is_file()
+
+
+def test_the_dry_run_names_shared_stages_and_the_gpu_hour_saving(tmp_path):
+    root, variants = plan_study(["+experiment=prouie_4b", f"pipeline.run_dir={tmp_path}"], study("table5"))
+    shared = shared_stages(variants)
+    assert shared[("wo_sa", "cm_all")] == "full" and shared[("cm_only", "eval")] == "full"
+    assert ("wo_sa", "de_ner") not in shared  # DE from cm_all is new work
+    totals = print_dry_run(root, variants, Console(stderr=True, quiet=True))
+    from launch.estimate import gpu_hours
+
+    full = {s.name: gpu_hours(s, variants[0].plan.cfg) or 0.0 for s in variants[0].plan.stages}
+    de = full["de_ner"] + full["de_re"] + full["de_ee"]
+    assert totals["study_gpu_hours"] == pytest.approx(sum(full.values()) + de)  # the full run + w/o SA's DE
+    assert totals["naive_gpu_hours"] > 1.7 * totals["study_gpu_hours"]
+
+
+def test_an_interrupted_study_resumes_without_recomputing_a_finished_stage(tmp_path):
+    failing = RecordingExecutor(fail={str(tmp_path / "table5" / "wo_sa" / "de_re")})
+    with pytest.raises(StageFailed, match="de_re"):
+        run_study(tmp_path, "table5", failing)
+    first = ran(failing, tmp_path / "table5")
+    assert first[-2:] == ["wo_sa/de_ner", "wo_sa/de_re"]
+    rerun = RecordingExecutor()
+    run_study(tmp_path, "table5", rerun)
+    assert ran(rerun, tmp_path / "table5") == ["wo_sa/de_re", "wo_sa/de_ee", "wo_sa/eval"]
+
+
+def test_a_tampered_shared_stage_is_not_reused(tmp_path):
+    root, variants, _ = run_study(tmp_path, "table5", RecordingExecutor())
+    full_sa = root / "full" / "sa"
+    fingerprint = json.loads((full_sa / "DONE").read_text())["fingerprint"]
+    assert verified(full_sa, fingerprint)
+    (full_sa / "output" / "model.safetensors").write_text("changed on disk")
+    assert not verified(full_sa, fingerprint)
+    # a later study that points at this run (pipeline.reuse) recomputes sa instead of building on changed weights
+    executor = RecordingExecutor()
+    other = tmp_path / "other"
+    _, again = plan_study([*SMOKE, f"pipeline.run_dir={other}", f"pipeline.reuse=[{root / 'full'}]"],
+                          study("table5"))
+    execute_study(other, again, executor, Console(stderr=True, quiet=True), study("table5"))
+    assert "full/sa" in ran(executor, other)
+    assert "full/cm_all" not in ran(executor, other)  # the untouched stages are still shared
+    assert (full_sa / "output" / "model.safetensors").read_text() == "changed on disk"  # the source is untouched
+
+
+def test_a_linked_stage_whose_inputs_change_is_unlinked_never_written_through(tmp_path):
+    root, _, _ = run_study(tmp_path, "table5", RecordingExecutor())
+    source = (root / "cm_only" / "cm_all").resolve()
+    before = output_sha256(source / "output")
+    executor = RecordingExecutor()
+    changed = "+stages.cm_all.args.learning_rate=5e-4"
+    _, variants = plan_study([*SMOKE, f"pipeline.run_dir={tmp_path / 'table5'}", changed], study("table5"))
+    from launch.driver import execute_plan
+
+    execute_plan(variants[3].plan, executor, Console(stderr=True, quiet=True))  # cm_only alone, cm_all changed
+    assert not (root / "cm_only" / "cm_all").is_symlink() and (root / "cm_only" / "cm_all" / "DONE").is_file()
+    assert output_sha256(source / "output") == before and source == (root / "full" / "cm_all").resolve()
+
+
+def test_table7_shares_cm_and_sa_and_reruns_de_per_reward_variant(tmp_path):
+    executor = RecordingExecutor()
+    root, _, report = run_study(tmp_path, "table7", executor)
+    assert [s for s in ran(executor, root) if s.startswith(("coarse_only/", "fine_only/"))] == [
+        f"{v}/{s}" for v in ("coarse_only", "fine_only") for s in ("de_ner", "de_re", "de_ee", "eval")]
+    assert [r["row"] for r in report["table7"]] == ["Coarse-to-fine SFR", "Coarse-only", "Fine-only"]
+    index = finished_stages([root / "sfr", root / "coarse_only"])
+    assert len(index) == len(set(index))  # one folder per fingerprint
+
+
+def test_a_study_with_an_unknown_key_is_a_config_error():
+    with pytest.raises(ValueError, match=r"study.variants.full: unknown key\(s\) \['override'\]"):
+        plan_study(SMOKE, {"name": "x", "variants": {"full": {"override": []}}})
+    with pytest.raises(ValueError, match="study.tables: unknown"):
+        plan_study(SMOKE, {"name": "x", "tables": ["table9"], "variants": {"full": {}}})

@@ -28,6 +28,7 @@ from launch.run_dir import (
     leftover_groups,
     mark_started,
     names_path,
+    output_sha256,
     read_json,
     reset_stage_dir,
     started_fingerprint,
@@ -81,6 +82,49 @@ def test_fingerprint_is_the_sha256_of_the_parts_and_ignores_key_order_and_where_
     assert fingerprint({**parts, "data": [1, "u"]}, tmp_path / "run é") != digest
     assert fingerprint(parts) != digest  # without a run folder nothing is abstracted
     assert fingerprint({"a": 1}) == hashlib.sha256(b'{"a":1}').hexdigest()
+
+
+def test_the_stage_folder_is_abstracted_too_by_whole_path_components(tmp_path):
+    run, other = tmp_path / "run", tmp_path / "other"
+    same_work = fingerprint({"out": str(run / "eval" / "o"), "m": str(run / "sa" / "output")}, run, run / "eval")
+    assert fingerprint({"m": str(other / "sa" / "output"), "out": str(other / "eval_sa" / "o")}, other,
+                       other / "eval_sa") == same_work  # another run folder, another stage name
+    assert fingerprint({"out": str(run / "eval_sa" / "o"), "m": str(run / "sa" / "output")}, run,
+                       run / "eval") != same_work  # <run>/eval_sa is not <stage>_sa
+    assert fingerprint({"p": str(run / "eval")}, run, run / "eval") == fingerprint({"p": str(other / "e")}, other,
+                                                                                   other / "e")
+    assert fingerprint({"p": str(run / "evalX")}, run, run / "eval") == fingerprint({"p": str(other / "evalX")},
+                                                                                   other, other / "eval")
+    assert fingerprint({"p": str(run / "evalX")}, run, run / "eval") != fingerprint({"p": str(other / "e")}, other,
+                                                                                   other / "e")
+
+
+def test_output_sha256_covers_every_file_s_path_and_bytes(tmp_path):
+    import hashlib
+
+    out = tmp_path / "out"
+    assert output_sha256(out) == hashlib.sha256().hexdigest()  # nothing there yet
+    (out / "sub").mkdir(parents=True)
+    (out / "model.safetensors").write_bytes(b"w" * 3_000_000)  # read in chunks
+    (out / "sub" / "config.json").write_text("{}")
+    want = hashlib.sha256(b"model.safetensors\0" + b"w" * 3_000_000 + b"sub/config.json\0{}").hexdigest()
+    assert output_sha256(out) == want
+    (out / "sub" / "config.json").write_text("{ }")
+    assert output_sha256(out) != want
+    (out / "sub" / "config.json").rename(out / "sub" / "other.json")
+    assert output_sha256(out) != want
+
+
+def test_a_stage_folder_linked_to_another_run_is_unlinked_not_emptied(tmp_path):
+    source = tmp_path / "full" / "cm_all"
+    (source / "output").mkdir(parents=True)
+    (source / "output" / "model.safetensors").write_text("w")
+    link = tmp_path / "ablation" / "cm_all"
+    link.parent.mkdir()
+    link.symlink_to(source)
+    reset_stage_dir(link)
+    assert link.is_dir() and not link.is_symlink() and not any(link.iterdir())
+    assert (source / "output" / "model.safetensors").read_text() == "w"
 
 
 # ----------------------------------------------------------------------------------------------- markers

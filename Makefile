@@ -5,6 +5,7 @@
 #   make lint    ruff check
 #   make engine ENGINE=easyr1|verl   a GRPO engine's own environment in .engines/<engine>/ (scripts/setup_engine.sh)
 #   make engines                     both
+#   make mutation  mutation testing of the core modules with their fast tests (hours; MUTATION_ARGS=launch/plan.py ...)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv mini smoke test lint tiny-model clean-venv engine engines
+.PHONY: venv mini smoke test lint mutation tiny-model clean-venv engine engines
 
 venv: $(STAMP)
 
@@ -35,6 +36,9 @@ test: venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+mutation: venv
+	$(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 tiny-model: venv
 	$(PY) -m launch.tiny_model

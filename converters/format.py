@@ -286,7 +286,7 @@ def _extract_object(output: str, reasons: list[str]) -> tuple[dict[str, Any] | N
     if start < 0:
         reasons.append("no JSON object in output")
         return None, False
-    if start > 0 and text[:start].strip():
+    if start > 0:  # text is stripped: whatever precedes the brace is text
         reasons.append("text before JSON")
     try:
         obj, end = _DECODER.raw_decode(text, start)

@@ -221,8 +221,7 @@ def gold_items(record: Mapping[str, Any]) -> list[Any]:
 
 def gold_units(record: Mapping[str, Any]) -> Units:
     """The units a perfect answer expresses, computed from the structured annotation (never from a target)."""
-    task, items = record["task"], gold_items(record)
-    return Units.of(task, items if task == "ee" else dict.fromkeys(items))
+    return Units.of(record["task"], dict.fromkeys(gold_items(record)))  # EE groups are already unique
 
 
 def record_from_answer(answer: str | Mapping[str, Any]) -> dict[str, Any]:

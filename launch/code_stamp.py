@@ -32,15 +32,13 @@ def _imported(path: Path, name: str) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
+        elif isinstance(node, ast.ImportFrom):  # `from X import name`: X.name (module_closure adds X above it)
             if node.level:
                 parts = package.split(".") if package else []
-                base_parts = parts[: len(parts) - node.level + 1] if node.level > 1 else parts
-                base = ".".join(base_parts + ([node.module] if node.module else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
             else:
-                base = node.module or ""
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
+                base = node.module  # never None without a leading dot
+            found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -59,7 +57,7 @@ def module_closure(entries: Iterable[str], root: Path) -> list[Path]:
             if path is None:
                 continue
             seen[prefix] = path
-            todo.extend(n for n in _imported(path, prefix) if n and n not in seen)
+            todo.extend(n for n in _imported(path, prefix) if n not in seen)
     return sorted(set(seen.values()))
 
 

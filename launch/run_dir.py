@@ -144,7 +144,7 @@ def leftover_groups(stage_dir: Path) -> list[int]:
     this one (``cm_ner`` vs ``cm_ner_re``) is ever included; nor is this process's own group.
     """
     groups = []
-    directory = str(Path(stage_dir)).rstrip("/").encode()
+    directory = str(Path(stage_dir)).encode()  # Path drops a trailing "/"
     proc = Path("/proc")
     if not proc.is_dir():
         return groups

@@ -202,7 +202,7 @@ def load_sfr_config(path: str | Path, **overrides: Any) -> SFRConfig:
     are merged key by key, e.g. ``load_sfr_config(RECIPE_PATH, profile="default", ner={"gamma": 2.0})``.
     """
     source = str(path)
-    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _read_yaml_cached(source).items()}
+    merged = dict(_read_yaml_cached(source))  # the cached mapping itself is never changed: merges build new dicts
     for key, value in overrides.items():
         if key in _TASK_TYPES and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
             merged[key] = {**merged[key], **to_plain(value)}

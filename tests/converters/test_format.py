@@ -1,18 +1,23 @@
 """The output format contract: prompts of Figures 4-8, targets, and the parser's ambiguity and repair rules."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from converters.format import (
+    CONCISE,
     MAX_SEGMENT_TOKENS,
+    ParseResult,
     parse_output,
+    prompt_parts,
     render_prompt,
     render_target,
     render_units,
     round_trips,
+    target_order,
 )
-from converters.records import Event, RecordError, Schema, Units, gold_units, validate_record
+from converters.records import Event, RecordError, Schema, Units, gold_units, schema_of, validate_record
 
 NER = {
     "id": "fig4", "dataset": "demo", "task": "ner",
@@ -191,7 +196,28 @@ def test_well_formed_means_exactly_one_json_object_of_strings(output, well_forme
 
 def test_non_text_output_is_a_reason_not_an_exception():
     got = parse_output(None, NER)
-    assert not got.parsed and got.units == Units("ner")
+    assert got == ParseResult(Units("ner"), False, False, ("output is NoneType, not text",))
+    assert got.parsed is False and got.valid is False and got.well_formed is False
+    assert parse_output(3, NER).reasons == ("output is int, not text",)
+
+
+@pytest.mark.parametrize(("output", "entities", "reasons"), [
+    ('{"person": "Kevin"}', [("person", "Kevin")], ()),
+    ('x{"person": "Kevin"}', [("person", "Kevin")], ("text before JSON",)),
+    ('{"person": "Kevin"} x', [("person", "Kevin")], ("text after JSON",)),
+    ('```json\n{"person": "Kevin"}\n```', [("person", "Kevin")], ("code fence around JSON",)),
+    ('```\n{"person": "Kevin"}', [("person", "Kevin")], ("code fence around JSON",)),
+    ("{'person': 'Kevin'}", [("person", "Kevin")], ("broken JSON, repaired",)),
+    ("{'person': 'Kevin'", [("person", "Kevin")], ("broken JSON, repaired", "truncated output")),
+    ("{'person': 'Kevin'} {'location': 'Therese'}", [("person", "Kevin")], ("broken JSON, repaired",)),
+    ("{]", [], ("unparsable JSON",)),
+    ("{,}", [], ("unparsable JSON",)),
+    ("no json", [], ("no JSON object in output",)),
+])
+def test_what_surrounds_or_breaks_the_object_is_a_reason(output, entities, reasons):
+    got = parse_output(output, NER)
+    assert (list(got.units.entities), got.reasons, got.parsed) == (entities, reasons, bool(entities))
+    assert got.well_formed is (not reasons)
 
 
 def test_validate_record_names_the_field():
@@ -202,6 +228,16 @@ def test_validate_record_names_the_field():
         validate_record(dict(NER, entities=[{"type": "animal", "text": "Kevin"}]), "x")
     with pytest.raises(RecordError, match="'text': missing"):
         validate_record({k: v for k, v in NER.items() if k != "text"}, "x")
+
+
+def test_paper_profile_ties_take_the_longest_last_value():
+    """``A B C`` where both ``A B`` and ``B C`` are in the input (and ``A B C`` is not): two readings cost the same
+    (nothing outside the input, two values); the segmentation keeps the longest last value, ``A | B C``."""
+    schema = Schema("ner", ("loc",), "New York fans met York City fans .")
+    got = parse_output(json.dumps({"loc": "New York City"}), schema, "paper")
+    assert got.units.entities == (("loc", "New"), ("loc", "York City")) and got.valid
+    three = parse_output(json.dumps({"loc": "New York City fans"}), schema, "paper")  # every tie the same way
+    assert three.units.entities == (("loc", "New"), ("loc", "York City fans"))
 
 
 def test_paper_profile_long_trigger_groups_round_trip():
@@ -240,3 +276,229 @@ def test_an_ee_argument_holding_a_spaced_semicolon_is_read_back_whole():
     assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"),
                                                           ("Target", "data ; passwords and cards"))),)
     assert got.valid
+
+
+# ---------------------------------------------------------------------------- prompts, word for word
+
+PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "paper" / "prouie-paper.txt"
+
+
+def paper_instruction(figure: int, slots: list[str], roles: list[str] = ()) -> str:
+    """The instruction of the paper's Figure 4, 5 or 6 (the line after 'Instruction' above that figure), with the
+    schema filled in where the paper writes its template variables."""
+    lines = PAPER.read_text(encoding="utf-8").splitlines()
+    caption = next(i for i, line in enumerate(lines) if line.startswith(f"Figure {figure}:"))
+    start = max(i for i in range(caption) if lines[i] == "Instruction")
+    joined = ", ".join(slots)
+    return (lines[start + 1].replace(r"$\{\text{len}(\text{slots})\}$", str(len(slots)))
+            .replace(r"$\{\text{'}, \text{'}.join(\text{slots})\}$", joined)
+            .replace(r"$\{\text{'}, \text{'}.join(\text{relation_types})\}$", joined)
+            .replace("<EVENT_TYPES>", joined).replace("<ROLE_TYPES>", ", ".join(roles)))
+
+
+def test_the_paper_profile_asks_exactly_as_the_paper_figures():
+    ee_roles = ["Subject", "Treatment", "Effect", "Treatment.Drug", "Treatment.Time_elapsed"]
+    expected = {"ner": (NER, paper_instruction(4, NER["labels"])), "re": (RE, paper_instruction(5, RE["labels"])),
+                "ee": (EE, paper_instruction(6, list(EE["labels"]), ee_roles))}
+    for task, (record, instruction) in expected.items():
+        assert instruction.endswith(" The user input is:"), task
+        assert render_prompt(record, "cm", "paper") == instruction + "\n" + record["text"], task
+        concise = instruction.replace(" The user input is:", " " + CONCISE + " The user input is:")
+        assert render_prompt(record, "sa", "paper") == concise + "\n" + record["text"], task  # Figures 7-8
+
+
+def test_the_default_profile_differs_only_in_its_separator():
+    for record in (NER, RE):
+        paper = render_prompt(record, "cm", "paper")
+        assert render_prompt(record) == paper.replace("join them with ' '", "join them with ' | '")
+        assert render_prompt(record, profile="default") == render_prompt(record)
+    paper = render_prompt(EE, "sa", "paper")
+    assert render_prompt(EE, "sa") == paper.replace(
+        f" {CONCISE}", f" If an event type has several trigger groups, join them with ' | '. {CONCISE}")
+
+
+def test_a_prompt_needs_its_input_text():
+    schema = Schema("ner", ("person",))
+    with pytest.raises(ValueError, match=r"^render_prompt needs the input text \(a record, a Schema with text, or "
+                                         r"text=\.\.\.\)$"):
+        render_prompt(schema)
+    assert render_prompt(schema, text="Ann") == render_prompt(dict(NER, labels=["person"], text="Ann"))
+    assert render_prompt(NER, text="Other text .").endswith("The user input is:\nOther text .")
+
+
+def test_render_units_renders_any_units_against_a_schema():
+    for record in (NER, RE, EE):
+        schema = schema_of(record)
+        assert render_units(gold_units(record), schema) == render_target(record)
+        assert render_units(gold_units(record), schema, "sa", "paper") == render_target(record, "sa", "paper")
+    no_text = Schema("ner", ("person", "location"))  # no input: values keep the order they are given in
+    units = Units("ner", entities=(("person", "Zed"), ("person", "Ann")))
+    assert render_units(units, no_text, "sa") == '{"person": "Zed | Ann"}'
+
+
+def test_target_order_puts_slots_outside_the_schema_last():
+    units = Units("ner", entities=(("city", "Oslo"), ("person", "Ann"), ("misc", "X"), ("person", "Bob")))
+    got = target_order(units, ["person", "city"], "Bob and Ann went to Oslo with X .")
+    assert got.entities == (("person", "Bob"), ("person", "Ann"), ("city", "Oslo"), ("misc", "X"))
+
+
+def test_non_string_values_are_read_leniently_and_noted():
+    got = parse_output(json.dumps({"person": ["Kevin", ["Therese"], 3, None, "  "], "location": {"a": 1}}), NER)
+    assert got.units.entities == (("person", "Kevin"), ("person", "Therese"), ("person", "3"))
+    assert got.reasons[:3] == ("slot 'person': list instead of string", "slot 'person': int instead of string",
+                               "slot 'location': dict value ignored")
+    assert parse_output('{"person": true, "location": 1.5}', NER).listed == (("person", "true"),
+                                                                            ("location", "1.5"))
+    assert parse_output('{"person": "  "}', NER).units.entities == ()
+
+
+def test_re_pairs_are_grounded_and_empty_pieces_noted():
+    got = parse_output('{"used for": "\'hand-crafted rules, basic syntactic knowledge | "}', RE)
+    assert got.units.relations == (("used for", "hand-crafted rules", "basic syntactic knowledge"),)
+    assert got.reasons[:2] == ("slot 'used for': value \"'hand-crafted rules\" read as 'hand-crafted rules'",
+                               "slot 'used for': empty value")
+
+
+def test_a_trigger_holding_the_role_separator_ends_where_a_known_role_begins():
+    text = "Note: died suddenly , said Ann ."
+    schema = Schema("ee", {"die": ("Victim",)}, text)
+    got = parse_output('{"die": "Note: died: Victim: Ann"}', schema)
+    assert got.units.events == (Event("die", "Note: died", (("Victim", "Ann"),)),) and got.valid
+
+
+# ----------------------------------------------------------------------------------- EE trigger groups
+
+ATTACK_TEXT = "Rebels attacked the town and troops shelled the old base ."
+ATTACK = Schema("ee", {"attack": ("Attacker", "Target"), "die": ("Victim",)}, ATTACK_TEXT)
+TWO_GROUPS = (Event("attack", "attacked", (("Attacker", "Rebels"), ("Target", "the town"))),
+              Event("attack", "shelled", (("Attacker", "troops"), ("Target", "the old base"))))
+
+
+@pytest.mark.parametrize(("profile", "sep"), [("default", " | "), ("paper", " ")])
+def test_several_trigger_groups_of_one_type_are_cut_apart(profile, sep):
+    value = sep.join(["attacked: Attacker: Rebels; Target: the town",
+                      "shelled: Attacker: troops; Target: the old base"])
+    got = parse_output(json.dumps({"attack": value, "die": ""}), ATTACK, profile)
+    assert got.units.events == TWO_GROUPS and got.valid, got.reasons
+
+
+def test_paper_profile_groups_start_a_few_words_before_their_trigger_and_role():
+    text = "the armed rebels quickly attacked the town ; soldiers shelled it ."
+    schema = Schema("ee", {"attack": ("Attacker", "Target")}, text)
+    value = "quickly attacked: Attacker: the armed rebels; Target: the town shelled: Attacker: soldiers; Target: it"
+    got = parse_output(json.dumps({"attack": value}), schema, "paper")
+    assert got.units.events == (
+        Event("attack", "quickly attacked", (("Attacker", "the armed rebels"), ("Target", "the town"))),
+        Event("attack", "shelled", (("Attacker", "soldiers"), ("Target", "it")))) and got.valid
+    trigger_only = parse_output(json.dumps({"attack": "attacked shelled"}), Schema("ee", {"attack": ("A",)}, text),
+                                "paper")  # no 'TRIGGER: ROLE:' marker: any word may start a group
+    assert trigger_only.units.events == (Event("attack", "attacked"), Event("attack", "shelled"))
+
+
+def test_trigger_group_parts_that_break_the_format_are_noted():
+    got = parse_output(json.dumps({"attack": "attacked: Rebels; Target: the town | shelled: Weapon: guns"}), ATTACK)
+    assert got.units.events == (Event("attack", "attacked", (("Target", "the town"),)),
+                                Event("attack", "shelled", (("Weapon", "guns"),)))
+    assert got.reasons == ("slot 'attack': argument without role: 'Rebels'", "slot 'attack': unknown role 'Weapon'",
+                           "1 value(s) not in the input")
+    assert got.off_schema == ("attack: Weapon",) and got.not_in_input == ("guns",)
+    empty = parse_output(json.dumps({"attack": "attacked |  | shelled"}), ATTACK)
+    assert empty.units.events == (Event("attack", "attacked"), Event("attack", "shelled"))
+    assert empty.reasons == ("slot 'attack': empty trigger group",)
+    no_trigger = parse_output(json.dumps({"attack": ": Attacker: Rebels"}), ATTACK)
+    assert no_trigger.units.events == () and no_trigger.reasons == ("slot 'attack': trigger group without trigger",)
+
+
+def test_a_trigger_only_group_and_arguments_holding_separators():
+    text = "Rebels attacked ; guns : knives and bombs were used ."
+    schema = Schema("ee", {"attack": ("Attacker", "Instrument")}, text)
+    got = parse_output(json.dumps({"attack": "attacked: Instrument: guns : knives; Attacker: Rebels"}), schema)
+    assert got.units.events == (Event("attack", "attacked", (("Instrument", "guns : knives"), ("Attacker", "Rebels"))),)
+    assert parse_output(json.dumps({"attack": "attacked"}), schema).units.events == (Event("attack", "attacked"),)
+    bare = parse_output(json.dumps({"attack": "attacked: Attacker: Rebels; knives and bombs"}), schema)
+    assert bare.units.events[0].arguments == (("Attacker", "Rebels; knives and bombs"),)  # no role: it continues
+
+
+def test_defaults_and_profile_errors():
+    assert prompt_parts(NER) == prompt_parts(NER, "cm", "default")
+    assert round_trips(NER) == round_trips(NER, "cm", "default") is True
+    with pytest.raises(ValueError, match=r"^unknown format profile 'fancy'; known: \['default', 'paper'\]$"):
+        render_prompt(NER, profile="fancy")
+
+
+def test_values_are_ordered_by_their_first_appearance_absent_ones_last():
+    rec = {"id": "o", "dataset": "d", "task": "ner", "text": "Ann met Bob and Ann again .", "labels": ["person"],
+           "entities": [{"type": "person", "text": "Bob"}, {"type": "person", "text": "Ann"}]}
+    assert render_target(rec) == '{"person": "Ann | Bob"}'
+    units = Units("ner", entities=(("person", "Zoe"), ("person", "Bob"), ("person", "Ann")))
+    assert render_units(units, schema_of(rec), "sa") == '{"person": "Ann | Bob | Zoe"}'
+    pairs = {**rec, "task": "re", "labels": ["knows"], "relations": [{"type": "knows", "head": "Bob", "tail": "Ann"},
+                                                                   {"type": "knows", "head": "again", "tail": "met"}]}
+    assert render_target(pairs) == '{"knows": "Bob, Ann | again, met"}'  # a pair sits where either side first does
+    no_text = Units("ner", entities=(("person", "Ann"), ("person", "X")))
+    assert render_units(no_text, Schema("ner", ("person",)), "sa") == '{"person": "Ann | X"}'
+
+
+def test_units_of_slots_outside_the_schema_are_rendered_after_it():
+    units = Units("ner", entities=(("city", "Oslo"), ("person", "Kevin")))
+    assert render_units(units, schema_of(NER)) == ('{"location": "", "person": "Kevin", "organization": "", '
+                                                   '"city": "Oslo"}')
+
+
+@pytest.mark.parametrize(("value", "read"), [
+    ("Therese:", "Therese"), (":Therese", "Therese"), ("'Therese;", "Therese"),
+    ("their   family", "their family"),
+])
+def test_stray_characters_and_spaces_are_read_away(value, read):
+    got = parse_output(json.dumps({"person": value}), NER)
+    assert got.units.entities == (("person", read),)
+    assert got.reasons == (f"slot 'person': value {value!r} read as {read!r}",)
+
+
+def test_paper_profile_two_word_values_and_the_search_bound():
+    text = "New York is big"
+    schema = Schema("ner", ("loc",), text)
+    assert parse_output(json.dumps({"loc": "New York"}), schema, "paper").units.entities == (("loc", "New York"),)
+    at_bound = " ".join(["New York"] * (MAX_SEGMENT_TOKENS // 2))  # exactly MAX_SEGMENT_TOKENS tokens: searched
+    assert parse_output(json.dumps({"loc": at_bound}), schema, "paper").units.entities == (("loc", "New York"),)
+
+
+def test_an_empty_ner_piece_and_a_repairer_that_gives_up_are_noted(monkeypatch):
+    got = parse_output('{"person": "Kevin | "}', NER)
+    assert got.units.entities == (("person", "Kevin"),) and got.reasons == ("slot 'person': empty value",)
+    import converters.format as fmt
+
+    def gives_up(text):
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(fmt.json_repair, "loads", gives_up)
+    assert parse_output("{'person': 'Kevin'}", NER).reasons == ("unparsable JSON",)
+
+
+@pytest.mark.parametrize(("value", "read"), [("'Kevin:", "'Kevin"), (":Kevin'", "Kevin'"), (";'Kevin';", "Kevin")])
+def test_grounding_drops_as_few_stray_characters_as_it_can(value, read):
+    """One end first (the right, then the left), both ends last: a quote that is part of the input stays."""
+    schema = Schema("ner", ("person",), "the 'Kevin' project")
+    assert parse_output(json.dumps({"person": value}), schema).units.entities == (("person", read),)
+
+
+def test_ee_without_roles_and_an_argument_that_reads_like_a_role():
+    bare = Schema("ee", {"die": ()}, "Two died .")
+    assert parse_output('{"die": "died"}', bare).units.events == (Event("die", "died"),)
+    text = "Hackers stole data ; note: cards from the bank ."
+    schema = Schema("ee", {"attack": ("Attacker", "Target")}, text)
+    got = parse_output('{"attack": "stole: Attacker: Hackers; Target: data ; note: cards"}', schema)
+    assert got.units.events == (Event("attack", "stole", (("Attacker", "Hackers"), ("Target", "data ; note: cards"))),)
+    assert got.valid
+
+
+def test_re_pairs_cut_where_both_sides_are_in_the_input_and_order_by_either_side():
+    def pair(text: str, value: str) -> tuple:
+        return parse_output(json.dumps({"r": value}), Schema("re", ("r",), text)).units.relations
+
+    assert pair("x a, b and c .", "a, b, c") == (("r", "a, b", "c"),)  # the cut that leaves nothing outside
+    assert pair("a and c .", "a, b, c") == (("r", "a", "b, c"),)  # equal costs: the first cut
+    assert pair("a and b .", ", b") == ()
+    rec = {"id": "o", "dataset": "d", "task": "re", "text": "Ann met Bob and Ann again .", "labels": ["r"],
+           "relations": [{"type": "r", "head": "met", "tail": "Bob"}, {"type": "r", "head": "Ann", "tail": "again"}]}
+    assert render_target(rec) == '{"r": "Ann, again | met, Bob"}'  # by the earlier of head and tail

@@ -66,13 +66,16 @@ def test_semeval_direction_split_and_other() -> None:
     assert first["relations"] == [{"type": "component whole", "head": "configuration", "tail": "elements"}]
     log = ReadLog()
     every = list(read_source({"format": "semeval", "path": str(SEMEVAL_TRAIN)}, log))
-    assert len(every) == 300 and log.to_json()["kept"] == {OTHER_AS_NA: 50}
+    raw = SEMEVAL_TRAIN.read_text(encoding="utf-8").splitlines()  # "<n>\t<sentence>", then its relation line
+    sentences = sum(1 for line in raw if line.split("\t")[0].isdigit())
+    n_other = sum(1 for line in raw if line.strip() == "Other")
+    assert len(every) == sentences == 300 and log.to_json()["kept"] == {OTHER_AS_NA: n_other}
     others = [r for r in every if r["relations"][0]["type"] == "NA"]
-    assert len(others) == 50 and all(r["text"].find(r["relations"][0]["head"]) < r["text"].find(
+    assert len(others) == n_other > 0 and all(r["text"].find(r["relations"][0]["head"]) < r["text"].find(
         r["relations"][0]["tail"]) for r in others)
     log = ReadLog()
     kept = list(read_source({"format": "semeval", "path": str(SEMEVAL_TRAIN), "keep_other": False}, log))
-    assert len(kept) == 250 and log.dropped["SemEval Other sentence dropped"] == 50
+    assert len(kept) == sentences - n_other and log.dropped["SemEval Other sentence dropped"] == n_other
     by_id = {r["id"]: r for r in test}  # 8001 "audits ... waste" is Message-Topic(e1,e2)
     assert by_id["semeval/test/8001"]["relations"][0] == {"type": "message topic", "head": "audits", "tail": "waste"}
 
@@ -80,11 +83,12 @@ def test_semeval_direction_split_and_other() -> None:
 def test_phee_events_roles_and_attributes() -> None:
     log = ReadLog()
     recs = list(read_source(bundled_spec("phee", "train"), log))
-    assert len(recs) == 200
-    raw_events = sum(len(json.loads(line)["annotations"][0]["events"])
-                     for line in Path(bundled_spec("phee", "train")["path"]).read_text().splitlines())
-    assert sum(len(r["events"]) for r in recs) == raw_events
-    assert log.dropped["PHEE attribute Severity"] == 13 and log.dropped["PHEE attribute Speculated"] == 29
+    raw = [json.loads(line) for line in Path(bundled_spec("phee", "train")["path"]).read_text().splitlines()]
+    raw_events = [e for row in raw for e in row["annotations"][0]["events"]]
+    assert len(recs) == len(raw) and sum(len(r["events"]) for r in recs) == len(raw_events)
+    with_severity = sum("Severity" in e for e in raw_events)
+    assert log.dropped["PHEE attribute Severity"] == with_severity > 0
+    assert log.dropped["PHEE attribute Speculated"] == sum("Speculated" in e for e in raw_events) > 0
     first = recs[0]["events"][0]
     assert first["type"] == "adverse event" and first["trigger"] == "induced"
     assert first["arguments"] == [{"role": "Effect", "text": "lipoatrophies"}, {"role": "Treatment", "text": "insulin"},
@@ -96,7 +100,9 @@ def test_phee_events_roles_and_attributes() -> None:
     pieces = [a["text"] for e in discontinuous["events"] for a in e["arguments"] if a["role"] == "Treatment"]
     assert pieces == ["lovastatin", "azithromycin", "clarithromycin"]
     with_attrs = list(read_source({**bundled_spec("phee", "train"), "attributes": True}))
-    assert sum(a["role"] == "Severity" for r in with_attrs for e in r["events"] for a in e["arguments"]) == 13
+    severity_spans = sum(len(span) for e in raw_events if "Severity" in e for span in e["Severity"]["text"])
+    assert sum(a["role"] == "Severity" for r in with_attrs for e in r["events"] for a in e["arguments"]) == \
+        severity_spans >= with_severity
 
 
 # ------------------------------------------------------------------------------------------ IE_INSTRUCTIONS

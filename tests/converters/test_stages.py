@@ -118,7 +118,7 @@ def test_manifest_records_inputs_and_skips(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(good) + "\n{broken\n" + json.dumps({**good, "id": "q2"}) + "\n")
     spec = {"format": "canonical", "path": str(src), "split": "train"}
-    with pytest.raises(Exception, match="in.jsonl:2"):
+    with pytest.raises(RecordError, match=r"in\.jsonl:2: field '<json>': invalid JSON"):
         build_sft_stage("s", {"ner": 2}, {"ner": [spec]}, tmp_path / "strict", seed=0)
     m = build_sft_stage("s", {"ner": 2}, {"ner": [spec]}, tmp_path / "lenient", seed=0, strict=False)
     assert m["skipped_count"] == 1 and m["skipped"][0]["where"] == f"{src}:2" and m["skipped"][0]["field"] == "<json>"

@@ -245,3 +245,28 @@ def test_calculate_f1_on_the_real_sample(upstream: SimpleNamespace, tmp_path: Pa
     assert pairs[("RE", "semval-RE.test.empty")][1] == 0.0  # None on NA-only sentences earns nothing
     assert {task for task, _ in pairs} == set(PART_OF)
     assert set(PARTS) == {"ner", "re", "ee"}
+
+
+@pytest.mark.parametrize(("gold", "pred"), [
+    (" r: a, na, b", "r: a, x, b"),                  # a prediction contradicts an NA gold item
+    (" r: a, na, b", "r: a, na, b"),
+    (" r: a, x, b", "r: a, na, b"),                  # an NA prediction contradicts a gold item
+    (" r: a, na, b; q: c, na, d", "q: c, na, d"),    # two NA gold items, both kept
+    (" r: a, na, b; s: c, d", "s: c, d; r: a, y, b; t: e, na, f"),
+])
+def test_na_items_against_instructuie_s_own_metric(upstream: SimpleNamespace, gold: str, pred: str) -> None:
+    ours = score_answers("re", [gold], [pred])
+    metric = _theirs(upstream, "RE", [(gold, pred)]).metric
+    assert (ours["tp"], ours["fn"], ours["fp"]) == (metric.sum_TP, metric.sum_FN, metric.sum_FP)
+
+
+def test_edges_of_the_answer_strings_and_scores() -> None:
+    from eval.instructuie import gold_answer, score_instructuie
+
+    record = {"id": "e", "dataset": "d", "task": "ee", "text": "Two died .", "labels": {"die": ["victim"]},
+              "events": [{"type": "die", "trigger": "died"}]}  # no arguments key
+    assert gold_answer(record, "eea") == " None" and gold_answer(record, "eet") == " die: died"
+    eet = score_answers("eet", [], [])
+    assert (eet["accuracy"], eet["score"], eet["n"]) == (0, 0, 0)
+    parsed = parse_predictions([record], ['{"die": "died"}'])
+    assert score_instructuie("ee", [record], parsed)["trigger"]["score"] == 1.0  # no raw outputs given

@@ -1,17 +1,13 @@
-"""Prediction files: malformed rows name their line; resumption; LLaMA-Factory ingestion and its alignment checks."""
+"""Prediction files: malformed rows name their line; resumption. LLaMA-Factory's: test_llamafactory_backend.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from converters.bundled import bundled_records
-from converters.chat import chat_prompt
-from converters.format import render_prompt, render_target
-from eval.predictions_io import PredictionFileError, load_llamafactory_predictions, load_predictions, resume_rows
+from eval.predictions_io import PredictionFileError, load_predictions, resume_rows
 
 GOLD = [{"id": f"r{i}", "dataset": "t", "task": "ner", "text": f"Anna {i} .", "labels": ["person"],
          "entities": [{"type": "person", "text": "Anna"}]} for i in range(3)]
@@ -54,27 +50,3 @@ def test_resume_cuts_a_broken_last_line_only(tmp_path: Path) -> None:
     write(path, [row(0), "{oops", row(2)])
     with pytest.raises(PredictionFileError, match=r"p\.jsonl:2: broken prediction row in the middle"):
         resume_rows(path)
-
-
-def _lf_rows(records: list[dict], style: str) -> list[str]:
-    tokenizer = SimpleNamespace(bos_token_id=None, eos_token_id=None)  # qwen3_nothink uses neither
-    return [json.dumps({"prompt": chat_prompt(render_prompt(r, style), "qwen3_nothink", tokenizer),
-                        "predict": render_target(r, style),
-                        "label": render_target(r, style) + "\n"}) for r in records]
-
-
-def test_llamafactory_ingestion(tmp_path: Path) -> None:
-    records = bundled_records("semeval", "test")[:5]
-    path = write(tmp_path / "generated_predictions.jsonl", _lf_rows(records, "sa"))
-    rows = load_llamafactory_predictions(path, records, style="sa")
-    assert [r["prediction"] for r in rows] == [render_target(r, "sa") for r in records]
-    assert [r["id"] for r in rows] == [r["id"] for r in records]
-    with pytest.raises(PredictionFileError, match=r"generated_predictions\.jsonl:1: label differs .* \(style 'cm'"):
-        load_llamafactory_predictions(path, records, style="cm")
-    with pytest.raises(PredictionFileError, match=r":1: prompt does not contain the text of gold record"):
-        load_llamafactory_predictions(path, records[1:] + records[:1], style="sa")
-    with pytest.raises(PredictionFileError, match=r"5 rows for 4 gold records"):
-        load_llamafactory_predictions(path, records[:4], style="sa")
-    bad = write(tmp_path / "bad.jsonl", _lf_rows(records, "sa")[:2] + ['{"prompt": "x"}'] + _lf_rows(records, "sa")[3:])
-    with pytest.raises(PredictionFileError, match=r"bad\.jsonl:3: missing field 'predict'"):
-        load_llamafactory_predictions(bad, records, style="sa")

@@ -222,7 +222,9 @@ def test_slot_exact_acc() -> None:
     assert r["slots"]["location"] == {"accuracy": 0.5, "correct": 1, "total": 2, "filled_accuracy": 0.0,
                                       "filled_total": 1}
     assert r["filled_accuracy"] == pytest.approx(4 / 5)
-    assert score("ner", gold, ["oops", "{}"], scorer="exact_acc")["correct"] == 1  # unparsable: all wrong
+    assert score("ner", gold, ["oops", "{}"], scorer="exact_acc")["correct"] == 1  # "{}" leaves location empty
+    unparsable = score("ner", gold, ["{}", "oops"], scorer="exact_acc")  # even the empty gold slot is wrong
+    assert (unparsable["correct"], unparsable["slots"]["location"]["correct"]) == (0, 0)
 
 
 def test_validity_reasons() -> None:
@@ -233,3 +235,130 @@ def test_validity_reasons() -> None:
     v = validity(parse_predictions(gold, preds))
     assert (v["parsed_rate"], v["valid_rate"], v["schema_rate"], v["grounded_rate"]) == (0.75, 0.25, 0.5, 0.5)
     assert v["reasons"]["unknown slot …"] == 1 and v["reasons"]["no JSON object in output"] == 1
+
+
+# ------------------------------------------------------------------------ ExactAcc on RE / EE, edge cases
+
+
+def test_slot_exact_acc_compares_whole_relation_and_event_values() -> None:
+    text = "Ann works for Acme and lives in Oslo ."
+    gold = [re_rec(text, [("work for", "Ann", "Acme"), ("live in", "Ann", "Oslo")])] * 4
+    preds = [out(work_for="Ann, Acme", live_in="Ann, Oslo"),     # both right
+             out(work_for="Acme, Ann", live_in="Ann, Oslo"),     # head and tail swapped: wrong
+             out(work_for="Ann, Oslo", live_in="Ann, Oslo"),     # wrong tail
+             out(work_for="Ann,  Acme", live_in="")]              # spacing normalised: right; live in empty: wrong
+    r = score("re", gold, preds, scorer="exact_acc")
+    assert {s: (v["correct"], v["total"]) for s, v in r["slots"].items()} == {"work for": (2, 4), "live in": (3, 4)}
+    ee_text = "Rebels attacked the town ; two died there ."
+    ee_gold = [ee_rec(ee_text, [("attack", "attacked", [("attacker", "Rebels"), ("target", "town")]),
+                                ("die", "died", [("victim", "two")])])] * 4
+    ee_preds = [out(attack="attacked: target: town; attacker: Rebels", die="died: victim: two"),  # order is free
+                out(attack="attacked: attacker: Rebels", die="died: victim: two"),  # an argument missing
+                out(attack="attacked: attacker: town; target: Rebels", die="died: victim: two"),  # roles swapped
+                out(attack="attacked: attacker: Rebels; target: town", die="died: place: two")]  # wrong role
+    e = score("ee", ee_gold, ee_preds, scorer="exact_acc")
+    assert {s: v["correct"] for s, v in e["slots"].items()} == {"attack": 2, "die": 3}
+    assert (e["correct"], e["total"], e["accuracy"], e["score"]) == (5, 8, 5 / 8, 5 / 8)
+    mixed = score("ee", ee_gold[:1], [out(attack="died: attacker: Rebels; target: town", die="died: victim: two")],
+                  scorer="exact_acc")
+    assert mixed["slots"]["attack"]["correct"] == 0  # the right arguments under another trigger
+
+
+def test_slot_exact_acc_filled_figures_and_empty_inputs() -> None:
+    gold = [ner("Ann met Bob .", [("person", "Ann"), ("person", "Bob")]), ner("Rain .", [])]
+    r = score("ner", gold, [out(person="Bob | Ann"), out(person="", location="")], scorer="exact_acc")
+    assert r["slots"]["person"] == {"accuracy": 1.0, "correct": 2, "total": 2, "filled_accuracy": 1.0,
+                                    "filled_total": 1}
+    assert r["slots"]["location"] == {"accuracy": 1.0, "correct": 2, "total": 2, "filled_accuracy": 0.0,
+                                      "filled_total": 0}
+    assert (r["accuracy"], r["score"], r["correct"], r["total"], r["filled_accuracy"]) == (1.0, 1.0, 4, 4, 1.0)
+    none = score("ner", [], [], scorer="exact_acc")
+    assert (none["accuracy"], none["score"], none["total"], none["filled_accuracy"], none["slots"]) == (
+        0.0, 0.0, 0, 0.0, {})
+
+
+def test_prf_without_predictions_or_gold_is_zero_not_undefined() -> None:
+    from eval.metrics import prf
+
+    assert prf(0, 0, 3) == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "score": 0.0, "tp": 0, "fp": 0, "fn": 3,
+                            "n_gold": 3, "n_pred": 0}
+    assert prf(0, 2, 0) == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "score": 0.0, "tp": 0, "fp": 2, "fn": 0,
+                            "n_gold": 0, "n_pred": 2}
+    assert prf(1, 2, 4)["score"] == prf(1, 2, 4)["f1"] == pytest.approx(1 / 3)
+
+
+def test_an_event_without_arguments_key_is_read_as_no_arguments() -> None:
+    gold = [{**ee_rec("Two died .", []), "events": [{"type": "die", "trigger": "died"}]}]
+    r = score("ee", gold, [out(die="died")])
+    assert (r["trigger"]["tp"], r["argument"]["n_gold"], r["argument"]["n_pred"]) == (1, 0, 0)
+
+
+# ------------------------------------------------------------------------- the public entry and its guards
+
+
+def test_score_takes_raw_outputs_or_parses_and_checks_their_number() -> None:
+    from eval.metrics import parse_predictions
+
+    gold = [ner("Ann met Bob .", [("person", "Ann")]), ner("Rain in Oslo .", [("location", "Oslo")])]
+    raw = [out(person="Ann"), out(location="Oslo")]
+    parsed = parse_predictions(gold, raw)
+    direct = score("ner", gold, raw)
+    assert (direct["scorer"], direct["task"], direct["n"], direct["f1"]) == ("strict", "ner", 2, 1.0)
+    assert score("ner", gold, parsed) == direct  # parsed outputs pass through
+    assert score("ner", gold, raw, parsed=parsed) == direct
+    assert parse_predictions(gold, parsed) == parsed and parse_predictions(gold, parsed)[0] is parsed[0]
+    with pytest.raises(ValueError, match=r"^1 predictions for 2 gold records; predictions must be given one per gold "
+                                         r"record, in the same order$"):
+        score("ner", gold, raw[:1])
+    with pytest.raises(ValueError, match=r"^2 predictions, 1 parses, 2 gold records: give one of each per gold "
+                                         r"record, in the same order$"):
+        score("ner", gold, raw, parsed=parsed[:1])
+    with pytest.raises(ValueError, match=r"^1 predictions, 2 parses, 2 gold records"):
+        score("ner", gold, raw[:1], parsed=parsed)
+    with pytest.raises(ValueError, match=r"^2 predictions, 2 parses, 1 gold records"):
+        score("ner", gold[:1], raw, parsed=parsed)
+
+
+def test_the_profile_reaches_the_parser() -> None:
+    gold = [ner("New York and Oslo .", [("location", "New York"), ("location", "Oslo")])]
+    spaced = [out(location="New York Oslo")]  # the paper profile's separator
+    assert score("ner", gold, spaced, profile="paper")["f1"] == 1.0
+    assert score("ner", gold, spaced)["f1"] == 0.0
+    assert score("ner", gold, spaced, scorer="exact_acc", profile="paper")["correct"] == 2
+
+
+def test_instructuie_scores_the_raw_text_of_an_unparsable_output_and_nothing_for_a_parse_alone() -> None:
+    from eval.metrics import parse_predictions
+
+    gold = [ner("Ann met Bob .", [("person", "Ann")])]
+    raw = ["person: Ann"]  # no JSON: InstructUIE reads the string itself
+    assert score("ner", gold, raw, scorer="instructuie")["f1"] == 1.0
+    assert score("ner", gold, parse_predictions(gold, raw), scorer="instructuie")["f1"] == 0.0
+
+
+def test_headline_reads_a_part_only_where_the_scorer_splits() -> None:
+    from eval.metrics import headline
+
+    ee = {"trigger": {"score": 0.25}, "argument": {"score": 0.75}, "score": 0.5}
+    assert (headline(ee), headline(ee, "trigger"), headline(ee, "argument")) == (0.5, 0.25, 0.75)
+    assert headline({"score": 0.9, "accuracy": 0.9}, "trigger") == 0.9  # ExactAcc has no parts
+
+
+def test_prediction_check_and_validity_of_nothing() -> None:
+    from converters.format import parse_output
+    from eval.metrics import prediction_check, validity
+
+    gold = ner("Ann met Bob .", [("person", "Ann")])
+    check = prediction_check(parse_output(out(person="Anne", city="Oslo"), gold))
+    assert check == {"parsed": True, "valid": False,
+                     "reasons": ["unknown slot 'city'", "2 value(s) not in the input"],
+                     "not_in_input": ["Anne", "Oslo"], "off_schema": ["city"]}
+    assert validity([]) == {"n": 0, "parsed_rate": 0.0, "valid_rate": 0.0, "schema_rate": 0.0, "grounded_rate": 0.0,
+                            "reasons": {}}
+
+
+def test_exact_acc_wrong_mentions_and_records_of_another_task() -> None:
+    gold = [ner("Ann met Bob .", [("person", "Ann")])]
+    assert score("ner", gold, [out(person="Bob")], scorer="exact_acc")["slots"]["person"]["correct"] == 0
+    with pytest.raises(ValueError, match=r"^gold record 0 \(id 'Ann met Bo'\) is a 'ner' record, not 're'$"):
+        score("re", gold, ["{}"])

@@ -281,3 +281,157 @@ def test_the_data_build_closure_of_the_real_code():
             "converters/readers/ie_instructions.py"} <= files
     assert not files & {"converters/roundtrip.py", "converters/lengths.py", "converters/chat.py"}
     assert not any(f.startswith(("rewards/", "eval/", "launch/")) for f in files)
+
+
+# ------------------------------------------------------------------------------------- the planner's parts
+
+
+def test_an_unknown_engine_is_named_with_the_known_ones():
+    from launch.plan import backend
+
+    with pytest.raises(ValueError, match=r"^unknown engine 'nope'; expected one of \['easyr1', .*'trl'.*\]$"):
+        backend("nope")
+    with pytest.raises(ValueError, match=r"^stages.cm_ner.kind must be one of \('sft', 'grpo'\), got 'rl'$"):
+        plan_of("+experiment=smoke", "stages.cm_ner.kind=rl")
+
+
+def test_ablation_tags_name_every_skipped_stage_and_the_reward_variant():
+    from launch.plan import ablation_tag
+
+    assert ablation_tag({"pipeline": {"skip": []}}) == ""  # no reward group: the full SFR
+    assert ablation_tag({"pipeline": {"skip": []}, "reward": {"variant": "sfr"}}) == ""
+    assert ablation_tag({"pipeline": {"skip": ["sa", "de_ner"]}, "reward": {}}) == "+skip-sa-de_ner"
+    assert ablation_tag({"pipeline": {"skip": ["sa"]}, "reward": {"variant": "fine_only"}}) == \
+        "+skip-sa+reward-fine_only"
+
+
+def test_the_default_run_folder_is_under_runs_of_the_working_directory(tmp_path, monkeypatch):
+    from launch.plan import resolve_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    cfg = {"experiment_name": "x", "pipeline": {"run_dir": None, "skip": ["sa"]}}
+    assert resolve_run_dir(cfg) == tmp_path / "runs" / "x+skip-sa"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_run_dir({**cfg, "pipeline": {"run_dir": "~/r", "skip": []}}) == tmp_path / "home" / "r"
+
+
+def test_a_source_group_with_datasets_expands_to_one_spec_each():
+    from launch.plan import expand_sources
+
+    got = expand_sources({"ner": {"format": "ie_instructions", "path": "/d", "datasets": ["a", "b"]},
+                          "re": [{"bundled": "semeval"}]})
+    assert got == {"ner": [{"format": "ie_instructions", "path": "/d", "dataset": "a"},
+                           {"format": "ie_instructions", "path": "/d", "dataset": "b"}],
+                   "re": [{"bundled": "semeval"}]}
+
+
+def test_threads_auto_without_affinity_counts_the_cpus(monkeypatch):
+    import os
+
+    from launch.plan import resolve_threads
+
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert resolve_threads("auto") == resolve_threads(None) == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert resolve_threads("auto") == 1
+    assert resolve_threads(3) == 3
+    for bad in (True, 0, 2.0, "4"):
+        with pytest.raises(ValueError, match=rf"^pipeline.threads must be 'auto' or a positive integer, got {bad!r}$"):
+            resolve_threads(bad)
+
+
+def test_a_model_path_is_absolute_and_tiny_is_the_embedded_model(tmp_path, monkeypatch, tiny_model_dir):
+    from launch.plan import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("models/m") == str(tmp_path / "models" / "m")
+    assert resolve_model("tiny") == str(tiny_model_dir)
+
+
+def test_unreadable_sources_are_listed_and_the_error_says_how_to_fix_it(tmp_path):
+    from launch.plan import missing_data_error
+
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}"])
+    absent = {"format": "canonical", "path": str(tmp_path / "absent.jsonl")}
+    cfg["data"]["sources"]["re"] = [absent]
+    stages = {s.name: s for s in build_plan(cfg).stages}
+    assert stages["cm_ner"].missing_sources == []
+    want = [f"re: {absent}: source 'canonical': {tmp_path / 'absent.jsonl'} does not exist"]
+    assert stages["cm_ner_re"].missing_sources == want and stages["de_re"].missing_sources == want
+    err = missing_data_error(stages["cm_ner_re"])
+    assert err.stage == "cm_ner_re"
+    assert str(err).endswith(f"source data missing: {want[0]}. Fix: point data.root (or the IE_INSTRUCTIONS "
+                             "environment variable) at your download, or remove the dataset from data.sources")
+
+
+def test_no_reward_config_without_a_grpo_stage_and_no_eval_stage_when_disabled(tmp_path):
+    no_de = plan_of("+experiment=smoke", "pipeline.skip=[de_ner,de_re,de_ee]", "+reward.ner.w_x=1.0",
+                    run_dir=tmp_path)  # the bad reward key is never read
+    assert all(s.reward is None for s in no_de.stages)
+    assert [s.name for s in plan_of("+experiment=smoke", "pipeline.eval.enabled=false", run_dir=tmp_path).stages] \
+        == ALL
+    assert [s.name for s in plan_of("+experiment=smoke", "pipeline.skip=[eval]", run_dir=tmp_path).stages] == ALL
+    full = plan_of("+experiment=smoke", run_dir=tmp_path)
+    assert [s.reward is not None for s in full.stages] == [s.kind == "grpo" for s in full.stages]
+    assert [s.kind for s in full.stages][4:7] == ["grpo"] * 3
+    assert full.stages[4].reward == {**full.cfg["reward"], "profile": "default"}
+
+
+def test_stages_carry_their_counts_epochs_and_data_request(tmp_path):
+    plan = plan_of("+experiment=smoke", "seed=7", run_dir=tmp_path)
+    stages = {s.name: s for s in plan.stages}
+    cm, de = stages["cm_ner_re"], stages["de_re"]
+    assert (cm.kind, cm.samples, cm.epochs, cm.rollout_n) == ("sft", 40, 15, None)
+    assert cm.data == {"builder": "sft", "name": "cm_ner_re", "mixture": {"ner": 8, "re": 32}, "style": "cm",
+                       "sources": {t: plan.cfg["data"]["sources"][t] for t in ("ner", "re")}, "profile": "default",
+                       "seed": 7}
+    assert (de.kind, de.samples, de.epochs, de.rollout_n) == ("grpo", 4, 1, 8)
+    assert de.data == {"builder": "grpo", "name": "de_re", "task": "re", "count": 4, "style": "sa",
+                       "sources": {"re": plan.cfg["data"]["sources"]["re"]}, "profile": "default", "seed": 7}
+    assert stages["eval"].samples == 0 and stages["eval"].data is None
+    assert stages["eval"].spec == {"style": "sa", "evaluates": "de_ee"}
+    assert (stages["eval"].kind, stages["eval"].engine) == ("eval", "eval")
+    assert plan.cfg["seed"] == 7 and plan.run_dir == tmp_path
+
+
+def test_the_first_stage_of_an_ablation_without_earlier_stages_starts_from_the_base_model(tmp_path, tiny_model_dir):
+    plan = plan_of("+experiment=smoke", "pipeline.order=[de_ner]", "pipeline.eval.models=[final]", run_dir=tmp_path)
+    (de, ev) = plan.stages
+    assert (de.input_model, de.input_stage, de.data["style"]) == (str(tiny_model_dir), None, "cm")
+    assert ev.input_stage == "de_ner" and ev.spec["style"] == "cm"
+    only_eval = plan_of("+experiment=smoke", "pipeline.order=[]", "pipeline.eval.models=[final]",
+                        run_dir=tmp_path).stages
+    assert [(s.name, s.input_model, s.input_stage, s.spec["style"]) for s in only_eval] == [
+        ("eval", str(tiny_model_dir), None, "cm")]
+
+
+def test_settings_a_user_recipe_may_leave_out(tmp_path, monkeypatch):
+    import os
+
+    from launch.plan import resolve_threads
+
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}", "+stages.de_ner.style=cm"])
+    del cfg["stages"]["cm_ner"]["style"], cfg["pipeline"]["threads"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    stages = {s.name: s for s in build_plan(cfg).stages}
+    assert stages["cm_ner"].data["style"] == "cm"  # an SFT stage without a style: complete targets
+    assert stages["sa"].data["style"] == "sa" and stages["de_ner"].data["style"] == "cm"  # its own style
+    assert stages["de_re"].data["style"] == "cm"  # none of its own: the previous stage's
+    assert all(s.threads == 3 for s in stages.values()) and resolve_threads(1) == 1
+
+
+def test_a_bad_reward_key_names_where_the_config_came_from():
+    with pytest.raises(ValueError, match=r"^recipe 'reward' group \+ format_profile: key 'ner.w_x': unknown"):
+        plan_of("+experiment=smoke", "+reward.ner.w_x=1.0")
+
+
+def test_every_missing_source_is_listed(tmp_path):
+    from launch.plan import missing_data_error
+
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path}"])
+    cfg["data"]["sources"]["ner"] = [{"format": "canonical", "path": str(tmp_path / n)} for n in ("a.jsonl", "b.jsonl")]
+    stage = build_plan(cfg).stages[0]
+    assert len(stage.missing_sources) == 2
+    assert f"source data missing: {stage.missing_sources[0]}; {stage.missing_sources[1]}. Fix:" in str(
+        missing_data_error(stage))

@@ -66,16 +66,44 @@ def test_verl_matches_the_core_with_the_same_keys_everywhere(kwargs):
     assert verl.compute_score("x", CASES[0][2], CASES[0][1], reward_router_address="h:1", **kwargs)["score"] == 1.0
 
 
-def test_trl_reward_reads_the_answer_column_and_both_completion_shapes():
-    reward = SFRReward(**KWARGS)
-    assert reward.__name__ == "sfr"
-    completions = [resp if i % 2 else [{"role": "assistant", "content": resp}] for i, (_, _, resp) in
-                   enumerate(CASES)]
-    got = reward(prompts=["p"] * len(CASES), completions=completions, completion_ids=[[1]] * len(CASES),
-                 trainer_state=None, answer=[gt for _, gt, _ in CASES], id=["x"] * len(CASES))
+@pytest.fixture(scope="module")
+def grpo_trainer(tiny_model_dir, tmp_path_factory):
+    """TRL's own GRPOTrainer on the tiny model with the SFR reward functions, as launch/grpo_trl.py builds it."""
+    from launch.grpo_trl import fix_trl_optional_flags
+
+    fix_trl_optional_flags()
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    if not hasattr(model, "warnings_issued"):  # as launch/grpo_trl.py: TRL 0.24 writes to it, transformers 5 dropped it
+        model.warnings_issued = {}
+    funcs = sfr_reward_funcs(**KWARGS)
+    args = GRPOConfig(output_dir=str(tmp_path_factory.mktemp("grpo")), per_device_train_batch_size=2,
+                      num_generations=2, max_completion_length=8, use_cpu=True, bf16=False, report_to="none",
+                      reward_weights=sfr_reward_weights(funcs))
+    dataset = Dataset.from_list([{"prompt": "p", "answer": CASES[0][1], "id": "x"}] * 2)
+    return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                       processing_class=AutoTokenizer.from_pretrained(tiny_model_dir))
+
+
+@pytest.mark.slow  # builds a GRPOTrainer (~10 s)
+@pytest.mark.parametrize("conversational", [False, True])
+def test_trl_s_own_reward_call_scores_every_completion_like_the_core(grpo_trainer, conversational):
+    """GRPOTrainer._calculate_rewards, the call TRL makes every step: dataset columns (our ``answer``) repeated
+    per completion, completions as text or as assistant messages, one column per reward function."""
+    rows = [{"prompt": [{"role": "user", "content": "p"}] if conversational else "p", "answer": gt, "id": record["id"]}
+            for record, gt, _ in CASES]
+    completions = [[{"role": "assistant", "content": resp}] if conversational else resp for _, _, resp in CASES]
+    rewards = grpo_trainer._calculate_rewards(rows, [r["prompt"] for r in rows], completions,
+                                              [[1, 2]] * len(CASES))
     config = recipe_config(**OVERRIDES)
-    want = [score_response(resp, record, config).overall for record, _, resp in CASES]
-    assert got == pytest.approx(want, abs=1e-12, rel=0)
+    want = [score_response(resp, record, config) for record, _, resp in CASES]
+    assert grpo_trainer.reward_func_names == ["sfr"] + [f"sfr_{k}" for k in SCORE_KEYS[1:]]
+    assert grpo_trainer.reward_weights.tolist() == [1.0] + [0.0] * (len(SCORE_KEYS) - 1)
+    for i, key in enumerate(SCORE_KEYS):
+        assert rewards[:, i].tolist() == pytest.approx([getattr(w, key) for w in want], abs=1e-6, rel=0)
     assert completion_text([{"role": "assistant", "content": "x"}]) == "x" and completion_text("y") == "y"
 
 

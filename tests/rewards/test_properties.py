@@ -73,6 +73,7 @@ def test_truncated_gold_gives_a_finite_reward(record, data):
     _assert_safe(target[: data.draw(st.integers(0, len(target)))], record)
 
 
+@pytest.mark.slow  # ~45 s per task: json_repair on 100,000 nested braces
 def test_huge_and_non_text_outputs():
     for record in (BY_TASK["ner"][0], BY_TASK["re"][0], BY_TASK["ee"][0]):
         slot = schema_of(record).slots[0]

@@ -158,6 +158,15 @@ def test_sfr_ee_trigger_mismatch_second():
     assert s.overall == pytest.approx(0.05 + 0.15 * 0 + 0.8 * 1 - 0.5 * 2)
 
 
+def test_sfr_ee_a_trigger_under_the_wrong_event_type_is_a_wrong_trigger():
+    gold = ev(Event(AE, "developed"), Event(PTE, "treated"))
+    swapped = ev(Event(AE, "treated"), Event(PTE, "developed"))  # same types, same triggers, crossed
+    s = sfr_ee(gold, swapped, W_EE)
+    # E matches (delta_E = 0); T = (type, trigger) shares nothing: cov(T) = 0, delta_T = 4 / 2 -> lambda_T * 2
+    assert s.coverage == pytest.approx(0.05 / 0.2)
+    assert s.overall == pytest.approx(0.05 + 0.15 * 0 + 0.8 * 1 - 0.5 * 2) and s.penalty == 1.0
+
+
 def test_sfr_ee_uses_the_optimal_alignment():
     gold = ev(Event(AE, "developed", (("R", "x"), ("R", "y"), ("R", "z"))), Event(AE, "caused", (("R", "x"),
                                                                                                 ("R", "y"))))
@@ -287,3 +296,68 @@ def test_same_keys_for_every_task():
     for score in (score_response("", NER_REC, CONFIG), score_response("{}", FIG9, CONFIG)):
         assert list(score.as_dict()) == list(SCORE_KEYS)
         assert all(isinstance(v, float) for v in score.as_dict().values())
+
+
+# ------------------------------------------------------------------------ alignment paths, weights, clipping
+
+
+def test_f_full_aligns_within_each_event_type_whatever_the_group_counts():
+    a, b, c = ("R", "a"), ("R", "b"), ("R", "c")
+    # one gold group, two predicted groups: the second one is the match
+    one_two = sfr_ee(ev(Event(AE, "t", (a, b))), ev(Event(AE, "u", (c,)), Event(AE, "t", (a, b))), W_EE)
+    assert one_two.fine_f1 == pytest.approx(2 * 2 / (2 + 3))
+    # two gold groups, one predicted: it matches the second gold group
+    two_one = sfr_ee(ev(Event(AE, "u", (c,)), Event(AE, "t", (a, b))), ev(Event(AE, "t", (a, b))), W_EE)
+    assert two_one.fine_f1 == pytest.approx(2 * 2 / (3 + 2))
+    # several types with several groups each: their overlaps add up
+    gold = ev(Event(AE, "t", (a,)), Event(AE, "u", (b,)), Event(PTE, "v", (c,)), Event(PTE, "w", (a,)))
+    assert sfr_ee(gold, gold, W_EE).fine_f1 == 1.0
+    # a predicted type the gold lacks is skipped, the next one still counts
+    gold = ev(Event(AE, "t", (a, b)))
+    pred = ev(Event(PTE, "x", (c,)), Event(AE, "t", (a, b)))
+    assert sfr_ee(gold, pred, W_EE).fine_f1 == pytest.approx(2 * 2 / (2 + 3))
+
+
+def test_sfr_ee_charges_each_delta_in_proportion():
+    gold = ev(Event(AE, "developed"))
+    three_types = ev(Event(AE, "developed"), Event(PTE, "treated"), Event("other", "x"))
+    s = sfr_ee(gold, three_types, W_EE)  # delta_E = (1 + 3 - 2) / 1 = 2
+    assert s.penalty == pytest.approx(1.0 * 2)
+    two = ev(Event(AE, "developed"), Event(AE, "caused"))
+    half = sfr_ee(two, ev(Event(AE, "developed")), W_EE)  # delta_E = 0, delta_T = (2 + 1 - 2) / 2 = 1/2
+    assert half.penalty == pytest.approx(0.5 * 0.5)
+
+
+def test_every_variant_rescales_to_the_sum_of_the_gain_weights_and_clip_caps_it():
+    heavy = recipe_config(ner={"w_t": 0.5, "w_p": 1.0}).ner  # W = 1.5
+    for variant in ("sfr", "coarse_only", "fine_only"):
+        assert sfr_ner(NER_GOLD, NER_GOLD, heavy, variant=variant).overall == pytest.approx(1.5), variant
+        assert sfr_ner(NER_GOLD, NER_GOLD, heavy, variant=variant, clip=True).overall == 1.0, variant
+    coarse = sfr_ner(NER_GOLD, NER_PRED, heavy, variant="coarse_only")
+    assert coarse.overall == pytest.approx((0.5 * 0.5 - 0.6 * 1) * 1.5 / 0.5)
+    fine = sfr_ner(NER_GOLD, NER_PRED, heavy, variant="fine_only")
+    assert fine.overall == pytest.approx((1.0 * 0.5 ** 1.5 - 0.2 * 1) * 1.5 / 1.0)
+
+
+def test_clip_reaches_every_entry_point():
+    wrong_ner, gold_re, wrong_re = ner(("misc", "X")), gold_units(FIG9), rel(("compare", "x", "y"))
+    assert sfr_ner(NER_GOLD, wrong_ner, W_NER).overall < 0 == sfr_ner(NER_GOLD, wrong_ner, W_NER, clip=True).overall
+    assert sfr_re(gold_re, wrong_re, W_RE).overall < 0 == sfr_re(gold_re, wrong_re, W_RE, clip=True).overall
+    gold_ee, wrong_ee = ev(Event(AE, "developed")), ev(Event(PTE, "x"))
+    assert sfr_ee(gold_ee, wrong_ee, W_EE).overall < 0 == sfr_ee(gold_ee, wrong_ee, W_EE, clip=True).overall
+    assert score_response("garbage", NER_REC, recipe_config(clip=True)).overall == 0.0  # the floor, clipped
+
+
+def test_units_scored_directly_count_as_well_formed_and_valid():
+    s = sfr_ner(NER_GOLD, NER_PRED, W_NER)
+    assert (s.format_ok, s.valid) == (1.0, 1.0)
+
+
+def test_a_ground_truth_is_checked_but_its_mentions_need_not_be_in_the_text():
+    from converters.records import RecordError
+    from rewards.sfr import prepare_gold
+
+    loose = dict(NER_REC, entities=[{"type": "person", "text": "Obama Jr"}])  # spans are not the reward's business
+    assert prepare_gold(loose).sets == (frozenset({"person"}), frozenset({("person", "Obama Jr")}))
+    with pytest.raises(RecordError, match=r"^ground_truth: field 'text': missing"):
+        prepare_gold({k: v for k, v in NER_REC.items() if k != "text"})

@@ -69,8 +69,10 @@ def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
     lines += [f"| {r['stage']} | {r.get('status', '')} | {r.get('seconds', 0):.0f} |" for r in summary["stages"]]
     if wall is not None:
         lines.append(f"| **total (this command)** | | {wall:.0f} |")
+    lines.append(f"| **sum of the stages** | | {sum(r.get('seconds', 0) for r in summary['stages']):.0f} |")
     lines += ["", "## Targets (issue #14)", "", *targets(data), "",
-              "The table and plot: [progression.md](progression.md), [progression.png](progression.png)."]
+              "The table and plot: [progression.md](progression.md), [progression.png](progression.png). What the "
+              "published run does and does not show: [NOTES.md](NOTES.md) (written by hand, not regenerated)."]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "RUN.md"
 

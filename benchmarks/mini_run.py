@@ -55,10 +55,12 @@ def targets(data: dict) -> list[str]:
 
 def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
     data = progression.from_summary(run_dir)
-    progression.write(data, out)
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     hashes = {r["model"]: json.loads(Path(r["report"]).read_text(encoding="utf-8"))["recipe_hash"]
               for r in data["rows"]}
+    # the published copy names the reports relative to the repository, not this machine's checkout
+    progression.write({**data, "rows": [{**r, "report": os.path.relpath(r["report"], REPO)} for r in data["rows"]]},
+                      out)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     lines = ["# The mini experiment, as published", "",
              f"Command: `python {' '.join(COMMAND)}` (from a warm cache: SmolLM2 already converted)", "",
              f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",

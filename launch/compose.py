@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,6 +12,20 @@ from omegaconf import DictConfig, OmegaConf
 from launch.backend_env import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes"
+
+
+def cpu_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the planning machine's CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16). CPU recipes ask
+    ``${cpu_bf16:}`` rather than ``true``: there bf16 autocast makes SFT steps about 1.6x faster, elsewhere it is
+    emulated and slower than fp32. Unknown (no ``/proc/cpuinfo``, e.g. macOS) counts as no."""
+    try:
+        flags = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+OmegaConf.register_new_resolver("cpu_bf16", cpu_bf16, replace=True)
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

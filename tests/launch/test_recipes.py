@@ -93,3 +93,26 @@ def test_every_epoch_and_rollout_line_names_its_source():
     for line in EXPERIMENT.read_text().splitlines():
         if re.match(r"\s+(epochs|rollout_n|count):", line):
             assert "# paper A.3" in line, line
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("fpu avx512f avx512_bf16 avx512_vnni", True),   # e.g. Sapphire Rapids, Zen 4
+    ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu avx2 avx512f avx512bw", False),             # AVX-512 without BF16: bf16 would be emulated
+    ("fpu avx2 avx512_bf16x", False),                  # a flag only by prefix is not the flag
+])
+def test_cpu_bf16_reads_the_cpu_flags(tmp_path: Path, flags: str, expected: bool) -> None:
+    from launch.compose import cpu_bf16
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert cpu_bf16(cpuinfo) is expected
+    assert cpu_bf16(tmp_path / "absent") is False  # no /proc/cpuinfo (macOS): fp32, the safe choice
+
+
+def test_the_mini_recipe_trains_in_bf16_only_where_the_cpu_has_it() -> None:
+    from launch.compose import cpu_bf16
+
+    mini = compose_recipe(["+experiment=mini"])
+    assert mini["sft"]["args"]["bf16"] is cpu_bf16() and isinstance(cpu_bf16(), bool)
+    assert mini["sft"]["args"]["train_sampling_strategy"] == "group_by_length"

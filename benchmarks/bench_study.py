@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,6 +29,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from mini_run import machine  # noqa: E402  (the same machine description as the published mini run)
+
 STUDIES = {"table5": ("full", 1.8), "table7": ("sfr", 2.0)}
 
 
@@ -64,12 +66,10 @@ def publish(roots: dict[str, Path], lines: list[str], experiment: str, dest: Pat
         target.mkdir(parents=True, exist_ok=True)
         for report in [root / "study.md", *sorted(root.glob("*.png"))]:
             shutil.copy2(report, target / report.name)
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-               "cpus_usable": len(os.sched_getaffinity(0))}
     studies = " ".join(roots)
     text = [f"# What the studies cost against the main run ({experiment})", "",
             f"Command: `python benchmarks/bench_study.py --experiment {experiment} --studies {studies}`  ",
-            f"Machine: `{json.dumps(machine)}`", "",
+            f"Machine: `{json.dumps(machine())}`", "",
             "Seconds are the stage timings of each study run from scratch (benchmarks/bench_study.py says how they "
             "are summed); the reports: " + ", ".join(f"[{n}]({experiment}-{n}/study.md)" for n in roots) + ".", "",
             *[f"- {line}" for line in lines], ""]

@@ -79,10 +79,15 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     tokenizer = _tokenizer(cfg["model"])
     manifests = manifest_paths(cfg["train_manifests"]) if cfg.get("train_manifests") else run_manifests(cfg["model"])
     trained = trained_labels(manifests)
+    limits = dict(cfg.get("limits") or {})
+    unknown = sorted(set(limits) - {ds.key for ds in datasets})
+    if unknown:
+        raise ValueError(f"limits: {unknown[0]!r} is not a dataset of benchmark {cfg['benchmark']!r} "
+                         f"(its datasets: {', '.join(ds.key for ds in datasets)})")
     results, raw_lengths = [], {}
     for ds in datasets:
         read_log = ReadLog()
-        records = ds.records(cfg.get("data_dir"), read_log)[: cfg.get("limit") or None]
+        records = ds.records(cfg.get("data_dir"), read_log)[: limits.get(ds.key, cfg.get("limit")) or None]
         rows = _rows(ds, records, cfg, out_dir, tokenizer, generator)
         predictions = [r["prediction"] for r in rows]
         parsed = parse_predictions(records, predictions, cfg["profile"])

@@ -32,10 +32,11 @@ def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
     defaults.pop("hydra", None)
     config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
               "template": stage.template, "style": stage.spec.get("style", "sa"), "profile": stage.profile}
-    for key in ("max_new_tokens", "limit"):
+    for key in ("max_new_tokens", "limit", "limits"):
         if settings.get(key) is not None:
             config[key] = settings[key]
     OmegaConf.set_struct(defaults, True)
+    OmegaConf.set_struct(defaults.limits, False)  # its keys are the benchmark's datasets
     overrides = list(settings.get("overrides") or [])
     malformed = [o for o in overrides if "=" not in str(o)]
     if malformed:

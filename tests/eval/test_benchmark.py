@@ -83,6 +83,18 @@ def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: P
     assert again["datasets"] == report["datasets"]
 
 
+def test_per_dataset_limits_replace_the_limit(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("default", overrides=[f"model={tiny_model_dir}", f"out_dir={tmp_path}", "limit=3",
+                                            "+limits.bundled_semeval=5", "scorers=[strict]"])
+    report = run_benchmark(cfg, generator=_oracle("sa", "qwen3_nothink", tiny_model_dir))
+    assert {d["key"]: d["n"] for d in report["datasets"]} == {
+        d.key: 5 if d.key == "bundled_semeval" else 3 for d in resolve("smoke")}
+    cfg.limits = {"bundled_semevl": 5}
+    with pytest.raises(ValueError, match=r"limits: 'bundled_semevl' is not a dataset of benchmark 'smoke'"):
+        run_benchmark(cfg, generator=lambda prompts: pytest.fail("nothing should be generated"))
+
+
 def test_extract_parses_and_checks_outputs(tiny_model_dir: Path) -> None:
     outputs = iter([('{"person": "Anna", "location": "Rome"}', 9), ('{"city": "Oslo"}', 5)])
     got = extract(["Anna lives in Rome .", "Bob likes Oslo ."], "ner", ["person", "location"], tiny_model_dir,

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from converters.bundled import bundled_records
 from converters.format import render_prompt
-from eval.predict import build_prompt, make_generator, predict, vllm_request
+from eval.predict import build_prompt, generate_tokens, make_generator, predict, shared_prefix, vllm_request
 
 
 def test_the_prompt_is_the_llamafactory_template_text_of_the_user_turn(tiny_model_dir: Path) -> None:
@@ -56,6 +58,49 @@ def test_greedy_generation_is_deterministic(tiny_model_dir: Path) -> None:
     prompts = [build_prompt(r, "qwen3_nothink", tokenizer) for r in bundled_records("crossner_ai", "test")[:3]]
     batched = gen(prompts)
     assert batched == gen(prompts) and batched[1] == gen([prompts[1]])[0]  # left padding leaves outputs unchanged
+
+
+@given(st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=8), max_size=6))
+def test_shared_prefix_is_the_longest_common_one_leaving_every_row_a_token(rows: list[list[int]]) -> None:
+    n = shared_prefix(rows)
+    if len(rows) < 2:
+        assert n == 0
+        return
+    assert 0 <= n < min(len(r) for r in rows)
+    assert all(r[:n] == rows[0][:n] for r in rows)
+    if n < min(len(r) for r in rows) - 1:  # not stopped by the one-own-token rule: the rows differ right there
+        assert len({r[n] for r in rows}) > 1
+
+
+def test_shared_prefix_decoding_gives_the_tokens_of_transformers_generate(tiny_model_dir: Path) -> None:
+    """The fast path (prefix encoded once, finished rows dropped) against transformers' own generate()."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir), padding_side="left")
+    config = AutoConfig.from_pretrained(str(tiny_model_dir))
+    config.initializer_range = 0.5  # large random weights: every token depends on the context and its position
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()  # (the trained tiny model repeats one token)
+    records = bundled_records("crossner_ai", "test")[:3] + bundled_records("crossner_music", "test")[:2]
+    prompts = [build_prompt(r, "qwen3_nothink", tokenizer) for r in records]  # two instructions, rows of all lengths
+    rows = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    assert shared_prefix(rows[:3]) > len(rows[0]) // 2 and shared_prefix(rows) > 0
+
+    def reference(stops: list[int]) -> list[list[int]]:
+        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=False, max_new_tokens=12, eos_token_id=stops or None,
+                                 pad_token_id=tokenizer.pad_token_id)
+        cut = [row[batch["input_ids"].shape[1]:] for row in out.tolist()]
+        return [row[:next((k + 1 for k, t in enumerate(row) if t in stops), len(row))] for row in cut]
+
+    full = reference([])
+    assert generate_tokens(model, tokenizer, prompts, 12, set()) == full
+    stops = sorted({full[2][5], full[3][8]})  # rows end at different steps: dropped from the batch one by one
+    expected = reference(stops)
+    assert len({len(r) for r in expected}) > 1
+    assert generate_tokens(model, tokenizer, prompts, 12, set(stops)) == expected
 
 
 def test_vllm_request_and_missing_vllm() -> None:

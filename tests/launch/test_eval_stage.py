@@ -40,6 +40,17 @@ def test_eval_runs_under_a_run_folder_hydra_overrides_could_not_express(tmp_path
     assert [d["n"] for d in report["datasets"]] == [2]
 
 
+def test_eval_limits_per_dataset_reach_the_config(tmp_path, tiny_model_dir):
+    cfg = compose_recipe(["+experiment=smoke", f"pipeline.skip={TRAINING}", "+pipeline.eval.limits.bundled_ncbi=3",
+                          "pipeline.eval.benchmark=bundled_ncbi", "pipeline.eval.max_new_tokens=4"])
+    cfg["pipeline"]["run_dir"] = str(tmp_path)
+    (stage,) = build_plan(cfg).stages
+    assert stage.config["limits"] == {"bundled_ncbi": 3}
+    execute_plan(build_plan(cfg), LocalExecutor())
+    report = json.loads((tmp_path / "eval" / "output" / "report.json").read_text())
+    assert [d["n"] for d in report["datasets"]] == [3]
+
+
 def test_eval_overrides_are_checked_against_the_eval_config(tmp_path):
     with pytest.raises(ValueError, match=r"pipeline.eval.overrides:.*batchsize"):
         eval_only_plan(tmp_path, ["batchsize=1"])

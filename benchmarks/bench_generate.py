@@ -1,8 +1,9 @@
 """Evaluation decoding speed: ``eval.predict.generate_tokens`` against transformers' ``generate()``, same run.
 
 Both decode the same batches greedily: one batch per bundled test dataset (the first ``--limit`` records, the
-prompt of ``--style``), stopped at the template's stop tokens, at most ``--max-new-tokens``. ``generate()`` encodes
-every prompt whole and keeps finished rows in the batch to the last step; ``generate_tokens`` encodes the shared
+prompt of ``--style``), stopped at the template's stop tokens, at most ``--max-new-tokens``. ``generate()`` (the
+model with transformers' default attention) encodes every prompt whole and keeps finished rows in the batch to the
+last step; ``generate_tokens`` (the model as the eval loads it on a CPU, ``eval.attention``) encodes the shared
 prefix once and drops a row when it stops. Rounds alternate the two (this machine's speed drifts) and the ratio
 is of the totals. The tokens must be identical: the script exits 1 if one differs.
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from converters.chat import stop_tokens  # noqa: E402
 from converters.readers import ReadLog  # noqa: E402
+from eval.attention import register  # noqa: E402
 from eval.benchmarks import resolve  # noqa: E402
 from eval.predict import build_prompt, generate_tokens  # noqa: E402
 
@@ -56,6 +58,7 @@ def main() -> int:
         args.model = str(ensure_smollm2())
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype="auto").eval()
+    fast = AutoModelForCausalLM.from_pretrained(args.model, dtype="auto", attn_implementation=register()).eval()
     stops = {tokenizer.convert_tokens_to_ids(t) for t in stop_tokens(args.template, tokenizer)}
     batches = [(ds.key, [build_prompt(r, args.template, tokenizer, args.style)
                          for r in ds.records(None, ReadLog())[:args.limit]]) for ds in resolve("smoke")]
@@ -66,7 +69,7 @@ def main() -> int:
             t0 = time.perf_counter()
             ref = reference(model, tokenizer, prompts, args.max_new_tokens, stops)
             t1 = time.perf_counter()
-            ours = generate_tokens(model, tokenizer, prompts, args.max_new_tokens, stops)
+            ours = generate_tokens(fast, tokenizer, prompts, args.max_new_tokens, stops)
             t2 = time.perf_counter()
             seconds["generate"] += t1 - t0
             seconds["generate_tokens"] += t2 - t1

@@ -3,8 +3,9 @@
 The prompt is ``chat_prompt(render_prompt(record, style, profile), template, tokenizer)``: the user turn
 LLaMA-Factory trained on, wrapped by LLaMA-Factory's own template (``converters.chat``). Decoding is greedy and
 stops at the tokenizer's end-of-sequence token or a stop word of the template. On the transformers backend the
-prefix a batch's prompts share is encoded once and a row leaves the batch when it stops: 1.75x faster on a CPU
-for the same tokens as ``generate()`` (``benchmarks/bench_generate.py``; equality in tests/eval/test_predict.py).
+prefix a batch's prompts share is encoded once, a row leaves the batch when it stops, and on a CPU grouped K/V
+heads skip transformers' copy (``eval.attention``): the same tokens as ``generate()``, faster on a CPU
+(``benchmarks/bench_generate.py``; the equality is tested in tests/eval/test_predict.py).
 
 Backends: ``transformers`` (CPU or one GPU; always available) and ``vllm`` (GPU, optional extra
 ``prouie[gpu]``). Predictions go to a JSONL file one batch at a time; running again skips the records already
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from converters.chat import chat_prompt, stop_tokens
 from converters.format import render_prompt
 from converters.records import Schema
+from eval.attention import register as register_sdpa_gqa
 from eval.predictions_io import append_rows, resume_rows
 
 BACKENDS = ("transformers", "vllm")
@@ -129,7 +131,9 @@ def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="auto").to(device).eval()
+    # on a CPU, grouped K/V go to torch's SDPA as they are (eval/attention.py); CUDA keeps transformers' default
+    attention = {"attn_implementation": register_sdpa_gqa()} if device == "cpu" else {}
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="auto", **attention).to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens(template, tokenizer))
                 if i is not None and i != tokenizer.unk_token_id]
 

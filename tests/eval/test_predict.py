@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from converters.bundled import bundled_records
 from converters.format import render_prompt
+from eval.attention import register as register_sdpa_gqa
 from eval.predict import build_prompt, generate_tokens, make_generator, predict, shared_prefix, vllm_request
 
 
@@ -82,6 +83,9 @@ def test_shared_prefix_decoding_gives_the_tokens_of_transformers_generate(tiny_m
     config.initializer_range = 0.5  # large random weights: every token depends on the context and its position
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config).eval()  # (the trained tiny model repeats one token)
+    assert config.num_attention_heads > config.num_key_value_heads  # grouped K/V: what sdpa_gqa changes
+    fast = AutoModelForCausalLM.from_config(config, attn_implementation=register_sdpa_gqa()).eval()
+    fast.load_state_dict(model.state_dict())
     records = bundled_records("crossner_ai", "test")[:3] + bundled_records("crossner_music", "test")[:2]
     prompts = [build_prompt(r, "qwen3_nothink", tokenizer) for r in records]  # two instructions, rows of all lengths
     rows = tokenizer(prompts, add_special_tokens=False)["input_ids"]
@@ -97,10 +101,12 @@ def test_shared_prefix_decoding_gives_the_tokens_of_transformers_generate(tiny_m
 
     full = reference([])
     assert generate_tokens(model, tokenizer, prompts, 12, set()) == full
+    assert generate_tokens(fast, tokenizer, prompts, 12, set()) == full
     stops = sorted({full[2][5], full[3][8]})  # rows end at different steps: dropped from the batch one by one
     expected = reference(stops)
     assert len({len(r) for r in expected}) > 1
     assert generate_tokens(model, tokenizer, prompts, 12, set(stops)) == expected
+    assert generate_tokens(fast, tokenizer, prompts, 12, set(stops)) == expected
 
 
 def test_vllm_request_and_missing_vllm() -> None:

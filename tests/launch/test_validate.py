@@ -137,6 +137,31 @@ def test_smoke_trl_configs_build_a_real_grpo_config(tmp_path):
         assert args.generation_batch_size % args.num_generations == 0
 
 
+def test_mini_recipe_is_accepted_by_llamafactory_and_trl_as_planned(tmp_path, tiny_model_dir):
+    """The README's main recipe through the engines' own parsers (SmolLM2 swapped for the cached tiny model, so
+    nothing is fetched: the parsers read the settings, not the weights)."""
+    from llamafactory.hparams import get_train_args
+    from trl import GRPOConfig
+
+    from launch.compose import cpu_bf16
+
+    plan = build_plan(compose_recipe(["+experiment=mini", f"pipeline.run_dir={tmp_path}",
+                                      f"model.name_or_path={tiny_model_dir}"]))
+    notes = validate_plan(plan, dry_run=True)
+    assert set(notes) == {s.name for s in plan.stages}
+    for stage in plan.stages[:4]:
+        _, data_args, training_args, _, _ = get_train_args({**stage.config, "output_dir": str(tmp_path / "v")})
+        assert data_args.template == "smollm2" and data_args.cutoff_len == 512
+        assert training_args.train_sampling_strategy == "group_by_length"
+        assert (training_args.bf16, training_args.use_cpu) == (cpu_bf16(), True)
+        assert training_args.num_train_epochs == stage.epochs
+    for stage in plan.stages[4:7]:
+        args = GRPOConfig(**stage.config["trainer"])
+        assert (args.num_generations, args.max_completion_length) == (stage.rollout_n, 96)
+    evals = [s for s in plan.stages if s.name.startswith("eval")]
+    assert len(evals) == 4 and all(s.config["limits"] == {"bundled_semeval": 150} for s in evals)
+
+
 @pytest.mark.parametrize(("engine", "entry"), [("easyr1", "verl.trainer.main config="),
                                                ("verl", "verl.trainer.main_ppo --config-path=")])
 def test_dry_run_cli_validates_and_writes_every_config(tmp_path, engine_envs, engine, entry):

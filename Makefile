@@ -1,7 +1,8 @@
 # ProUIE: every target sets up what it needs (the venv is created by scripts/setup_env.sh when missing).
 #   make mini    the whole pipeline on a real small model (SmolLM2-135M-Instruct) and the bundled data (CPU)
 #   make smoke   run the whole pipeline on the embedded tiny model and data (CPU, a few minutes)
-#   make test    run the test suite
+#   make test    run the test suite (all of it; what CI runs)
+#   make test-fast  the tests that need no engine environment, Ray head, real model or full run (<= 3 min)
 #   make lint    ruff check
 #   make engine ENGINE=easyr1|verl   a GRPO engine's own environment in .engines/<engine>/ (scripts/setup_engine.sh)
 #   make engines                     both
@@ -17,7 +18,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv mini smoke test lint mutation tiny-model clean-venv engine engines
+.PHONY: venv mini smoke test test-fast lint mutation tiny-model clean-venv engine engines
 
 venv: $(STAMP)
 
@@ -33,6 +34,12 @@ smoke: venv
 
 test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# tests/conftest.py marks `slow` every test that builds an engine environment, converts the real model or runs the
+# whole pipeline; the other slow ones carry the mark themselves.
+FAST_TESTS := not slow and not ray and not gpu
+test-fast: venv
+	$(PY) -m pytest -q -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

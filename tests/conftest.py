@@ -6,8 +6,13 @@ Fixtures for everyone:
     smollm2_dir     (session)  Path of SmolLM2-135M-Instruct converted from its PyPI wheel (launch.smollm2).
     smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
                                eval, real backends, a few minutes); shared by the pipeline and Ray tests.
-    engine_envs     (session)  {"easyr1": python, "verl": python}: the GRPO engines' own environments
-                               (scripts/setup_engine.sh; minutes the first time, instant when up to date).
+    engine_envs     (session)  ``engine_envs["easyr1" | "verl"]``: that GRPO engine's own environment's python
+                               (scripts/setup_engine.sh; built on first use: minutes, instant when up to date;
+                               EasyR1 needs its source from PROUIE_TEST_INPUTS, tests/helpers/inputs.py).
+
+Tiers: a test that uses ``engine_envs``, ``smollm2_dir`` or ``smoke_run`` is marked ``slow`` here, so
+``-m "not slow and not ray and not gpu"`` (``make test-fast``) never builds an engine environment, converts the real
+model or runs the whole pipeline.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ import pytest  # noqa: E402
 
 from tests.helpers.smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
 
+HEAVY_FIXTURES = frozenset({"engine_envs", "smollm2_dir", "smoke_run"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``slow`` every test whose fixtures build an engine environment, the real model or a full run."""
+    for item in items:
+        if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
@@ -47,11 +61,11 @@ def smollm2_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_envs() -> dict[str, Path]:
-    """The interpreters of the EasyR1 and verl environments, built once (tests/helpers/engines.py)."""
-    from tests.helpers.engines import ensure_engine
+def engine_envs():
+    """The interpreters of the EasyR1 and verl environments, each built once on first use (tests/helpers/engines.py)."""
+    from tests.helpers.engines import EngineEnvs
 
-    return {engine: ensure_engine(engine) for engine in ("easyr1", "verl")}
+    return EngineEnvs()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,9 @@ RECORDS = [bundled_records("ncbi", "test")[0], bundled_records("semeval", "test"
 TEMPLATES = {"qwen3_nothink": "tiny_model_dir", "qwen3": "tiny_model_dir", "smollm2": "smollm2_dir"}
 
 
-@pytest.fixture(params=sorted(TEMPLATES))
+# The SmolLM2 case converts the real model (tests/conftest.py's smollm2_dir), so it is in the slow tier.
+@pytest.fixture(params=[pytest.param(t, marks=pytest.mark.slow) if TEMPLATES[t] == "smollm2_dir" else t
+                        for t in sorted(TEMPLATES)])
 def template_and_tokenizer(request):
     model_dir = request.getfixturevalue(TEMPLATES[request.param])
     return request.param, AutoTokenizer.from_pretrained(str(model_dir))

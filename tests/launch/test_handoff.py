@@ -71,6 +71,7 @@ def test_an_sft_output_is_not_the_same_model_in_easyr1_until_normalised(sft_like
 def test_the_driver_checks_the_handoff_before_a_stage_in_another_environment(tmp_path, engine_envs, tiny_model_dir):
     """ensure_handoff: a de_ner stage in EasyR1's environment after SFT in the main one normalises the SFT
     output, checks it, records it, and does not check again on a resumed attempt."""
+    assert engine_envs["easyr1"].is_file()
     plan = build_plan(compose_recipe(["+experiment=smoke", "grpo=easyr1_smoke", "cluster.gpus_per_node=1",
                                       f"pipeline.run_dir={tmp_path}", "pipeline.skip=[cm_ner,cm_ner_re,cm_all]"]))
     sa, de_ner = plan.stages[0], plan.stages[1]

@@ -25,6 +25,7 @@ def plan_4b(tmp_path: Path, *overrides: str):
 
 @pytest.mark.parametrize("engine", ["easyr1", "verl"])
 def test_prouie_4b_dry_run_validates_every_stage(tmp_path, engine_envs, engine):
+    assert engine_envs[engine].is_file()
     plan = plan_4b(tmp_path, f"grpo={engine}")
     notes = validate_plan(plan, dry_run=True)
     assert set(notes) == {s.name for s in plan.stages}
@@ -94,6 +95,7 @@ def test_experiment_names_are_unique_per_de_stage(tmp_path):
     ],
 )
 def test_bad_settings_are_rejected_before_anything_runs(tmp_path, engine_envs, override, message):
+    assert engine_envs["verl" if "grpo=verl" in override else "easyr1"].is_file()
     with pytest.raises(StageFailed, match=message):
         validate_plan(plan_4b(tmp_path, *override.split()), dry_run=True)
 
@@ -165,6 +167,7 @@ def test_mini_recipe_is_accepted_by_llamafactory_and_trl_as_planned(tmp_path, ti
 @pytest.mark.parametrize(("engine", "entry"), [("easyr1", "verl.trainer.main config="),
                                                ("verl", "verl.trainer.main_ppo --config-path=")])
 def test_dry_run_cli_validates_and_writes_every_config(tmp_path, engine_envs, engine, entry):
+    assert engine_envs[engine].is_file()
     result = subprocess.run([sys.executable, "launch/run_pipeline.py", "+experiment=prouie_4b", f"grpo={engine}",
                              "pipeline.dry_run=true", f"pipeline.run_dir={tmp_path}"],
                             cwd=REPO, capture_output=True, text=True, timeout=600)

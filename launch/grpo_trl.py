@@ -12,6 +12,7 @@ and eval.
 Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
 against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
 (= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
+Curves: after the run, ``finish`` writes the per-step curves from the trainer log (``launch.grpo_curves``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch import hf_output
+from launch import grpo_curves, hf_output
 from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.stage import Backend, StageFailed, StageJob, StagePlan
+from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
 
 def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -72,10 +73,18 @@ def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
     return hf_output.prepare_resume(stage.output_dir)
 
 
+def finish(stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+    """The stage's per-step curves from the trainer log: ``curves.json`` and ``curves.png`` in the stage folder."""
+    grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir)
+
+
 def results(stage: StagePlan) -> dict[str, Any]:
+    """Headline rewards, the reward trend over the stage's steps, and where its curves are."""
     log = hf_output.trainer_log(stage.output_dir)
     return {"mean_reward": hf_output.mean_value(log, "reward"), "final_reward": hf_output.last_value(log, "reward"),
-            "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step")}
+            "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step"),
+            "reward_trend": grpo_curves.reward_trend(grpo_curves.curve_rows(log)),
+            "curves": grpo_curves.paths(stage.stage_dir)}
 
 
 # ------------------------------------------------------------------------------------------------ runner
@@ -138,6 +147,7 @@ class TRLGRPO(Backend):
     validate = staticmethod(validate)
     jobs = staticmethod(jobs)
     prepare = staticmethod(prepare)
+    finish = staticmethod(finish)
     results = staticmethod(results)
 
 

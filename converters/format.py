@@ -250,9 +250,11 @@ class ParseResult(NamedTuple):
     ``off_schema``: slots (``slot``) and EE roles (``slot: role``) the schema does not have.
     ``well_formed``: the output is exactly one JSON object of string values (whitespace around it allowed), the
     format every prompt and target promise, whatever its content; rewards give anything else their floor.
-    ``listed``: every ``(slot, item)`` in the order the output lists them, repeats kept (``units`` merges them);
-    an item is a mention, a ``(head, tail)`` pair or a ``(trigger, arguments)`` group. InstructUIE-compatible
-    scoring writes the answer out from it (``eval.instructuie``).
+    ``listed``: every ``(slot, item)`` in the order the output lists them, repeats (repeated keys too) kept
+    (``units`` merges them), each as the output wrote it (ends stripped, not read as an input substring): a
+    mention, a ``(head, tail)`` pair, a ``(trigger, arguments)`` group, or the piece's text where it is no unit
+    (an RE piece without ``, `` or with an empty side, a group without trigger). InstructUIE-compatible scoring
+    writes the answer out from it (``eval.instructuie``): InstructUIE reads every piece of an answer as written.
     """
 
     units: Units
@@ -266,15 +268,28 @@ class ParseResult(NamedTuple):
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
-_DECODER = json.JSONDecoder()
+
+
+class _Object(dict):
+    """A decoded JSON object that also keeps its ``(key, value)`` pairs in order, repeated keys included (a dict
+    keeps only the last value of a repeated key; a model that writes a slot twice means both values)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Object)
 
 
 def _extract_object(output: str, reasons: list[str]) -> tuple[dict[str, Any] | None, bool]:
     """The answer's JSON object, and whether the output was exactly that object (the format every prompt asks for).
 
     Strict JSON first, from the first ``{``: prose around the object and a repeated object read as one answer
-    (the first). What strict JSON cannot read (single quotes, trailing commas, unquoted keys, a cut-off end) goes
-    to ``json_repair``, the maintained repairer of LLM-written JSON; its first object is the answer.
+    (the first). An output cut off inside a value or before the closing brace is closed there and read strictly
+    too, so every character and repeated key it wrote is kept. What strict JSON cannot read (single quotes,
+    trailing commas, unquoted keys, other cut-off ends) goes to ``json_repair``, the maintained repairer of
+    LLM-written JSON; its first object is the answer.
     """
     text = output.strip()
     fenced = text.startswith("```")
@@ -296,6 +311,14 @@ def _extract_object(output: str, reasons: list[str]) -> tuple[dict[str, Any] | N
         if text[end:].strip():
             reasons.append("text after JSON")
         return obj, not fenced and start == 0 and end == len(text)
+    for closing in ('"}', "}"):
+        try:
+            obj, end = _DECODER.raw_decode(text + closing, start)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and obj and end == len(text) + len(closing):
+            reasons += ["broken JSON, repaired", "truncated output"]
+            return obj, False
     try:
         repaired = json_repair.loads(text[start:])
     except (ValueError, RecursionError):  # e.g. nesting deeper than its parser's recursion
@@ -353,11 +376,13 @@ def _value_strings(slot: str, value: Any, reasons: list[str]) -> list[str]:
     if isinstance(value, (int, float, bool)):
         reasons.append(f"slot {slot!r}: {type(value).__name__} instead of string")
         return [json.dumps(value)]
-    reasons.append(f"slot {slot!r}: {type(value).__name__} value ignored")
+    kind = "dict" if isinstance(value, dict) else type(value).__name__  # a nested object is an _Object
+    reasons.append(f"slot {slot!r}: {kind} value ignored")
     return []
 
 
-# A piece parser reads one candidate value and returns (items, characters outside the input, problems).
+# A piece parser reads one candidate value and returns (items, characters outside the input, problems); an item is
+# (the unit read, or None where the piece is no unit; the piece as written, or the unit as written).
 PieceParser = Callable[[str], tuple[list[Any], int, list[str]]]
 # Given the separator-cut tokens of a value, the sorted token positions (0 first) where a piece may start.
 CutPoints = Callable[[list[str]], list[int]]
@@ -439,8 +464,8 @@ def _ner_piece(text: str | None) -> PieceParser:
         if not piece:
             return [], 0, ["empty value"]
         problems: list[str] = []
-        piece = _grounded(piece, text, problems)
-        return [piece], _outside(piece, text), problems
+        read = _grounded(piece, text, problems)
+        return [(read, piece)], _outside(read, text), problems
 
     return parse
 
@@ -452,17 +477,17 @@ def _re_piece(text: str | None) -> PieceParser:
             return [], 0, ["empty value"]
         positions = [m.start() for m in re.finditer(re.escape(PAIR_SEP), piece)]
         if not positions:
-            return [], len(piece), [f"pair without ', ': {piece!r}"]
+            return [(None, piece)], len(piece), [f"pair without ', ': {piece!r}"]
         options = []
         for p in positions:
             problems: list[str] = []
-            head = _grounded(piece[:p].strip(), text, problems)
-            tail = _grounded(piece[p + len(PAIR_SEP):].strip(), text, problems)
-            options.append((_outside(head, text) + _outside(tail, text), p, head, tail, problems))
-        cost, _, head, tail, problems = min(options)
+            sides = piece[:p].strip(), piece[p + len(PAIR_SEP):].strip()
+            head, tail = (_grounded(side, text, problems) for side in sides)
+            options.append((_outside(head, text) + _outside(tail, text), p, head, tail, problems, sides))
+        cost, _, head, tail, problems, sides = min(options)
         if not head or not tail:
-            return [], len(piece), [f"pair with an empty side: {piece!r}"]
-        return [(head, tail)], cost, problems
+            return [(None, piece)], len(piece), [f"pair with an empty side: {piece!r}"]
+        return [((head, tail), sides)], cost, problems
 
     return parse
 
@@ -551,15 +576,16 @@ def _ee_piece(text: str | None, labels: Mapping[str, Sequence[str]]) -> PiecePar
             else:
                 problems.append(f"argument without role: {item!r}")
         args = [(r, stripped) for r, a in args if (stripped := a.strip())]
+        as_written = (trigger, tuple(args))
         if text is not None:
             trigger = _grounded(trigger, text, problems)
             args = [(role, _grounded(arg, text, problems)) for role, arg in args]
         if not trigger:
-            return [], len(piece), ["trigger group without trigger"]
+            return [(None, piece)], len(piece), ["trigger group without trigger"]
         cost = _outside(trigger, text)
         if text is not None:
             cost += sum(len(a) for _, a in args if a not in text)
-        return [(trigger, tuple(dict.fromkeys(args)))], cost, problems
+        return [((trigger, tuple(dict.fromkeys(args))), as_written)], cost, problems
 
     return parse
 
@@ -596,8 +622,13 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
     outside: dict[str, None] = {}
     off_schema: dict[str, None] = {}
     listed: list[tuple[str, Any]] = []
-    for slot, raw in obj.items():
+    pairs = obj.pairs if isinstance(obj, _Object) else list(obj.items())
+    seen: set[str] = set()
+    for slot, raw in pairs:
         slot = str(slot)
+        if slot in seen:
+            reasons.append(f"slot {slot!r} repeated")
+        seen.add(slot)
         if slot not in slots:
             reasons.append(f"unknown slot {slot!r}")
             off_schema[slot] = None
@@ -612,8 +643,10 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
                 items, _, problems = piece(value)
             if problems:
                 reasons.extend(f"slot {slot!r}: {p}" for p in problems)
-            for item in items:
-                listed.append((slot, item))
+            for item, as_written in items:
+                listed.append((slot, as_written))
+                if item is None:  # a piece that is no unit: listed as written, nothing read from it
+                    continue
                 if task == "ner":
                     entities[(slot, item)] = None
                     values = [item]
@@ -644,7 +677,7 @@ def parse_output(output: Any, record_or_schema: Mapping[str, Any] | Schema,
         units = Units("re", relations=tuple(relations))
     else:
         units = Units("ee", events=tuple(Event(t, trig, tuple(a)) for (t, trig), a in events.items()))
-    well_formed = clean and all(isinstance(v, str) for v in obj.values())
+    well_formed = clean and all(isinstance(v, str) for _, v in pairs)
     return ParseResult(units, True, not reasons, tuple(dict.fromkeys(reasons)), tuple(outside), tuple(off_schema),
                        well_formed, tuple(listed))
 

@@ -3,17 +3,21 @@ rule for rule, its quirks included.
 
 Use it only to put our numbers beside published ones (ProUIE's and InstructUIE's tables come from that evaluator);
 ``strict`` (``eval.metrics``) is our clean scorer. ``tests/eval/test_instructuie_differential.py`` runs
-InstructUIE's code on the same predictions and requires equal numbers (1e-9) for NER, RE, EET and EEA.
-``eval/METRICS.md`` is the metric card. Scoring one record takes three steps:
+InstructUIE's code on the same predictions and requires equal numbers (1e-9) for NER, RE, EET and EEA;
+``tests/eval/test_instructuie_generated.py`` requires equal counts record by record on thousands of perturbed
+answers per real dataset. ``eval/METRICS.md`` is the metric card (with the differences that remain). Scoring one
+record takes three steps:
 
 1. ``gold_answer``: the ``ground_truth`` string InstructUIE's loader (``uie_dataset.py``) builds for the record:
    NER ``" type: mention; ..."``; RE ``" rel: head, tail; ..."`` with NA pairs as ``NA: head, tail`` and the
    relations our reader set aside (an empty head or tail) included; EET ``" type: trigger; ..."`` with every
    ``'`` of a type or trigger written ``#$%#``; EEA ``" argument: role; ..."``; ``" None"`` when there is none.
-2. ``model_answer``: our JSON answer as the string an InstructUIE model would have written, each unit the answer
-   lists in its order, repeats kept (``ParseResult.listed``), joined by ``"; "``; ``"None"`` when the answer
-   parses and holds nothing; the raw output itself when it holds no JSON object (InstructUIE scores whatever
-   the model wrote: ``nothing found; n/a`` is two predicted items); ``""`` when only a parse is known.
+2. ``model_answer``: our JSON answer as the string an InstructUIE model would have written: every piece the answer
+   lists, in its order, repeats and repeated keys kept, each as the answer wrote it (``ParseResult.listed``: not
+   read as an input substring, and a piece that is no unit, such as ``"Answer": "nothing relevant, "`` under an
+   RE slot, kept too: InstructUIE counts every piece), as ``slot: piece``, joined by ``"; "``; ``"None"`` when
+   the answer parses and holds nothing; the raw output itself when it holds no JSON object (InstructUIE scores
+   whatever the model wrote: ``nothing found; n/a`` is two predicted items); ``""`` when only a parse is known.
    EET writes ``'`` as ``#$%#`` like its training targets. EEA (InstructUIE asks for the arguments of the gold
    event type) takes the arguments of our predicted trigger groups of the gold event type(s).
 3. InstructUIE's comparison of the two strings (``normalise`` = its ``_format``):
@@ -81,19 +85,24 @@ def gold_answer(record: Mapping[str, Any], part: str) -> str:
     return ";".join(arguments) if arguments else " None"
 
 
+def _written(item: Any) -> str:
+    """An NER or RE item of ``ParseResult.listed`` as the answer wrote it (a piece that is no unit as it is)."""
+    return item if isinstance(item, str) else ", ".join(item)
+
+
 def model_answer(raw: str | None, parsed: ParseResult, record: Mapping[str, Any], part: str) -> str:
     """Our answer as the string an InstructUIE model would have written (see the module docstring, step 2)."""
     if not parsed.parsed:
         return raw if raw is not None else ""
-    if part == "ner":
-        pieces = [f"{slot}: {mention}" for slot, mention in parsed.listed]
-    elif part == "re":
-        pieces = [f"{slot}: {head}, {tail}" for slot, (head, tail) in parsed.listed]
+    if part in ("ner", "re"):
+        pieces = [f"{slot}: {_written(item)}" for slot, item in parsed.listed]
     elif part == "eet":
-        pieces = [f"{_ee_text(slot)}: {_ee_text(trigger)}" for slot, (trigger, _) in parsed.listed]
+        pieces = [f"{_ee_text(slot)}: {_ee_text(item if isinstance(item, str) else item[0])}"
+                  for slot, item in parsed.listed]
     else:
         gold_types = {e["type"] for e in record["events"]}
-        pieces = [f"{arg}: {role}" for slot, (_, args) in parsed.listed if slot in gold_types for role, arg in args]
+        pieces = [f"{arg}: {role}" for slot, item in parsed.listed if slot in gold_types and not isinstance(item, str)
+                  for role, arg in item[1]]
     return _joined(pieces, "")
 
 

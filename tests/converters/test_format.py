@@ -1,7 +1,6 @@
 """The output format contract: prompts of Figures 4-8, targets, and the parser's ambiguity and repair rules."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,7 @@ from converters.format import (
     target_order,
 )
 from converters.records import Event, RecordError, Schema, Units, gold_units, schema_of, validate_record
+from tests.helpers.inputs import upstream_input
 
 NER = {
     "id": "fig4", "dataset": "demo", "task": "ner",
@@ -280,13 +280,11 @@ def test_an_ee_argument_holding_a_spaced_semicolon_is_read_back_whole():
 
 # ---------------------------------------------------------------------------- prompts, word for word
 
-PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "paper" / "prouie-paper.txt"
-
 
 def paper_instruction(figure: int, slots: list[str], roles: list[str] = ()) -> str:
     """The instruction of the paper's Figure 4, 5 or 6 (the line after 'Instruction' above that figure), with the
     schema filled in where the paper writes its template variables."""
-    lines = PAPER.read_text(encoding="utf-8").splitlines()
+    lines = upstream_input("paper").read_text(encoding="utf-8").splitlines()
     caption = next(i for i, line in enumerate(lines) if line.startswith(f"Figure {figure}:"))
     start = max(i for i in range(caption) if lines[i] == "Instruction")
     joined = ", ".join(slots)

@@ -14,14 +14,15 @@ from converters.bundled import BUNDLED, bundled_records
 from converters.readers import ReadLog, read_source
 from converters.readers import ie_instructions as ie
 from converters.records import RecordError
+from eval.instructuie import gold_answer
 from eval.label_check import label_names, label_warnings
+from eval.metrics import score
 from launch.compose import compose_recipe
 from launch.driver import build_data
 from launch.plan import build_plan
 from tests.helpers.ie_tree import ANOMALIES, write_ie_tree
+from tests.helpers.inputs import upstream_input
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / "shared" / "data" / "ie_instructions_sample"
 TASK_OF = {"NER": "ner", "RE": "re", "EE": "ee", "EET": "ee", "EEA": "ee"}
 UNITS = {"ner": "entities", "re": "relations", "ee": "events"}
 
@@ -41,6 +42,10 @@ def read(root: Path, folder: str, dataset: str, split: str) -> tuple[list[dict],
 
 def notes(log: ReadLog) -> dict[str, tuple[str, int]]:
     return {reason: (n["action"], n["count"]) for reason, n in log.to_json()["notes"].items()}
+
+
+def counts(result: dict) -> tuple[int, int, int]:
+    return result["tp"], result["fp"], result["fn"]
 
 
 # ------------------------------------------------------------------------------------- one test per anomaly
@@ -100,9 +105,35 @@ def test_na_relations_are_an_ordinary_relation_type(tree: Path) -> None:
     assert notes(log) == {ie.NA_KEPT: ("kept", 1), ie.EMPTY_TYPE_AS_NA: ("repaired", 1)}
 
 
-def test_entities_typed_na_are_left_out(tree: Path) -> None:
-    recs, log = read(tree, "NER", "ACE 2005", "train")
-    assert recs[-1]["entities"] == [{"type": "person", "text": "Ann"}] and notes(log) == {ie.UNTYPED: ("dropped", 1)}
+def test_entities_and_events_typed_na_or_empty_are_left_out_and_relations_typed_empty_are_na(tree: Path) -> None:
+    """InstructUIE's loader (uie_dataset.py) skips entities and events typed NA or '' and writes relations typed
+    NA or '' as NA: the reader does the same, so the ``instructuie`` gold and its numbers (worked by hand from
+    InstructUIE's rules: items are the normalised ``type: value`` pieces) are InstructUIE's."""
+    ner, log = read(tree, "NER", "ACE 2005", "train")
+    ann = ner[-1]
+    assert ann["entities"] == [{"type": "person", "text": "Ann"}] and notes(log) == {ie.UNTYPED: ("dropped", 2)}
+    assert not {"NA", ""} & set(ann["labels"])  # the schema does not gain them either
+    assert gold_answer(ann, "ner") == " person: Ann"
+    assert counts(score("ner", [ann], ['{"person": "Ann"}'], scorer="instructuie")) == (1, 0, 0)
+    assert counts(score("ner", [ann], ['{"person": "Ann", "NA": "runs"}'], scorer="instructuie")) == (1, 1, 0)
+
+    ee, log = read(tree, "EET", "ACE05", "train")
+    rebels = ee[-1]
+    assert [(e["type"], e["trigger"]) for e in rebels["events"]] == [("die", "didn 't kill")]
+    assert notes(log) == {ie.UNTYPED: ("dropped", 2)} and not {"NA", ""} & set(rebels["labels"])
+    assert (gold_answer(rebels, "eet"), gold_answer(rebels, "eea")) == (" die: didn #$%#t kill", " mayor: victim")
+    result = score("ee", [rebels], ['{"die": "didn \'t kill: victim: mayor"}'], scorer="instructuie")
+    assert result["trigger"]["correct"] == 1 and counts(result["argument"]) == (1, 0, 0)
+
+    rel, log = read(tree, "RE", "semval-RE", "train")
+    cup, dog = (next(r for r in rel if r["text"].startswith(start)) for start in ("the cup", "the dog"))
+    assert cup["relations"] == [{"type": "NA", "head": "cup", "tail": "desk"}]  # typed '' in the file
+    assert dog["relations"] == [{"type": "NA", "head": "dog", "tail": "ball"}]  # typed NA in the file
+    assert cup["labels"].count("NA") == 1 and "" not in cup["labels"]
+    assert notes(log) == {ie.NA_KEPT: ("kept", 1), ie.EMPTY_TYPE_AS_NA: ("repaired", 1)}
+    assert gold_answer(cup, "re") == " NA: cup, desk"
+    assert counts(score("re", [cup], ['{"NA": "cup, desk"}'], scorer="instructuie")) == (1, 0, 0)
+    assert counts(score("re", [cup], ["{}"], scorer="instructuie")) == (0, 0, 1)  # None misses the NA pair
 
 
 @pytest.mark.parametrize("folder", ["EE", "EET", "EEA"])
@@ -157,19 +188,23 @@ def test_label_files_must_have_a_known_shape(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------- the real sample
 
 
-def _sample_files() -> list[Path]:
-    if not SAMPLE.is_dir():
-        raise FileNotFoundError(f"the real IE_INSTRUCTIONS sample is missing: {SAMPLE} (../shared next to the repo)")
-    return sorted(SAMPLE.glob("*/*/*.json"))
+@pytest.fixture(scope="module")
+def sample() -> Path:
+    """The real IE_INSTRUCTIONS sample (skips where PROUIE_TEST_INPUTS does not provide it)."""
+    return upstream_input("ie_instructions_sample")
 
 
-def test_the_real_sample_reads_completely_with_the_defaults() -> None:
-    files = _sample_files()
+def _sample_files(sample: Path) -> list[Path]:
+    return sorted(sample.glob("*/*/*.json"))
+
+
+def test_the_real_sample_reads_completely_with_the_defaults(sample: Path) -> None:
+    files = _sample_files(sample)
     splits = [p for p in files if p.name != "labels.json"]
     assert len(splits) == 9
     for path in splits:
         folder, dataset, split = path.parent.parent.name, path.parent.name, path.stem
-        recs, log = read(SAMPLE, folder, dataset, split)
+        recs, log = read(sample, folder, dataset, split)
         raw = json.loads(path.read_text(encoding="utf-8"))
         task = TASK_OF[folder]
         assert len(recs) == len(raw), path  # no record of the sample is left out
@@ -179,7 +214,7 @@ def test_the_real_sample_reads_completely_with_the_defaults() -> None:
         if task == "ee":
             spaced = sum(ev["trigger"] != ev["trigger"].strip() for r in raw for ev in r["events"])
             assert spaced > 0.9 * len(raw) and counted[ie.STRIPPED] == ("repaired", spaced)
-            assert recs[0]["labels"] == json.loads((SAMPLE / "EET/PHEE/labels.json").read_text())
+            assert recs[0]["labels"] == json.loads((sample / "EET/PHEE/labels.json").read_text())
         if dataset == "semval-RE":
             na = sum(rel["type"] == "NA" for r in raw for rel in r["relations"])
             assert na > 100 and counted == {ie.NA_KEPT: ("kept", na)}
@@ -197,13 +232,13 @@ def test_the_real_sample_reads_completely_with_the_defaults() -> None:
             assert counted == {}
 
 
-def test_every_real_label_file_loads() -> None:
-    for path in (p for p in _sample_files() if p.name == "labels.json"):
+def test_every_real_label_file_loads(sample: Path) -> None:
+    for path in (p for p in _sample_files(sample) if p.name == "labels.json"):
         folder = path.parent.parent.name
         labels = ie.load_labels(TASK_OF[folder], path, ReadLog())
         assert label_names(labels) and all(isinstance(n, str) and n for n in label_names(labels)), path
         if folder == "EE":  # the list form resolves to the EET copy's {type: [roles]}
-            assert labels == json.loads((SAMPLE / "EET" / path.parent.name / "labels.json").read_text())
+            assert labels == json.loads((sample / "EET" / path.parent.name / "labels.json").read_text())
 
 
 # ----------------------------------------------------------------------------- verbalisations (note section 5)
@@ -217,9 +252,8 @@ def _bundled_labels(name: str) -> object:
                                                                                       "NER/CrossNER_music"),
                                                  ("ncbi", "NER/ncbi"), ("semeval", "RE/semval-RE"),
                                                  ("phee", "EET/PHEE")])
-def test_bundled_labels_are_the_ie_instructions_labels(bundled: str, folder: str) -> None:
-    _sample_files()
-    real = json.loads((SAMPLE / folder / "labels.json").read_text())
+def test_bundled_labels_are_the_ie_instructions_labels(sample: Path, bundled: str, folder: str) -> None:
+    real = json.loads((sample / folder / "labels.json").read_text())
     ours = _bundled_labels(bundled)
     if isinstance(real, dict):
         assert {t: set(r) for t, r in ours.items()} == {t: set(r) for t, r in real.items()}
@@ -239,16 +273,15 @@ def test_old_verbalisations_would_be_flagged() -> None:
         "asks for 'Combination.Drug'; the model was trained on 'Treatment.Combination.Drug' (spelling; old)"]
 
 
-def test_semeval_direction_agrees_with_semval_re() -> None:
+def test_semeval_direction_agrees_with_semval_re(sample: Path) -> None:
     """head = e1, tail = e2 in text order, Other = NA, on every sample sentence the bundled test slice also has."""
-    _sample_files()
 
     def key(text: str) -> str:
         return "".join(text.lower().split())
 
     ours = {key(r["text"]): r["relations"][0] for r in bundled_records("semeval", "test")}
     matched = 0
-    for row in json.loads((SAMPLE / "RE/semval-RE/test.json").read_text()):
+    for row in json.loads((sample / "RE/semval-RE/test.json").read_text()):
         mine = ours.get(key(row["sentence"]))
         if mine is None:
             continue

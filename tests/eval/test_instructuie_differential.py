@@ -1,5 +1,5 @@
-"""Differential test: our ``instructuie`` scorer against InstructUIE's own evaluator, run from
-``../shared/upstream/InstructUIE/src`` (imported, never copied), on the same predictions.
+"""Differential test: our ``instructuie`` scorer against InstructUIE's own evaluator, run from its source
+(``upstream_input("instructuie")``, ``tests/helpers/inputs.py``: imported, never copied), on the same predictions.
 
 Two layers:
 1. Strings: hypothesis draws gold and predicted answer strings from the characters and words every rule of the
@@ -13,9 +13,7 @@ Two layers:
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -29,10 +27,9 @@ from converters.readers import ReadLog, read_source
 from eval.instructuie import PARTS, model_answer, score_answers
 from eval.metrics import parse_predictions, score
 from tests.helpers.ie_tree import write_ie_tree
+from tests.helpers.inputs import upstream_input
+from tests.helpers.instructuie import instructuie_instances, load_instructuie
 
-REPO = Path(__file__).resolve().parents[2]
-UPSTREAM = REPO.parent / "shared" / "upstream" / "InstructUIE"
-SAMPLE = REPO.parent / "shared" / "data" / "ie_instructions_sample"
 TASK_OF = {"NER": "ner", "RE": "re", "EET": "ee", "EEA": "ee"}
 PART_OF = {"NER": "ner", "RE": "re", "EET": "eet", "EEA": "eea"}
 INSTRUCTION = "Extract. Option: person, location, NA \nText: {0} \nAnswer:"
@@ -41,16 +38,7 @@ INSTRUCTION = "Extract. Option: person, location, NA \nText: {0} \nAnswer:"
 @pytest.fixture(scope="module")
 def upstream() -> SimpleNamespace:
     """InstructUIE's evaluator, ``calculate_f1`` and loader, imported from the upstream checkout."""
-    src = UPSTREAM / "src"
-    if not (src / "calculate_f1.py").is_file():
-        raise FileNotFoundError(f"InstructUIE's source is missing: {src} (../shared next to the repository)")
-    sys.path.insert(0, str(src))
-    try:
-        return SimpleNamespace(evaluator=importlib.import_module("evaluation.evaluator"),
-                               calculate_f1=importlib.import_module("calculate_f1").calculate_f1,
-                               uie_dataset=importlib.import_module("uie_dataset"))
-    finally:
-        sys.path.remove(str(src))
+    return load_instructuie()
 
 
 # ------------------------------------------------------------------------------------------- 1. strings
@@ -171,25 +159,10 @@ SAMPLE_SETS = [("NER", "NER", "ncbi", "test"), ("NER", "NER", "CrossNER_AI", "te
                ("EET", "EE", "PHEE", "test"), ("EEA", "EE", "PHEE", "test")]
 
 
-def _instances(upstream: SimpleNamespace, root: Path, sets: list[tuple[str, str, str, str]], cache: Path
-               ) -> dict[tuple[str, str, str], list[dict]]:
-    """InstructUIE's own test instances (its loader, on the same files), by (task, dataset, split)."""
-    builder = upstream.uie_dataset.UIEInstructions(cache_dir=str(cache))
-    builder.config = upstream.uie_dataset.UIEConfig(
-        name="differential", instruction_file=str(UPSTREAM / "configs" / "instruction_config.json"),
-        instruction_strategy="single")
-    out: dict[tuple[str, str, str], list[dict]] = {}
-    for task, _, dataset, split in sets:
-        config = {task: [{"sampling strategy": "full", "dataset name": dataset}]}
-        examples = [ex for _, ex in builder._generate_examples(path=str(root), task_config=config, subset=split)]
-        out[(task, dataset, split)] = examples
-    return out
-
-
 def _differential(upstream: SimpleNamespace, root: Path, sets: list[tuple[str, str, str, str]], tmp: Path
                   ) -> dict[tuple[str, str, str], tuple[float, float]]:
     """(ours, InstructUIE's) per (task, dataset, scenario)."""
-    instances = _instances(upstream, root, sets, tmp / "cache")
+    instances = instructuie_instances(upstream, root, [(t, d, s) for t, _, d, s in sets], tmp / "cache")
     lines, ours = [], {}
     for task, folder, dataset, split in sets:
         records = list(read_source({"format": "ie_instructions", "path": str(root), "task": TASK_OF[task],
@@ -238,9 +211,7 @@ def test_calculate_f1_on_the_synthetic_tree_with_every_anomaly(upstream: SimpleN
 
 
 def test_calculate_f1_on_the_real_sample(upstream: SimpleNamespace, tmp_path: Path) -> None:
-    if not SAMPLE.is_dir():
-        raise FileNotFoundError(f"the real IE_INSTRUCTIONS sample is missing: {SAMPLE}")
-    pairs = _differential(upstream, SAMPLE, SAMPLE_SETS, tmp_path)
+    pairs = _differential(upstream, upstream_input("ie_instructions_sample"), SAMPLE_SETS, tmp_path)
     _assert_equal(pairs)
     assert pairs[("RE", "semval-RE.test.empty")][1] == 0.0  # None on NA-only sentences earns nothing
     assert {task for task, _ in pairs} == set(PART_OF)

@@ -26,7 +26,7 @@ ANOMALIES = {
     ("NER", "Broad Tweet Corpus", "dev"): "1 empty sentence",
     ("NER", "CrossNER_music", "test"): "gold types 'organisation' (2) and 'misc' (1) missing from labels.json",
     ("NER", "CrossNER_music", "dev"): "gold type 'organisation' (1) missing from labels.json",
-    ("NER", "ACE 2005", "train"): "1 entity typed NA",
+    ("NER", "ACE 2005", "train"): "1 entity typed NA and 1 typed '' (in one record)",
     ("RE", "kbp37", "train"): "1 relation with an empty tail, 1 NA relation",
     ("RE", "kbp37", "dev"): "1 relation with an empty tail, 1 NA relation",
     ("RE", "kbp37", "test"): "1 relation with an empty tail (its only relation), 1 NA relation",
@@ -35,6 +35,7 @@ ANOMALIES = {
     ("RE", "wiki_2", "test"): "1 relation with an empty head",
     ("EE", "PHEE", "test"): "3 triggers with a trailing space; EE labels.json is [types, roles]",
     ("EE", "ACE05", "test"): "a trigger with an apostrophe (written #$%# by InstructUIE)",
+    ("EE", "ACE05", "train"): "1 event typed NA and 1 typed '' (in one record, beside a real event)",
     ("EE", "CASIE", "test"): "one sentence repeated once per event; arguments with ’ next to a space and with ';'",
     ("EE", "GENIA", "train"): "EE only: labels.json [types, roles] with no EET/EEA copy",
 }
@@ -157,7 +158,7 @@ def _ner_splits(name: str) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
                            _ner("The gala had jazz .", [("gala", "misc")])]
         splits["dev"].append(_ner("EMI signed Blur .", [("EMI", "organisation"), ("Blur", "band")]))
     elif name == "ACE 2005":
-        splits["train"].append(_ner("Ann runs fast .", [("Ann", "person"), ("runs", "NA")]))
+        splits["train"].append(_ner("Ann runs fast .", [("Ann", "person"), ("runs", "NA"), ("fast", "")]))
     return labels, splits
 
 
@@ -191,6 +192,9 @@ def _re_labels(name: str) -> list[str]:
 def _ee_splits(name: str) -> dict[str, list[dict[str, Any]]]:
     rows = [_ee(s, evs) for s, evs in EE_ROWS[name]]
     train = rows + [_ee(EE_ROWS[name][0][0], EE_ROWS[name][0][1] * 2)] if name != "GENIA" else rows
+    if name == "ACE05":  # events typed NA and '' beside a real one
+        train = [*train, _ee("Rebels didn 't kill the mayor .", [("die", "didn 't kill", [("mayor", "victim")]),
+                                                                 ("NA", "kill", []), ("", "mayor", [])])]
     return {"train": train, "dev": rows[:2], "test": rows if name != "GENIA" else []}
 
 

@@ -28,7 +28,8 @@ def test_without_the_setting_every_input_is_absent_and_the_reason_names_the_sett
     monkeypatch.delenv(SETTING, raising=False)
     for name in inputs.INPUTS:
         path, why = find_input(name)
-        assert path is None and f"set {SETTING} to a folder with {inputs.INPUTS[name][0]}/" in why
+        relative, proof, _ = inputs.INPUTS[name]
+        assert path is None and f"set {SETTING} to a folder with {relative}{'/' if proof else ''} (" in why
 
 
 def test_an_input_is_found_only_when_its_proof_file_is_there(monkeypatch, tmp_path):

@@ -50,7 +50,8 @@ def find_input(name: str) -> tuple[Path | None, str]:
     relative, proof, what = INPUTS[name]
     root = inputs_root()
     if root is None:
-        return None, f"needs {what}: set {SETTING} to a folder with {relative}/ (README 'Tests')"
+        shown = f"{relative}/" if proof else relative  # a folder, or the file itself
+        return None, f"needs {what}: set {SETTING} to a folder with {shown} (README 'Tests')"
     path = root / relative
     probe = path / proof if proof else path
     if not probe.exists():

@@ -231,18 +231,51 @@ SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult], Seque
 }
 
 
+def score_part(result: Mapping[str, Any], part: str | None = None) -> dict[str, Any]:
+    """A result's ``part`` (EE ``trigger`` / ``argument``) where the scorer splits EE in parts, else the result."""
+    return result[part] if part is not None and part in result else result
+
+
 def headline(result: Mapping[str, Any], part: str | None = None) -> float:
     """A result's ``score``, or its ``part``'s (EE ``trigger`` / ``argument``) where the scorer splits EE in parts."""
-    return (result[part] if part is not None and part in result else result)["score"]
+    return score_part(result, part)["score"]
+
+
+RECORD_COUNT_KEYS = ("tp", "n_pred", "n_gold")  # a result's ``records``: one list per key, one entry per record
+
+
+def record_counts(result: Mapping[str, Any]) -> tuple[int, int, int]:
+    """A result's counts as ``(tp, n_pred, n_gold)``; an accuracy as ``(correct, n, n)`` (its F1 is the accuracy)."""
+    if "tp" in result:
+        return result["tp"], result["n_pred"], result["n_gold"]
+    total = result["total"] if "total" in result else result["n"]  # ExactAcc: slots; EE trigger accuracy: records
+    return result["correct"], total, total
+
+
+def score_parts(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The parts of a result that carry their own score (EE: trigger and argument), else the result itself."""
+    return [result[k] for k in ("trigger", "argument") if k in result] or [result]
+
+
+def _with_records(result: dict[str, Any], per_record: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``result`` with each part's per-record counts under ``records`` (what the bootstrap resamples)."""
+    for i, part in enumerate(score_parts(result)):
+        counts = [record_counts(score_parts(r)[i]) for r in per_record]
+        part["records"] = {k: [c[j] for c in counts] for j, k in enumerate(RECORD_COUNT_KEYS)}
+    return result
 
 
 def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Prediction], scorer: str = "strict",
-          profile: str = "default", parsed: Sequence[ParseResult] | None = None) -> dict[str, Any]:
+          profile: str = "default", parsed: Sequence[ParseResult] | None = None,
+          per_record: bool = False) -> dict[str, Any]:
     """Score raw model outputs (or ParseResults) given in the order of ``gold_records``.
 
     ``parsed``: the outputs already parsed (saves parsing them again). The ``instructuie`` scorer also reads the
     raw output of an unparsable answer (InstructUIE scores what the model wrote), so pass raw strings.
     Returns precision, recall, F1 (``score``) and counts; for EE a ``trigger`` and an ``argument`` result.
+    ``per_record``: each result (part) also holds ``records``, the counts of every record in order
+    (``{"tp": [...], "n_pred": [...], "n_gold": [...]}``, from the scorer run on that record alone; every scorer's
+    dataset counts are their sums), for bootstrap intervals (``eval.bootstrap``).
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; known: {sorted(SCORERS)}")
@@ -256,4 +289,8 @@ def score(task: str, gold_records: Sequence[Record], predictions: Sequence[Predi
         raise ValueError(f"{len(predictions)} predictions, {len(parsed)} parses, {len(gold_records)} gold records: "
                          "give one of each per gold record, in the same order")
     raw = [p if isinstance(p, str) else None for p in predictions]
-    return {"scorer": scorer, "task": task, "n": len(parsed), **SCORERS[scorer](task, gold_records, parsed, raw)}
+    scorer_fn = SCORERS[scorer]
+    result = {"scorer": scorer, "task": task, "n": len(parsed), **scorer_fn(task, gold_records, parsed, raw)}
+    if not per_record:
+        return result
+    return _with_records(result, [scorer_fn(task, [g], [p], [r]) for g, p, r in zip(gold_records, parsed, raw)])

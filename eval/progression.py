@@ -4,7 +4,10 @@ Every evaluated model (the base model zero-shot, a stage's checkpoint, the final
 same benchmark records; this module lines them up:
 
 - the progression table: strict and ``instructuie`` F1 per task (NER, RE, EE trigger, EE argument; unweighted
-  means over the benchmark's datasets, as ``eval.run_benchmark`` averages them) and the output validity rate;
+  means over the benchmark's datasets, as ``eval.run_benchmark`` averages them) with their 95 % bootstrap
+  intervals, and the output validity rate;
+- what each stage changes: every model minus the one evaluated before it and minus the first (the base model),
+  with paired bootstrap intervals (the same test records resampled for both; ``eval.intervals``);
 - the paper's Table 5 rows beside ours where the run has them (``CM only`` = the ``cm_all`` checkpoint, ``w/o DE``
   = the ``sa`` checkpoint, ``ProUIE`` = the final model of a full run);
 - Table 6 on *generated* outputs: min / mean / max output tokens of the buckets at or below P50 / P70 / P99, for RE
@@ -21,7 +24,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from eval.report import load_paper_results
+from eval import intervals
+from eval.intervals import Replicates
+from eval.report import compact_json, difference_cell, error_bars, load_paper_results, score_cell
 
 METRICS = [("ner", "NER"), ("re", "RE"), ("ee_trigger", "EE trigger"), ("ee_argument", "EE argument")]
 SCORERS = ("strict", "instructuie")
@@ -41,17 +46,40 @@ def _validity(report: Mapping[str, Any]) -> dict[str, float]:
     return {"parsed": rate("parsed_rate"), "valid": rate("valid_rate")}
 
 
+def metric_replicates(report: Mapping[str, Any], scorer: str, metric: str) -> Replicates | None:
+    """The bootstrap replicates of one of ``METRICS`` of a report (a task average, stratified by dataset)."""
+    task, _, part = metric.partition("_")
+    return intervals.metric_replicates(report["datasets"], scorer, task, part or None)
+
+
+def _differences(a: Mapping[str, Mapping[str, Replicates | None]], b: Mapping[str, Mapping[str, Replicates | None]],
+                 ) -> dict[str, dict[str, Any]]:
+    return {s: {m: intervals.difference(a[s][m], b[s][m]) for m, _ in METRICS} for s in SCORERS}
+
+
 def progression(evaluated: Sequence[tuple[str, str | Path, bool]], full_run: bool = True) -> dict[str, Any]:
     """The rows of the table, one per ``(label, report.json path, is the final model)`` in order; ``full_run``
-    says whether the final model went through every stage (only then is it the paper's ``ProUIE`` row)."""
-    rows = []
+    says whether the final model went through every stage (only then is it the paper's ``ProUIE`` row).
+
+    Each row has the 95 % bootstrap interval of every score and, after the first, the paired differences to the
+    model evaluated before it (``vs_previous``) and to the first one, the base model when it is evaluated
+    (``vs_first``): ``{"model", scorer: {metric: {diff, low, high, significant} or None}}``.
+    """
+    rows: list[dict[str, Any]] = []
+    reps: list[dict[str, dict[str, Replicates | None]]] = []
     for label, path, final in evaluated:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows.append({"model": label, "final": final, "report": str(path), "benchmark": report["benchmark"],
-                     "scores": {s: {m: report["averages"].get(f"{m}/{s}") for m, _ in METRICS} for s in SCORERS},
-                     "validity": _validity(report), "length_unit": report["length_unit"],
-                     "lengths": {t: report["lengths"][t] for t in ("re", "ee") if t in report["lengths"]}})
-    return {"rows": rows, "full_run": full_run}
+        reps.append({s: {m: metric_replicates(report, s, m) for m, _ in METRICS} for s in SCORERS})
+        row = {"model": label, "final": final, "report": str(path), "benchmark": report["benchmark"],
+               "scores": {s: {m: report["averages"].get(f"{m}/{s}") for m, _ in METRICS} for s in SCORERS},
+               "intervals": {s: {m: intervals.interval_of(r) for m, r in reps[-1][s].items()} for s in SCORERS},
+               "validity": _validity(report), "length_unit": report["length_unit"],
+               "lengths": {t: report["lengths"][t] for t in ("re", "ee") if t in report["lengths"]}}
+        if rows:
+            row["vs_previous"] = {"model": rows[-1]["model"], **_differences(reps[-1], reps[-2])}
+            row["vs_first"] = {"model": rows[0]["model"], **_differences(reps[-1], reps[0])}
+        rows.append(row)
+    return {"rows": rows, "full_run": full_run, "bootstrap": intervals.settings()}
 
 
 def _pct(x: float | None) -> str:
@@ -72,13 +100,16 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
     lines = [f"# What each stage adds (benchmark `{bench}`)", "",
              "F1 in %, unweighted mean over the benchmark's datasets; `strict` = our set-based micro-F1 (case kept), "
              "`iuie` = InstructUIE's evaluator (the rules of the paper's tables). Valid = outputs that are the "
-             "promised JSON, schema-conformant and grounded in the input.", "",
+             "promised JSON, schema-conformant and grounded in the input. In brackets: the 95 % bootstrap interval "
+             "over the test records (resampled within each dataset; eval/METRICS.md, \"Uncertainty\").", "",
              "| model | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " | parsed | valid |",
              "| --- |" + " ---: |" * (2 * len(METRICS) + 2)]
     for row in rows:
-        cells = [f"{_pct(row['scores']['strict'][m])} | {_pct(row['scores']['instructuie'][m])}" for m, _ in METRICS]
+        spans = row.get("intervals") or {}
+        cells = [score_cell(row["scores"][s][m], (spans.get(s) or {}).get(m)) for m, _ in METRICS for s in SCORERS]
         lines.append(f"| {row['model']} | " + " | ".join(cells) +
                      f" | {_pct(row['validity']['parsed'])} | {_pct(row['validity']['valid'])} |")
+    lines += differences_table(rows)
     table5 = paper.get("table5_ablation", {})
     t5 = [(row, TABLE5_ROWS[key]) for row in rows if (key := _table5_key(row, data["full_run"])) is not None]
     if t5:
@@ -87,9 +118,11 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
                   "EE paper |", "| --- | --- |" + " ---: |" * 6]
         for row, name in t5:
             ours, published = row["scores"]["instructuie"], table5.get(name, {})
-            lines.append(f"| {name} | {row['model']} | {_pct(ours['ner'])} | {published.get('ner', '–')} | "
-                         f"{_pct(ours['re'])} | {published.get('re', '–')} | {_pct(ours['ee_trigger'])} / "
-                         f"{_pct(ours['ee_argument'])} | {published.get('ee', '–')} |")
+            spans = (row.get("intervals") or {}).get("instructuie") or {}
+            cell = {m: score_cell(ours[m], spans.get(m)) for m, _ in METRICS}
+            lines.append(f"| {name} | {row['model']} | {cell['ner']} | {published.get('ner', '–')} | "
+                         f"{cell['re']} | {published.get('re', '–')} | {cell['ee_trigger']} / "
+                         f"{cell['ee_argument']} | {published.get('ee', '–')} |")
     t6 = [(row, TABLE6_ROWS[row["model"]]) for row in rows if row["model"] in TABLE6_ROWS]
     if t6:
         table6 = paper.get("table6_lengths", {})
@@ -113,6 +146,25 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
     return "\n".join(lines) + "\n"
 
 
+def differences_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown: each model minus the one evaluated before it and minus the first, with paired intervals."""
+    pairs = [(row, row[key]) for row in rows for key in ("vs_previous", "vs_first")
+             if key in row and not (key == "vs_first" and row[key]["model"] == row["vs_previous"]["model"])]
+    if not pairs:
+        return []
+    lines = ["", "## What each stage changes: paired differences", "",
+             "Each model minus the one evaluated before it, and minus the first model, in F1 points, with the 95 % "
+             "paired bootstrap interval (both models resampled on the same test records); `*` where the interval "
+             "excludes 0; `–` where the two reports did not score the same records or one has no per-record "
+             "counts.", "",
+             "| model | minus | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " |",
+             "| --- | --- |" + " ---: |" * (2 * len(METRICS))]
+    for row, diff in pairs:
+        cells = [difference_cell(diff[s][m]) for m, _ in METRICS for s in SCORERS]
+        lines.append(f"| {row['model']} | {diff['model']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def plot(data: Mapping[str, Any], path: str | Path) -> None:
     """Strict (solid) and InstructUIE (dashed) F1 of each task across the evaluated models."""
     import matplotlib
@@ -127,11 +179,13 @@ def plot(data: Mapping[str, Any], path: str | Path) -> None:
         color = f"C{i}"
         for scorer, style in (("strict", "-"), ("instructuie", "--")):
             ys = [100 * (r["scores"][scorer][metric] or 0.0) for r in rows]
-            ax.plot(xs, ys, style, marker="o", color=color, label=f"{name} ({scorer})")
+            spans = [((r.get("intervals") or {}).get(scorer) or {}).get(metric) for r in rows]
+            ax.errorbar(xs, ys, yerr=error_bars(ys, spans), fmt=style, marker="o", color=color, capsize=3,
+                        label=f"{name} ({scorer})")
     ax.set_xticks(list(xs), [r["model"] for r in rows])
     ax.set_ylabel("F1 (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title("What each stage adds")
+    ax.set_title("What each stage adds (bars: 95 % bootstrap interval)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -143,7 +197,7 @@ def write(data: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {key: out / name for key, name in FILES.items()}
-    paths["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    paths["json"].write_text(compact_json(data) + "\n", encoding="utf-8")
     paths["markdown"].write_text(markdown(data), encoding="utf-8")
     plot(data, paths["plot"])
     return paths

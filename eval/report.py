@@ -1,24 +1,27 @@
 """Benchmark reports: the JSON record, Markdown tables in the layout of the paper's Tables 1-4 and 6, PNG plots.
 
-Each dataset result (built by ``eval.run_benchmark``) is ``{"key", "task", "paper_key", "ood", "n", "scores":
-{scorer: score dict}, "validity", "lengths", "read", "label_check"}``. Tables put our number beside the paper's
-ProUIE number (``eval/paper_results.yaml``) and their difference. The paper's numbers follow InstructUIE's
-evaluator, so the difference column uses our ``instructuie`` score when it was computed (``strict`` otherwise),
-and says which. ``read`` is the test set's ``ReadLog`` (what the reader kept, repaired, dropped and skipped, and
-why); where a rule changes what is scored, the table's ``data`` column points to it beside the number, and so
-does a label warning (``label_check``: the benchmark asks for a label the model was trained on under another
-case or spelling).
+Each dataset result (built by ``eval.run_benchmark``) is ``{"key", "task", "paper_key", "ood", "n", "records_id",
+"scores": {scorer: score dict}, "validity", "lengths", "read", "label_check"}``. Tables put our number, with its
+95 % bootstrap interval (``score_cell``), beside the paper's ProUIE number (``eval/paper_results.yaml``) and their
+difference (``difference_cell``: a difference with its interval, ``*`` where it excludes 0; progression and study
+tables use the same two cells). The paper's numbers follow InstructUIE's evaluator, so the difference column uses
+our ``instructuie`` score when it was computed (``strict`` otherwise), and says which. ``read`` is the test set's
+``ReadLog`` (what the reader kept, repaired, dropped and skipped, and why); where a rule changes what is scored,
+the table's ``data`` column points to it beside the number, and so does a label warning (``label_check``: the
+benchmark asks for a label the model was trained on under another case or spelling).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from eval.metrics import headline
+from eval.bootstrap import significant
+from eval.metrics import score_part
 
 PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.yaml"
 # (table key in paper_results.yaml, title, which part of a task's score dict)
@@ -36,15 +39,38 @@ def load_paper_results(path: str | Path = PAPER_RESULTS) -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def _value(scores: Mapping[str, Any], scorer: str, part: str | None) -> float | None:
-    result = scores.get(scorer)
-    if result is None:
+def _number(x: float) -> str:
+    return f"{100 * x:.1f}".replace("-", "\N{MINUS SIGN}")
+
+
+def score_cell(value: float | None, interval: Sequence[float] | None = None) -> str:
+    """A score (a fraction) as the % a table prints, with its 95 % interval: ``41.2 [38.0, 44.5]``."""
+    if value is None:
+        return "–"
+    return _number(value) + (f" [{_number(interval[0])}, {_number(interval[1])}]" if interval else "")
+
+
+def difference_cell(difference: Mapping[str, float] | None) -> str:
+    """A difference (``diff``, ``low``, ``high``; fractions) in % with its interval, ``*`` where the interval
+    excludes 0: ``+2.1 [−0.4, 4.6]``, ``+3.0 [0.8, 5.1]*``."""
+    if difference is None:
+        return "–"
+    low, high = difference["low"], difference["high"]
+    sign = "+" if difference["diff"] >= 0 else ""
+    mark = "*" if significant(low, high) else ""
+    return f"{sign}{_number(difference['diff'])} [{_number(low)}, {_number(high)}]{mark}"
+
+
+def _vs_paper(ours: float | None, interval: Sequence[float] | None, paper: float | None) -> dict[str, float] | None:
+    """Ours minus the paper's number (a constant), with our interval shifted by it."""
+    if ours is None or paper is None:
         return None
-    return 100 * headline(result, part)
+    low, high = (x - paper for x in interval) if interval else (ours - paper, ours - paper)
+    return {"diff": ours - paper, "low": low, "high": high}
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"
+def _published(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def _headline_scorer(results: Sequence[Mapping[str, Any]]) -> str:
@@ -73,18 +99,21 @@ def data_notes(results: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], li
 
 
 def table_rows(results: Sequence[Mapping[str, Any]], task: str, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per dataset and table of ``task``: ours (headline and strict), the paper's number and Δ."""
+    """One row per dataset and table of ``task``: ours (headline and strict) with their intervals, the paper's
+    number and Δ (ours minus the paper's, with our interval shifted by it). Scores as fractions."""
     rows = []
     headline = _headline_scorer(results)
     for table, title, part in TABLES[task]:
         for r in results:
             if r["task"] != task:
                 continue
-            ours = _value(r["scores"], headline, part)
+            ours, strict = (score_part(r["scores"][s], part) if s in r["scores"] else {} for s in (headline, "strict"))
             published = paper.get(table, {}).get(r["paper_key"])
+            published = None if published is None else published / 100
             rows.append({"table": table, "title": title, "dataset": r["key"], "paper_key": r["paper_key"],
-                         "ood": r.get("ood", False), "ours": ours, "strict": _value(r["scores"], "strict", part),
-                         "paper": published, "delta": None if ours is None or published is None else ours - published})
+                         "ood": r.get("ood", False), "ours": ours.get("score"), "ours_interval": ours.get("interval"),
+                         "strict": strict.get("score"), "strict_interval": strict.get("interval"), "paper": published,
+                         "delta": _vs_paper(ours.get("score"), ours.get("interval"), published)})
     return rows
 
 
@@ -107,13 +136,15 @@ def markdown(report: Mapping[str, Any], paper: Mapping[str, Any] | None = None) 
              "(eval/label_check.py)", "",
              f"**ours** = `{headline}` scorer (`instructuie` = InstructUIE's evaluator, quirks included, as behind "
              "the paper's tables; EE arguments: our arguments of the gold event type; see eval/METRICS.md); "
-             "**strict** = set-based micro-F1, case kept. Paper = ProUIE (4B) column. `*` = out-of-domain "
-             "(Table 1). All numbers in %. **data**: notes below on what the test set's reading changed in what "
-             "is scored.", ""]
+             "**strict** = set-based micro-F1, case kept. Paper = ProUIE (4B) column. `*` after a dataset = "
+             "out-of-domain (Table 1). All numbers in %; ours with its 95 % bootstrap interval over the test records "
+             "(averages: resampled within each dataset); Δ = ours minus the paper's, `*` where the paper's number "
+             "lies outside our interval (see eval/METRICS.md, \"Uncertainty\"). **data**: notes below on what the "
+             "test set's reading changed in what is scored.", ""]
     marks, footnotes = data_notes(results)
     for task in ("ner", "re", "ee"):
         rows = table_rows(results, task, paper)
-        for table, title, _ in TABLES[task]:
+        for table, title, part in TABLES[task]:
             trows = [x for x in rows if x["table"] == table]
             if not trows:
                 continue
@@ -121,12 +152,16 @@ def markdown(report: Mapping[str, Any], paper: Mapping[str, Any] | None = None) 
                       "| --- | ---: | ---: | ---: | ---: | --- |"]
             for x in trows:
                 name = x["paper_key"] + ("*" if x["ood"] else "")
-                lines.append(f"| {name} (`{x['dataset']}`) | {_fmt(x['ours'])} | {_fmt(x['strict'])} | "
-                             f"{_fmt(x['paper'])} | {_fmt(x['delta'])} | {marks.get(x['dataset'], '')} |")
+                lines.append(f"| {name} (`{x['dataset']}`) | {score_cell(x['ours'], x['ours_interval'])} | "
+                             f"{score_cell(x['strict'], x['strict_interval'])} | {_published(x['paper'])} | "
+                             f"{difference_cell(x['delta'])} | {marks.get(x['dataset'], '')} |")
+            key = f"{task}{'_' + part if part else ''}"
+            intervals = report.get("average_intervals") or {}
             ours_avg, paper_avg = _mean([x["ours"] for x in trows]), _mean([x["paper"] for x in trows])
-            lines += [f"| **average** ({len(trows)} sets, unweighted) | {_fmt(ours_avg)} | "
-                      f"{_fmt(_mean([x['strict'] for x in trows]))} | {_fmt(paper_avg)} | "
-                      f"{_fmt(None if ours_avg is None or paper_avg is None else ours_avg - paper_avg)} | |", ""]
+            ours_ci = intervals.get(f"{key}/{headline}")
+            lines += [f"| **average** ({len(trows)} sets, unweighted) | {score_cell(ours_avg, ours_ci)} | "
+                      f"{score_cell(_mean([x['strict'] for x in trows]), intervals.get(f'{key}/strict'))} | "
+                      f"{_published(paper_avg)} | {difference_cell(_vs_paper(ours_avg, ours_ci, paper_avg))} | |", ""]
     if footnotes:
         lines += ["Notes on what is scored:", "", *(f"{f}  " for f in footnotes), ""]
     lines += data_section(results)
@@ -178,8 +213,10 @@ def plot_scores(report: Mapping[str, Any], path: str | Path, paper: Mapping[str,
                                                       3.2 * len(panels)), squeeze=False)
     for ax, (title, rows) in zip(axes[:, 0], panels):
         xs = range(len(rows))
-        ax.bar([x - 0.2 for x in xs], [r["ours"] or 0 for r in rows], width=0.4, label="ours")
-        ax.bar([x + 0.2 for x in xs], [r["paper"] or 0 for r in rows], width=0.4, label="paper ProUIE")
+        ours = [100 * (r["ours"] or 0) for r in rows]
+        ax.bar([x - 0.2 for x in xs], ours, width=0.4, label="ours (95 % interval)",
+               yerr=error_bars(ours, [r["ours_interval"] for r in rows]), capsize=2)
+        ax.bar([x + 0.2 for x in xs], [100 * (r["paper"] or 0) for r in rows], width=0.4, label="paper ProUIE")
         ax.set_xticks(list(xs), [r["paper_key"] + ("*" if r["ood"] else "") for r in rows], rotation=45,
                       ha="right", fontsize=8)
         ax.set_ylim(0, 100)
@@ -189,6 +226,13 @@ def plot_scores(report: Mapping[str, Any], path: str | Path, paper: Mapping[str,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def error_bars(values: Sequence[float], intervals: Sequence[Sequence[float] | None]) -> list[list[float]]:
+    """Matplotlib's asymmetric ``yerr`` (below, above) of values in % from intervals as fractions (0 where none)."""
+    below = [v - 100 * i[0] if i else 0.0 for v, i in zip(values, intervals)]
+    above = [100 * i[1] - v if i else 0.0 for v, i in zip(values, intervals)]
+    return [[max(0.0, b) for b in below], [max(0.0, a) for a in above]]
 
 
 def plot_lengths(lengths: Mapping[str, Sequence[int]], unit: str, path: str | Path) -> None:
@@ -209,6 +253,24 @@ def plot_lengths(lengths: Mapping[str, Sequence[int]], unit: str, path: str | Pa
     plt.close(fig)
 
 
+def compact_json(data: Any) -> str:
+    """JSON indented for reading, with every list of numbers on one line (per-record counts stay compact)."""
+    lines: list[str] = []
+
+    def mark(x: Any) -> Any:
+        if isinstance(x, Mapping):
+            return {k: mark(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            if x and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+                lines.append(json.dumps(list(x)))
+                return f"\0{len(lines) - 1}"
+            return [mark(v) for v in x]
+        return x
+
+    text = json.dumps(mark(data), indent=2, ensure_ascii=False)
+    return re.sub(r'"\\u0000(\d+)"', lambda m: lines[int(m.group(1))], text)
+
+
 def write_report(report: Mapping[str, Any], raw_lengths: Mapping[str, Sequence[int]], out_dir: str | Path
                  ) -> dict[str, Path]:
     """Write ``report.json``, ``report.md``, ``scores.png`` and ``lengths.png``; return their paths."""
@@ -216,7 +278,7 @@ def write_report(report: Mapping[str, Any], raw_lengths: Mapping[str, Sequence[i
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "scores_png": out_dir / "scores.png",
              "lengths_png": out_dir / "lengths.png"}
-    paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    paths["json"].write_text(compact_json(report), encoding="utf-8")
     paths["markdown"].write_text(markdown(report), encoding="utf-8")
     plot_scores(report, paths["scores_png"])
     plot_lengths(raw_lengths, report["length_unit"], paths["lengths_png"])

@@ -6,7 +6,9 @@
 
 Config: ``recipes/eval/default.yaml``. Outputs in ``out_dir``: ``predictions/<dataset>.jsonl`` (resumable),
 ``report.json``, ``report.md``, ``scores.png``, ``lengths.png``. The pipeline's eval stage calls
-``run_benchmark(cfg)``.
+``run_benchmark(cfg)``. Every score carries its 95 % bootstrap interval (``interval``; task averages in
+``average_intervals``) and the counts of every test record it sums (``records``), so that progression and studies
+can compute paired intervals of differences (``eval.intervals``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from converters.lengths import output_lengths, percentile_buckets
 from converters.readers import ReadLog
 from eval.benchmarks import BenchmarkDataset, resolve
 from eval.instructuie import average
+from eval.intervals import dataset_interval, interval_of, metric_replicates, records_id, settings
 from eval.label_check import label_warnings, manifest_paths, run_manifests, trained_labels
-from eval.metrics import headline, parse_predictions, prediction_check, score, validity
+from eval.metrics import headline, parse_predictions, prediction_check, score, score_parts, validity
 from eval.predict import Generation, make_generator, predict
 from eval.predictions_io import load_llamafactory_predictions
 from eval.report import TABLES, write_report
@@ -60,6 +63,15 @@ def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str,
                    template=cfg["template"], style=cfg["style"], profile=cfg["profile"],
                    max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], device=cfg.get("device"),
                    generator=generator)
+
+
+def _scored(task: str, records: list[dict[str, Any]], predictions: list[str], scorer: str, profile: str,
+            parsed: list[Any]) -> dict[str, Any]:
+    """One scorer's result with every record's counts and, per score, its 95 % bootstrap interval."""
+    result = score(task, records, predictions, scorer, profile, parsed=parsed, per_record=True)
+    for part in score_parts(result):
+        part["interval"] = dataset_interval(part)
+    return result
 
 
 def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
@@ -98,24 +110,28 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
         checks_path.write_text("".join(json.dumps({"id": r["id"], **prediction_check(p)}, ensure_ascii=False) + "\n"
                                        for r, p in zip(rows, parsed)), encoding="utf-8")
         results.append({"key": ds.key, "task": ds.task, "paper_key": ds.paper_key, "ood": ds.ood, "n": len(records),
-                        "scores": {s: score(ds.task, records, predictions, s, cfg["profile"], parsed=parsed)
+                        "records_id": records_id([r["id"] for r in records]),
+                        "scores": {s: _scored(ds.task, records, predictions, s, cfg["profile"], parsed)
                                    for s in cfg["scorers"]},
                         "validity": validity(parsed), "lengths": percentile_buckets(lengths),
                         "read": read_log.to_json(),
                         "label_check": [w for labels in read_log.labels.values()
                                         for w in label_warnings(ds.task, labels, trained)]})
-    averages = {}  # unweighted over datasets, per task (EE: trigger and argument) and scorer
+    averages, average_intervals = {}, {}  # unweighted over datasets, per task (EE: trigger and argument) and scorer
     for scorer in cfg["scorers"]:
         for task, part in TABLE_PARTS:
             vals = [headline(r["scores"][scorer], part) for r in results if r["task"] == task]
             if vals:
-                averages[f"{task}{'_' + part if part else ''}/{scorer}"] = average(vals)
+                key = f"{task}{'_' + part if part else ''}/{scorer}"
+                averages[key] = average(vals)
+                average_intervals[key] = interval_of(metric_replicates(results, scorer, task, part))
     report = {"benchmark": cfg["benchmark"], "model": str(cfg["model"]), "recipe_hash": cfg.get("recipe_hash"),
               "config_hash": _config_hash(cfg), "config": cfg, "scorers": list(cfg["scorers"]),
               "backend": cfg["backend"], "template": cfg["template"], "style": cfg["style"],
               "profile": cfg["profile"], "length_unit": "chars" if tokenizer is None else "tokens",
               "train_manifests": [str(p) for p in manifests],
-              "datasets": results, "averages": averages,
+              "datasets": results, "averages": averages, "average_intervals": average_intervals,
+              "bootstrap": settings(),
               "lengths": {task: percentile_buckets(v) for task, v in raw_lengths.items()}}
     report["files"] = {k: str(v) for k, v in write_report(report, raw_lengths, out_dir).items()}
     return report

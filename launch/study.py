@@ -9,7 +9,9 @@ own run folder ``<study dir>/<variant>/``; a stage whose fingerprint equals a st
 variant (or in a run of ``pipeline.reuse``) is verified and linked, never recomputed (``launch.reuse``): the
 ablations of Table 5 share CM with the full run, and ``w/o DE`` and ``CM only`` are evaluations of checkpoints the
 full run already has. Interrupting a study and rerunning the command resumes it. The report
-(``<study dir>/study.md``, ``study.json`` and one PNG per table) puts the paper's tables beside our numbers.
+(``<study dir>/study.md``, ``study.json`` and one PNG per table) puts the paper's tables beside our numbers, each
+with its 95 % bootstrap interval, and every variant's paired difference to the reference variant (``reference``,
+else the first: the full run of Table 5, the full SFR of Table 7).
 
 The study folder is ``pipeline.run_dir`` when set, else ``runs/<experiment>+study-<name>``.
 """
@@ -28,7 +30,7 @@ from rich.table import Table
 from launch.compose import compose_recipe
 from launch.plan import Plan, build_plan
 
-STUDY_KEYS = {"name", "description", "tables", "common", "variants", "prefer_benchmark"}
+STUDY_KEYS = {"name", "description", "tables", "common", "variants", "prefer_benchmark", "reference"}
 VARIANT_KEYS = {"overrides", "paper"}
 TABLES = ("table5", "table6", "table7")
 
@@ -57,6 +59,8 @@ def check_study(study: Mapping[str, Any]) -> None:
     bad_tables = [t for t in study.get("tables") or [] if t not in TABLES]
     if bad_tables:
         raise ValueError(f"study.tables: unknown {bad_tables}; known: {list(TABLES)}")
+    if study.get("reference") is not None and study["reference"] not in study["variants"]:
+        raise ValueError(f"study.reference: {study['reference']!r} is not a variant ({sorted(study['variants'])})")
 
 
 def study_dir(cfg: Mapping[str, Any], study: Mapping[str, Any]) -> Path:
@@ -174,23 +178,50 @@ def _task_scores(row: Mapping[str, Any], scorer: str) -> dict[str, float | None]
     return {"ner": s["ner"], "re": s["re"], "ee": sum(ee) / len(ee) if ee else None}
 
 
+def _task_replicates(row: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per scorer, the bootstrap replicates of NER, RE and EE (mean of trigger and argument, resample by resample)
+    of one evaluated model, from the per-record counts of its report; None where the report has none."""
+    from eval.intervals import mean_of
+    from eval.progression import SCORERS, metric_replicates
+
+    report = json.loads(Path(row["report"]).read_text(encoding="utf-8")) if row else None
+    out: dict[str, dict[str, Any]] = {}
+    for scorer in SCORERS:
+        reps = {m: metric_replicates(report, scorer, m) if report else None
+                for m in ("ner", "re", "ee_trigger", "ee_argument")}
+        out[scorer] = {"ner": reps["ner"], "re": reps["re"], "ee": mean_of([reps["ee_trigger"], reps["ee_argument"]])}
+    return out
+
+
 def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[str, Any]:
-    """Per table: our rows (and the paper's beside them)."""
+    """Per table: our rows with their 95 % bootstrap intervals, each variant's paired difference to the reference
+    variant (``study.reference``, else the first), and the paper's numbers beside them."""
+    from eval.intervals import difference, interval_of, settings
     from eval.progression import from_summary
     from eval.report import load_paper_results
 
     paper = load_paper_results()
-    data: dict[str, Any] = {"study": study["name"], "variants": {}}
+    reference = study.get("reference") or variants[0].name
+    data: dict[str, Any] = {"study": study["name"], "reference": reference, "bootstrap": settings(), "variants": {}}
+    reps = {}
     for variant in variants:
         final = _final_row(variant)
+        reps[variant.name] = _task_replicates(final)
         data["variants"][variant.name] = {
             "run_dir": str(variant.plan.run_dir), "overrides": variant.overrides, "paper": variant.paper,
             "final_model": final["model"] if final else None,
             "strict": _task_scores(final, "strict") if final else None,
-            "instructuie": _task_scores(final, "instructuie") if final else None}
+            "instructuie": _task_scores(final, "instructuie") if final else None,
+            "intervals": {s: {t: interval_of(r) for t, r in by_task.items()}
+                          for s, by_task in reps[variant.name].items()}}
+    for name, v in data["variants"].items():
+        v["vs_reference"] = None if name == reference else {
+            s: {t: difference(r, reps[reference][s][t]) for t, r in by_task.items()}
+            for s, by_task in reps[name].items()}
     for table, key in (("table5", "table5_ablation"), ("table7", "table7_reward")):
         if table in (study.get("tables") or []):
             data[table] = [{"variant": name, "row": v["paper"], "ours": v["instructuie"], "strict": v["strict"],
+                            "intervals": v["intervals"], "vs_reference": v["vs_reference"],
                             "paper": paper.get(key, {}).get(v["paper"])}
                            for name, v in data["variants"].items() if v["paper"]]
     if "table6" in (study.get("tables") or []):
@@ -205,13 +236,31 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
     return data
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
+def _differences(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]:
+    """Markdown: each variant minus the reference variant, with paired intervals."""
+    from eval.report import difference_cell
+
+    others = [r for r in rows if r.get("vs_reference")]
+    if not others:
+        return []
+    lines = [f"Minus the reference variant `{reference}`, in F1 points, with the 95 % paired bootstrap interval "
+             "(both resampled on the same test records); `*` where it excludes 0; `–` where the two evaluations did "
+             "not score the same records or a report has no per-record counts.", "",
+             "| row | variant | " + " | ".join(f"{t} iuie | {t} strict" for t in ("NER", "RE", "EE")) + " |",
+             "| --- | --- |" + " ---: |" * 6]
+    for r in others:
+        cells = [difference_cell(r["vs_reference"][s][t]) for t in ("ner", "re", "ee")
+                 for s in ("instructuie", "strict")]
+        lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def markdown(data: Mapping[str, Any]) -> str:
+    from eval.report import score_cell
+
     lines = [f"# Study `{data['study']}`", "",
-             "Ours: F1 in % on the recipe's benchmark with InstructUIE's evaluator (`strict` in brackets); EE is the "
+             "Ours: F1 in % on the recipe's benchmark with InstructUIE's evaluator (`strict` in brackets), each with "
+             "its 95 % bootstrap interval over the test records (eval/METRICS.md, \"Uncertainty\"); EE is the "
              "mean of trigger and argument F1 (the paper gives one EE number and does not define it). Paper: "
              "Qwen3-4B on the 36 IE_INSTRUCTIONS datasets.", ""]
     for table, title in (("table5", "Table 5: stage-wise ablation"), ("table7", "Table 7: reward granularity")):
@@ -221,9 +270,12 @@ def markdown(data: Mapping[str, Any]) -> str:
                   "EE paper |", "| --- | --- |" + " ---: |" * 6]
         for r in data[table]:
             ours, strict, paper = r["ours"] or {}, r["strict"] or {}, r["paper"] or {}
-            cells = [f"{_pct(ours.get(t))} ({_pct(strict.get(t))}) | {paper.get(t, '–')}" for t in ("ner", "re", "ee")]
+            spans = r.get("intervals") or {}
+            cells = [f"{score_cell(ours.get(t), (spans.get('instructuie') or {}).get(t))} "
+                     f"({score_cell(strict.get(t), (spans.get('strict') or {}).get(t))}) | {paper.get(t, '–')}"
+                     for t in ("ner", "re", "ee")]
             lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", *_differences(data[table], data["reference"])]
     if "table6" in data:
         ours, paper = data["table6"]["ours"], data["table6"]["paper"]
         unit = next(iter(ours.values()))["unit"] if ours else "tokens"
@@ -253,10 +305,15 @@ def _plot_rows(rows: Sequence[Mapping[str, Any]], title: str, path: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from eval.report import error_bars
+
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
     for ax, task in zip(axes, ("ner", "re", "ee")):
         xs = range(len(rows))
-        ax.bar([x - 0.2 for x in xs], [100 * ((r["ours"] or {}).get(task) or 0) for r in rows], 0.4, label="ours")
+        ours = [100 * ((r["ours"] or {}).get(task) or 0) for r in rows]
+        spans = [((r.get("intervals") or {}).get("instructuie") or {}).get(task) for r in rows]
+        ax.bar([x - 0.2 for x in xs], ours, 0.4, label="ours (95 % interval)", yerr=error_bars(ours, spans),
+               capsize=2)
         ax.bar([x + 0.2 for x in xs], [(r["paper"] or {}).get(task) or 0 for r in rows], 0.4, label="paper")
         ax.set_xticks(list(xs), [r["row"] for r in rows], rotation=30, ha="right", fontsize=7)
         ax.set_title(task.upper())
@@ -296,9 +353,11 @@ def _plot_table6(table6: Mapping[str, Any], path: Path) -> None:
 
 def write_report(root: Path, variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[str, Any]:
     """``study.json``, ``study.md`` and ``<table>.png`` per table of the study, in the study folder."""
+    from eval.report import compact_json
+
     data = report_data(variants, study)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "study.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (root / "study.json").write_text(compact_json(data) + "\n", encoding="utf-8")
     (root / "study.md").write_text(markdown(data), encoding="utf-8")
     for table, title in (("table5", "Table 5: stage-wise ablation"), ("table7", "Table 7: reward granularity")):
         if table in data:

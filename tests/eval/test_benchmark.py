@@ -12,9 +12,11 @@ from converters.format import render_target, target_order
 from converters.readers import ie_instructions as ie
 from converters.records import gold_units
 from converters.stages import build_sft_stage
+from eval import bootstrap
 from eval.benchmarks import load_catalog, resolve
 from eval.infer import extract
 from eval.infer import main as infer_main
+from eval.intervals import counts
 from eval.predict import build_prompt, load_tokenizer
 from eval.report import load_paper_results
 from eval.run_benchmark import CONFIG_DIR, run_benchmark
@@ -69,11 +71,23 @@ def test_run_benchmark_smoke_with_gold_outputs(tiny_model_dir: Path, tmp_path: P
     assert report["recipe_hash"] == "abc123" and report["length_unit"] == "tokens"
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["scorers"] == ["strict", "instructuie"] and saved["model"] == str(tiny_model_dir)
+    # every score with its bootstrap interval over the records (per-record counts kept, one line per count list)
+    phee = next(d for d in saved["datasets"] if d["key"] == "bundled_phee")
+    trigger = phee["scores"]["instructuie"]["trigger"]
+    assert trigger["interval"] == list(bootstrap.interval([counts(trigger)]))
+    assert trigger["interval"][0] < trigger["score"] < trigger["interval"][1] == 1.0
+    assert sum(trigger["records"]["tp"]) == in_order and len(trigger["records"]["tp"]) == 30
+    assert saved["average_intervals"]["ee_trigger/instructuie"] == trigger["interval"]  # one dataset, same resamples
+    assert saved["average_intervals"]["ner/strict"] == [1.0, 1.0] and saved["bootstrap"]["n_resamples"] == 1000
+    assert '"n_gold": [1, ' in (tmp_path / "report.json").read_text()
     md = (tmp_path / "report.md").read_text()
-    assert "| ncbi-disease (`bundled_ncbi`) | 100.00 | 100.00 | 86.95 | 13.05 |" in md
-    assert "| AI* (`bundled_crossner_ai`) | 100.00 |" in md
+    assert "| ncbi-disease (`bundled_ncbi`) | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 86.95 | " \
+           "+13.0 [13.0, 13.0]* |" in md
+    assert "| AI* (`bundled_crossner_ai`) | 100.0 [100.0, 100.0] |" in md
     assert "## Table 4: EE argument (F1, %)" in md
-    assert "| PHEE (`bundled_phee`) | 100.00 | 100.00 | 71.86 | 28.14 |" in md
+    assert "| PHEE (`bundled_phee`) | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 71.86 | +28.1 [28.1, 28.1]* |" in md
+    low = 100 * trigger["interval"][0]
+    assert f"| PHEE (`bundled_phee`) | {100 * trigger['score']:.1f} [{low:.1f}, 100.0] | 100.0 [100.0, 100.0] |" in md
     for png in ("scores.png", "lengths.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     checks = (tmp_path / "predictions" / "bundled_semeval.checks.jsonl").read_text().splitlines()

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 
 from converters.stages import build_sft_stage
 from eval.benchmarks import resolve
+from eval.intervals import dataset_interval
 from eval.metrics import score
 from eval.predictions_io import PredictionFileError, load_llamafactory_predictions
 from eval.run_benchmark import CONFIG_DIR, run_benchmark
@@ -92,7 +93,8 @@ def test_run_benchmark_scores_llamafactory_predictions(lf_run, tiny_model_dir, t
     assert report["backend"] == "llamafactory" and result["n"] == len(records)
     predictions = [json.loads(line)["predict"] for line in _file(predictions_dir).read_text().splitlines()]
     for scorer in ("strict", "instructuie"):
-        assert result["scores"][scorer] == score("re", records, predictions, scorer)
+        expected = score("re", records, predictions, scorer, per_record=True)  # and the interval it gives
+        assert result["scores"][scorer] == {**expected, "interval": dataset_interval(expected)}
     checks = (tmp_path / "predictions" / f"{resolve(BENCHMARK)[0].key}.checks.jsonl").read_text().splitlines()
     assert [json.loads(c)["id"] for c in checks] == [r["id"] for r in records]
 

@@ -362,3 +362,42 @@ def test_exact_acc_wrong_mentions_and_records_of_another_task() -> None:
     assert score("ner", gold, [out(person="Bob")], scorer="exact_acc")["slots"]["person"]["correct"] == 0
     with pytest.raises(ValueError, match=r"^gold record 0 \(id 'Ann met Bo'\) is a 'ner' record, not 're'$"):
         score("re", gold, ["{}"])
+
+
+# ------------------------------------------------------------------- per-record counts (for the bootstrap)
+
+
+@pytest.mark.parametrize("scorer", ["strict", "instructuie"])
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_per_record_counts_sum_to_the_dataset_counts(name: str, scorer: str) -> None:
+    from eval.bootstrap import micro_f1
+    from eval.metrics import record_counts, score_parts
+
+    records = bundled_records(name, "test")[:40]
+    task = records[0]["task"]
+    preds = [render_target(r, "sa") if i % 3 else "nothing found; n/a" for i, r in enumerate(records)]
+    result = score(task, records, preds, scorer, per_record=True)
+    plain = score(task, records, preds, scorer)
+    for part, plain_part in zip(score_parts(result), score_parts(plain)):
+        counts = part.pop("records")
+        assert part == plain_part and len(counts["tp"]) == len(records)
+        totals = (sum(counts["tp"]), sum(counts["n_pred"]), sum(counts["n_gold"]))
+        assert totals == record_counts(part)
+        assert float(micro_f1(totals)) == pytest.approx(part["score"], abs=1e-12)
+        assert 0 < part["score"] < 1 and len(set(counts["tp"])) > 1  # records differ: the bootstrap has work
+
+
+def test_per_record_counts_of_accuracies_are_correct_out_of_total() -> None:
+    labels = ("body", "action", "location")
+    gold = [ner("buy red shoes near Oslo", [("body", "red shoes"), ("action", "buy"), ("location", "Oslo")], labels),
+            ner("find cafes", [("body", "cafes"), ("action", "find")], labels)]
+    preds = [out(body="red shoes", action="buy", location=""), out(body="cafes", action="find", location="")]
+    from eval.metrics import record_counts
+
+    result = score("ner", gold, preds, scorer="exact_acc", per_record=True)
+    assert result["records"] == {"tp": [2, 3], "n_pred": [3, 3], "n_gold": [3, 3]}
+    assert record_counts(result) == (5, 6, 6)  # slots, not the 2 records of ``n``
+    ee = [ee_rec("Troops fired .", [("attack", "fired", [])]), ee_rec("Calm .", [])]
+    trigger = score("ee", ee, [json.dumps({"attack": "fired"}), json.dumps({"die": "Calm"})], scorer="instructuie",
+                    per_record=True)["trigger"]
+    assert trigger["records"] == {"tp": [1, 0], "n_pred": [1, 1], "n_gold": [1, 1]} and trigger["accuracy"] == 0.5

@@ -133,3 +133,56 @@ def test_a_study_with_an_unknown_key_is_a_config_error():
         plan_study(SMOKE, {"name": "x", "variants": {"full": {"override": []}}})
     with pytest.raises(ValueError, match="study.tables: unknown"):
         plan_study(SMOKE, {"name": "x", "tables": ["table9"], "variants": {"full": {}}})
+
+
+def _report_with_counts(path: Path, ner: list, trigger: list, argument: list) -> None:
+    """An eval report holding per-record counts (as eval/run_benchmark.py writes them), NER and EE."""
+    def part(rows: list) -> dict:
+        return {"score": 0.0, "records": {k: [r[i] for r in rows] for i, k in enumerate(("tp", "n_pred", "n_gold"))}}
+
+    def dataset(key: str, task: str, scores: dict) -> dict:
+        return {"key": key, "task": task, "records_id": f"ids-{key}",
+                "validity": {"n": 1, "parsed_rate": 1.0, "valid_rate": 1.0},
+                "scores": {"strict": scores, "instructuie": scores}}
+
+    report = json.loads(path.read_text())
+    datasets = [dataset("n", "ner", part(ner)), dataset("e", "ee", {"trigger": part(trigger),
+                                                                    "argument": part(argument)})]
+    path.write_text(json.dumps({**report, "datasets": datasets}))
+
+
+def test_the_study_report_gives_intervals_and_paired_differences_to_the_reference_variant(tmp_path):
+    import numpy as np
+
+    from eval import bootstrap
+    from eval.progression import from_summary
+    from eval.report import difference_cell
+    from launch.study import write_report
+
+    root, variants, _ = run_study(tmp_path, "table5", RecordingExecutor())
+    good, bad = [(1, 1, 1), (1, 2, 1), (0, 1, 1)] * 8, [(0, 1, 1), (1, 2, 1), (0, 1, 1)] * 8
+    counts = {"full": (good, good, bad), "wo_sa": (bad, good, good), "wo_de": (good, bad, bad),
+              "cm_only": (good, good, bad)}
+    for v in variants:
+        final = next(r for r in from_summary(v.plan.run_dir)["rows"] if r["final"])
+        _report_with_counts(Path(final["report"]), *counts[v.name])
+    data = write_report(root, variants, study("table5"))
+    assert data["reference"] == "full" and data["variants"]["full"]["vs_reference"] is None
+    ner = data["variants"]["wo_sa"]["vs_reference"]["strict"]["ner"]
+    expected = bootstrap.paired_difference([np.array(bad)], [np.array(good)])
+    assert (ner["diff"], ner["low"], ner["high"]) == pytest.approx(expected, abs=1e-15) and ner["significant"]
+    assert data["variants"]["cm_only"]["vs_reference"]["strict"]["ner"]["diff"] == 0.0
+    # EE = mean of trigger and argument F1, resampled together: wo_sa's argument gains what wo_de's trigger loses
+    reps = {name: (bootstrap.replicates([np.array(t)]) + bootstrap.replicates([np.array(a)])) / 2
+            for name, (_, t, a) in counts.items()}
+    ee = data["variants"]["wo_sa"]["vs_reference"]["instructuie"]["ee"]
+    assert [ee["low"], ee["high"]] == pytest.approx(list(bootstrap.percentile_interval(reps["wo_sa"] - reps["full"])))
+    assert data["variants"]["full"]["intervals"]["strict"]["ee"] == pytest.approx(
+        list(bootstrap.percentile_interval(reps["full"])))
+    md = (root / "study.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| w/o SA (CM+DE) | wo_sa | ") and "*" in line)
+    ner_iuie = data["variants"]["wo_sa"]["vs_reference"]["instructuie"]["ner"]
+    assert row.startswith(f"| w/o SA (CM+DE) | wo_sa | {difference_cell(ner_iuie)} | {difference_cell(ner)} | ")
+    assert "Minus the reference variant `full`" in md
+    with pytest.raises(ValueError, match=r"study.reference: 'fulll' is not a variant"):
+        plan_study(SMOKE, {**study("table5"), "reference": "fulll"})

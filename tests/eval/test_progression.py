@@ -1,0 +1,71 @@
+"""The progression table carries intervals and paired stage-to-stage differences read from the eval reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval import bootstrap
+from eval.progression import markdown, plot, progression
+from eval.report import difference_cell, score_cell
+
+BASE = [(0, 1, 1), (0, 0, 2), (1, 2, 1), (0, 1, 1)] * 10
+STAGE = [(1, 1, 1), (1, 1, 2), (1, 2, 1), (0, 1, 1)] * 10
+OTHER = [(1, 1, 1), (1, 1, 2)] * 10
+
+
+def write_report(path: Path, ner: list[tuple[int, int, int]], rid: str = "ids", with_counts: bool = True) -> Path:
+    f1 = float(bootstrap.estimate([np.array(ner)]))
+    part = {"score": f1}
+    if with_counts:
+        part["records"] = {"tp": [r[0] for r in ner], "n_pred": [r[1] for r in ner], "n_gold": [r[2] for r in ner]}
+    validity = {"n": len(ner), "parsed_rate": 1.0, "valid_rate": 1.0}
+    report = {"benchmark": "toy", "length_unit": "tokens", "lengths": {},
+              "averages": {"ner/strict": f1, "ner/instructuie": f1},
+              "datasets": [{"key": "toy_ner", "task": "ner", "records_id": rid, "validity": validity,
+                            "scores": {"strict": part, "instructuie": part}}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_rows_carry_intervals_and_paired_differences_to_the_previous_and_the_first_model(tmp_path: Path) -> None:
+    data = progression([("base", write_report(tmp_path / "b.json", BASE), False),
+                        ("cm_ner", write_report(tmp_path / "s.json", STAGE), False),
+                        ("final", write_report(tmp_path / "f.json", STAGE), True)])
+    base, stage, final = data["rows"]
+    assert base["intervals"]["strict"]["ner"] == list(bootstrap.interval([np.array(BASE)]))
+    assert base["intervals"]["strict"]["re"] is None and "vs_previous" not in base
+    diff = stage["vs_previous"]["strict"]["ner"]
+    expected = bootstrap.paired_difference([np.array(STAGE)], [np.array(BASE)])
+    assert stage["vs_previous"]["model"] == stage["vs_first"]["model"] == "base"
+    assert (diff["diff"], diff["low"], diff["high"]) == pytest.approx(expected, abs=1e-15) and diff["significant"]
+    assert final["vs_previous"]["model"] == "cm_ner" and final["vs_first"]["model"] == "base"
+    assert final["vs_previous"]["strict"]["ner"] == {"diff": 0.0, "low": 0.0, "high": 0.0, "significant": False}
+    assert final["vs_first"]["instructuie"]["ner"] == pytest.approx(diff)
+    md = markdown(data, paper={})
+    assert f"| cm_ner | {score_cell(stage['scores']['strict']['ner'], stage['intervals']['strict']['ner'])} | " in md
+    pairs = ("| cm_ner | base |", "| final | cm_ner |", "| final | base |")
+    lines = [x for x in md.splitlines() if x.startswith(pairs)]
+    assert len(lines) == 3 and lines[0].startswith(f"| cm_ner | base | {difference_cell(diff)} | ")
+    assert difference_cell(diff).endswith("*") and "| final | cm_ner | +0.0 [0.0, 0.0] |" in md
+    ner_iuie = score_cell(final["scores"]["instructuie"]["ner"], final["intervals"]["instructuie"]["ner"])
+    assert f"| ProUIE (CM+SA+DE) | final | {ner_iuie} | – |" in md
+    plot(data, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_models_scored_on_other_records_or_old_reports_get_no_interval(tmp_path: Path) -> None:
+    data = progression([("base", write_report(tmp_path / "b.json", BASE), False),
+                        ("other", write_report(tmp_path / "o.json", OTHER, rid="other-ids"), False),
+                        ("old", write_report(tmp_path / "x.json", STAGE, with_counts=False), True)])
+    other, old = data["rows"][1:]
+    assert other["intervals"]["strict"]["ner"] is not None and other["vs_previous"]["strict"]["ner"] is None
+    assert old["intervals"]["strict"]["ner"] is None and old["vs_first"]["strict"]["ner"] is None
+    md = markdown(data, paper={})
+    assert f"| old | {score_cell(old['scores']['strict']['ner'])} | " in md  # the number alone
+    assert "| other | base | – | – |" in md
+    assert "| ProUIE (CM+SA+DE) | old | " + score_cell(old["scores"]["instructuie"]["ner"]) + " | – |" in md

@@ -7,6 +7,10 @@ prefix a batch's prompts share is encoded once, a row leaves the batch when it s
 heads skip transformers' copy (``eval.attention``): the same tokens as ``generate()``, faster on a CPU
 (``benchmarks/bench_generate.py``; the equality is tested in tests/eval/test_predict.py).
 
+With ``constrained=True`` each prompt also carries the JSON Schema of its target (``eval.constrained``): the
+transformers backend masks every step's logits with xgrammar before the argmax, vLLM gets it as a structured
+output; either way the model can only write an object with the schema's slots, in order, with string values.
+
 Backends: ``transformers`` (CPU or one GPU; always available) and ``vllm`` (GPU, optional extra
 ``prouie[gpu]``). Predictions go to a JSONL file one batch at a time; running again skips the records already
 there, so an interrupted run resumes where it stopped.
@@ -16,18 +20,29 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from tqdm import tqdm
 
 from converters.chat import chat_prompt, stop_tokens
 from converters.format import render_prompt
-from converters.records import Schema
+from converters.records import Schema, schema_of
 from eval.attention import register as register_sdpa_gqa
+from eval.constrained import BatchConstraint, GrammarConstraints, output_json_schema
 from eval.predictions_io import append_rows, resume_rows
 
 BACKENDS = ("transformers", "vllm")
 Generation = tuple[str, int]  # decoded text, number of generated tokens
+JsonSchema = Mapping[str, Any]
+
+
+class Generator(Protocol):
+    """A backend: model inputs to (text, token count) pairs; ``json_schemas`` (one per input, ``None`` for a free
+    one) constrains each output to its JSON Schema."""
+
+    def __call__(self, prompts: list[str], json_schemas: Sequence[JsonSchema | None] | None = None
+                 ) -> list[Generation]:
+        ...
 
 
 @lru_cache(maxsize=8)
@@ -57,13 +72,15 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> int:
 
 
 def greedy_decode(model: Any, ids: Any, mask: Any, cache: Any, cached: int, max_new_tokens: int,
-                  stops: set[int]) -> list[list[int]]:
+                  stops: set[int], constraint: BatchConstraint | None = None) -> list[list[int]]:
     """Greedy decoding of a left-padded batch whose first ``cached`` positions are already in ``cache``.
 
     Unlike ``generate()``, a row leaves the batch (and its KV cache) as soon as it stops: on a CPU a decoding
     step costs about as much per row as the whole model, so a batch whose rows end at 9 tokens no longer
     pays for the one that runs to the cap 20 times over. Plain argmax, as the vLLM request
     (``vllm_request``): the model's ``generation_config`` penalties are not applied on either backend.
+    ``constraint`` masks each step's logits before the argmax and follows each row's tokens (its grammars end
+    with ``stops``, so a row whose matcher terminates has produced a stop token and leaves the batch).
     Returns each row's tokens, the stop token included where one was produced.
     """
     import torch
@@ -75,10 +92,13 @@ def greedy_decode(model: Any, ids: Any, mask: Any, cache: Any, cached: int, max_
     out: list[list[int]] = [[] for _ in live]
     nxt_pos = mask.sum(-1, keepdim=True)
     for _ in range(max_new_tokens):
-        nxt = logits[:, -1].argmax(-1)
+        step = logits[:, -1] if constraint is None else constraint.mask(logits[:, -1], live)
+        nxt = step.argmax(-1)
         keep = []
         for j, tok in enumerate(nxt.tolist()):
             out[live[j]].append(tok)
+            if constraint is not None:
+                constraint.accept(live[j], tok)
             if tok not in stops and len(out[live[j]]) < max_new_tokens:
                 keep.append(j)
         if not keep:
@@ -95,8 +115,8 @@ def greedy_decode(model: Any, ids: Any, mask: Any, cache: Any, cached: int, max_
     return out
 
 
-def generate_tokens(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, stops: set[int]
-                    ) -> list[list[int]]:
+def generate_tokens(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, stops: set[int],
+                    constraint: BatchConstraint | None = None) -> list[list[int]]:
     """Greedy continuations of ``prompts`` (token ids, a stop token included where one was produced).
 
     The prompts of a batch share the template and instruction (most of their tokens): that prefix is run once
@@ -119,11 +139,11 @@ def generate_tokens(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
         if n:
             model(input_ids=ids[:1, :n], past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(len(rows))
-        return greedy_decode(model, ids, mask, cache, n, max_new_tokens, stops)
+        return greedy_decode(model, ids, mask, cache, n, max_new_tokens, stops, constraint)
 
 
 def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: str | None, template: str
-                            ) -> Callable[[list[str]], list[Generation]]:
+                            ) -> Generator:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -136,9 +156,15 @@ def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="auto", **attention).to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens(template, tokenizer))
                 if i is not None and i != tokenizer.unk_token_id]
+    grammars: list[GrammarConstraints] = []  # built on the first constrained batch
 
-    def generate(prompts: list[str]) -> list[Generation]:
-        tokens = generate_tokens(model, tokenizer, prompts, max_new_tokens, set(stop_ids))
+    def generate(prompts: list[str], json_schemas: Sequence[JsonSchema | None] | None = None) -> list[Generation]:
+        constraint = None
+        if json_schemas is not None:
+            if not grammars:
+                grammars.append(GrammarConstraints(tokenizer, model.get_output_embeddings().weight.shape[0], stop_ids))
+            constraint = grammars[0].batch(json_schemas)
+        tokens = generate_tokens(model, tokenizer, prompts, max_new_tokens, set(stop_ids), constraint)
         results = []
         for row in tokens:
             n_out = next((k for k, tok in enumerate(row) if tok in stop_ids), len(row))
@@ -158,8 +184,26 @@ def vllm_request(prompts: Sequence[str], max_new_tokens: int, stops: Sequence[st
                            "stop": list(stops), "skip_special_tokens": True}
 
 
-def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str
-                    ) -> Callable[[list[str]], list[Generation]]:
+def vllm_structured_outputs(json_schemas: Sequence[JsonSchema | None]) -> list[dict[str, Any] | None]:
+    """Per prompt, the keywords of vLLM's ``StructuredOutputsParams`` (``GuidedDecodingParams`` before 0.10.2)
+    that constrain it to its JSON Schema (``None``: a free prompt); vLLM compiles them with its own backend
+    (xgrammar by default)."""
+    return [None if s is None else {"json": dict(s)} for s in json_schemas]
+
+
+def _vllm_structured(fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``SamplingParams`` keyword for ``fields``: ``structured_outputs`` from vLLM 0.10.2, ``guided_decoding``
+    before."""
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(**fields)}
+    return {"structured_outputs": StructuredOutputsParams(**fields)}
+
+
+def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str) -> Generator:
     try:
         from vllm import LLM, SamplingParams
     except ImportError:
@@ -168,16 +212,20 @@ def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str
     llm = LLM(model=str(model_dir))
     stops = stop_tokens(template, llm.get_tokenizer())
 
-    def generate(prompts: list[str]) -> list[Generation]:
+    def generate(prompts: list[str], json_schemas: Sequence[JsonSchema | None] | None = None) -> list[Generation]:
         texts, params = vllm_request(prompts, max_new_tokens, stops)
-        outs = llm.generate(texts, SamplingParams(**params), use_tqdm=False)
+        sampling: Any = SamplingParams(**params)
+        if json_schemas is not None:
+            sampling = [SamplingParams(**params, **({} if f is None else _vllm_structured(f)))
+                        for f in vllm_structured_outputs(json_schemas)]
+        outs = llm.generate(texts, sampling, use_tqdm=False)
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
     return generate
 
 
 def make_generator(model_dir: str | Path, template: str, backend: str = "transformers", max_new_tokens: int = 512,
-                   device: str | None = None) -> Callable[[list[str]], list[Generation]]:
+                   device: str | None = None) -> Generator:
     """A function from a batch of model inputs to (text, generated token count) pairs, stopping where
     ``template`` ends a turn."""
     if backend == "transformers":
@@ -190,12 +238,13 @@ def make_generator(model_dir: str | Path, template: str, backend: str = "transfo
 def predict(records: Sequence[Mapping[str, Any]], model_dir: str | Path, out_file: str | Path,
             backend: str = "transformers", template: str = "qwen3_nothink", style: str = "cm",
             profile: str = "default", max_new_tokens: int = 512, batch_size: int = 8,
-            device: str | None = None, generator: Callable[[list[str]], list[Generation]] | None = None,
+            device: str | None = None, generator: Generator | None = None, constrained: bool = False,
             ) -> list[dict[str, Any]]:
     """Predict every record into ``out_file`` (resuming it) and return the rows in record order.
 
     Rows are ``{"id", "dataset", "prediction", "n_tokens"}``. ``generator`` replaces the backend (tests,
-    callers that keep a model loaded across datasets).
+    callers that keep a model loaded across datasets). ``constrained``: decode each record under the JSON Schema
+    of its target (``eval.constrained.output_json_schema``).
     """
     ids = [str(r["id"]) for r in records]
     if len(set(ids)) != len(ids):
@@ -211,7 +260,11 @@ def predict(records: Sequence[Mapping[str, Any]], model_dir: str | Path, out_fil
                   unit="ex") as bar:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
-                outputs = generate([build_prompt(r, template, tokenizer, style, profile) for r in chunk])
+                prompts = [build_prompt(r, template, tokenizer, style, profile) for r in chunk]
+                if constrained:
+                    outputs = generate(prompts, [output_json_schema(schema_of(r), style) for r in chunk])
+                else:
+                    outputs = generate(prompts)
                 rows = [{"id": str(r["id"]), "dataset": r.get("dataset"), "prediction": text, "n_tokens": n}
                         for r, (text, n) in zip(chunk, outputs)]
                 append_rows(out_file, rows)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -29,7 +29,7 @@ from eval.instructuie import average
 from eval.intervals import dataset_interval, interval_of, metric_replicates, records_id, settings
 from eval.label_check import label_warnings, manifest_paths, run_manifests, trained_labels
 from eval.metrics import headline, parse_predictions, prediction_check, score, score_parts, validity
-from eval.predict import Generation, make_generator, predict
+from eval.predict import Generator, make_generator, predict
 from eval.predictions_io import load_llamafactory_predictions
 from eval.report import TABLES, write_report
 
@@ -51,8 +51,11 @@ def _tokenizer(model: str) -> Any | None:
 
 
 def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str, Any], out_dir: Path, tokenizer: Any,
-          generator: Callable[[list[str]], list[Generation]] | None) -> list[dict[str, Any]]:
+          generator: Generator | None) -> list[dict[str, Any]]:
     if cfg["backend"] == "llamafactory":
+        if cfg.get("constrained"):
+            raise ValueError("constrained: backend=llamafactory reads finished predictions; constrained decoding needs "
+                             "backend=transformers or vllm")
         if not cfg.get("predictions_dir"):
             raise ValueError("backend=llamafactory needs predictions_dir "
                              "(holding <dataset>/generated_predictions.jsonl)")
@@ -62,7 +65,7 @@ def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str,
     return predict(records, cfg["model"], out_dir / "predictions" / f"{ds.key}.jsonl", backend=cfg["backend"],
                    template=cfg["template"], style=cfg["style"], profile=cfg["profile"],
                    max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], device=cfg.get("device"),
-                   generator=generator)
+                   generator=generator, constrained=bool(cfg.get("constrained", False)))
 
 
 def _scored(task: str, records: list[dict[str, Any]], predictions: list[str], scorer: str, profile: str,
@@ -75,7 +78,7 @@ def _scored(task: str, records: list[dict[str, Any]], predictions: list[str], sc
 
 
 def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
-                  generator: Callable[[list[str]], list[Generation]] | None = None) -> dict[str, Any]:
+                  generator: Generator | None = None) -> dict[str, Any]:
     """Predict, score and report one benchmark; returns the JSON report (also written to ``out_dir``).
 
     ``generator`` replaces the backend's (tests; callers keeping one model loaded).
@@ -128,7 +131,8 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     report = {"benchmark": cfg["benchmark"], "model": str(cfg["model"]), "recipe_hash": cfg.get("recipe_hash"),
               "config_hash": _config_hash(cfg), "config": cfg, "scorers": list(cfg["scorers"]),
               "backend": cfg["backend"], "template": cfg["template"], "style": cfg["style"],
-              "profile": cfg["profile"], "length_unit": "chars" if tokenizer is None else "tokens",
+              "profile": cfg["profile"], "constrained": bool(cfg.get("constrained", False)),
+              "length_unit": "chars" if tokenizer is None else "tokens",
               "train_manifests": [str(p) for p in manifests],
               "datasets": results, "averages": averages, "average_intervals": average_intervals,
               "bootstrap": settings(),

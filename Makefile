@@ -7,6 +7,7 @@
 #   make engine ENGINE=easyr1|verl   a GRPO engine's own environment in .engines/<engine>/ (scripts/setup_engine.sh)
 #   make engines                     both
 #   make mutation  mutation testing of the core modules with their fast tests (hours; MUTATION_ARGS=launch/plan.py ...)
+#   make gpu-wheels  the wheels the GPU check carries (.gpu-wheels/), then its plan (scripts/gpu_check.py --plan)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,7 +19,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PROUIE_VENV := $(VENV)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv mini smoke test test-fast lint mutation tiny-model clean-venv engine engines
+.PHONY: venv mini smoke test test-fast lint mutation tiny-model clean-venv engine engines gpu-wheels
 
 venv: $(STAMP)
 
@@ -63,3 +64,8 @@ engine:
 engines:
 	bash scripts/setup_engine.sh easyr1
 	bash scripts/setup_engine.sh verl
+
+# The GPU check (README "On a GPU"): download what the GPU machine's Python lacks, for its Python 3.12, into
+# .gpu-wheels/ (a few MB), then check sizes, versions and imports here before any device time is spent.
+gpu-wheels: venv
+	$(PY) scripts/gpu_check.py --download

@@ -28,7 +28,7 @@ _BLOCK = 1 << 22  # indices drawn at a time (32 MiB of int64): same stream as on
 
 def micro_f1(totals: ArrayLike) -> np.ndarray:
     """F1 = 2 tp / (n_pred + n_gold) of counts ``(..., 3)`` (equal to 2PR/(P+R); 0 where nothing is predicted
-    or gold, as ``eval.metrics.prf``)."""
+    or gold, as ``eval.counts.prf``)."""
     totals = np.asarray(totals, dtype=float)
     tp, denominator = totals[..., 0], totals[..., 1] + totals[..., 2]
     return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)

@@ -38,7 +38,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from converters.format import ParseResult
-from eval.metrics import SetCounter, prf
+from eval.counts import SetCounter, prf
 
 PARTS = {"ner": ("ner",), "re": ("re",), "ee": ("eet", "eea")}  # InstructUIE task(s) scored per task
 APOSTROPHE = "#$%#"  # InstructUIE writes ' as this in EE types and triggers (SINGLE_QUOTES_SUBSTITUTE)

@@ -30,6 +30,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from converters.format import ParseResult, parse_output
 from converters.records import Units, gold_units
+from eval.counts import SetCounter
+from eval.instructuie import score_instructuie
 
 Prediction = str | ParseResult
 Record = Mapping[str, Any]
@@ -43,30 +45,6 @@ def parse_predictions(gold_records: Sequence[Record], predictions: Sequence[Pred
                          "predictions must be given one per gold record, in the same order")
     return [p if isinstance(p, ParseResult) else parse_output(p, rec, profile)
             for rec, p in zip(gold_records, predictions)]
-
-
-def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
-    """Micro precision/recall/F1 from counts (F1 as 2PR/(P+R), 0 where undefined), with the counts."""
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "score": f1,
-            "tp": tp, "fp": n_pred - tp, "fn": n_gold - tp, "n_gold": n_gold, "n_pred": n_pred}
-
-
-class SetCounter:
-    """Accumulates set-based micro counts sentence by sentence."""
-
-    def __init__(self) -> None:
-        self.tp = self.n_pred = self.n_gold = 0
-
-    def add(self, gold: set, pred: set) -> None:
-        self.tp += len(gold & pred)
-        self.n_pred += len(pred)
-        self.n_gold += len(gold)
-
-    def result(self) -> dict[str, float | int]:
-        return prf(self.tp, self.n_pred, self.n_gold)
 
 
 # ------------------------------------------------------------------------------------------------ strict
@@ -216,17 +194,10 @@ def prediction_check(result: ParseResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- public
 
 
-def _instructuie(task: str, gold_records: Sequence[Record], parsed: Sequence[ParseResult],
-                 raw: Sequence[str | None]) -> dict[str, Any]:
-    from eval.instructuie import score_instructuie
-
-    return score_instructuie(task, gold_records, parsed, raw)
-
-
 # name -> scorer(task, gold records, parsed predictions, raw outputs (None where only the parse is known))
 SCORERS: dict[str, Callable[[str, Sequence[Record], Sequence[ParseResult], Sequence[str | None]], dict[str, Any]]] = {
     "strict": lambda task, gold, parsed, raw: _strict(task, gold, parsed),
-    "instructuie": _instructuie,
+    "instructuie": score_instructuie,
     "exact_acc": lambda task, gold, parsed, raw: slot_exact_acc(gold, parsed),
 }
 

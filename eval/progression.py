@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from eval import intervals
 from eval.intervals import Replicates
-from eval.report import compact_json, difference_cell, error_bars, load_paper_results, score_cell
+from eval.report import compact_json, difference_cell, error_bars, load_paper_results, score_cell, table6_lines
 
 METRICS = [("ner", "NER"), ("re", "RE"), ("ee_trigger", "EE trigger"), ("ee_argument", "EE argument")]
 SCORERS = ("strict", "instructuie")
@@ -125,24 +125,10 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
                          f"{cell['ee_argument']} | {published.get('ee', '–')} |")
     t6 = [(row, TABLE6_ROWS[row["model"]]) for row in rows if row["model"] in TABLE6_ROWS]
     if t6:
-        table6 = paper.get("table6_lengths", {})
         lines += ["", f"## Table 6 on generated outputs ({t6[0][0]['length_unit']}: min / mean / max of the outputs "
                   "at or below each percentile)", "",
-                  "| task | setting | P50 ours | P50 paper | P70 ours | P70 paper | P99 ours | P99 paper |",
-                  "| --- | --- |" + " ---: |" * 6]
-        for task in ("re", "ee"):
-            for row, setting in t6:
-                buckets = row["lengths"].get(task)
-                if not buckets:
-                    continue
-                published = table6.get(task, {}).get(setting, {})
-                cells = []
-                for p in ("P50", "P70", "P99"):
-                    b = buckets[p]
-                    theirs = published.get(p.lower())
-                    cells += [f"{b['min']} / {b['mean']:.1f} / {b['max']}",
-                              " / ".join(map(str, theirs)) if theirs else "–"]
-                lines.append(f"| {task.upper()} | {setting} (`{row['model']}`) | " + " | ".join(cells) + " |")
+                  *table6_lines(("setting",), [(setting, [f"{setting} (`{row['model']}`)"], row["lengths"])
+                                               for row, setting in t6], paper.get("table6_lengths", {}))]
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from converters.lengths import PERCENTILES
 from eval.bootstrap import significant
 from eval.metrics import score_part
 
@@ -173,11 +174,41 @@ def markdown(report: Mapping[str, Any], paper: Mapping[str, Any] | None = None) 
         lines.append(f"| {r['key']} | {v['n']} | {100 * v['parsed_rate']:.1f} | {100 * v['valid_rate']:.1f} | "
                      f"{100 * v['schema_rate']:.1f} | {100 * v['grounded_rate']:.1f} | {top} |")
     lines += ["", f"## Output length ({report['length_unit']}; Table 6 shape: min / mean / max of the outputs at or "
-              "below each percentile)", "", "| task | P50 | P70 | P99 |", "| --- | --- | --- | --- |"]
-    for task, buckets in report["lengths"].items():
-        cells = [f"{b['min']} / {b['mean']:.1f} / {b['max']}" for b in buckets.values()]
-        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+              "below each percentile)", "",
+              *lengths_table(("task",), [([task], buckets, None) for task, buckets in report["lengths"].items()])]
     return "\n".join(lines) + "\n"
+
+
+TABLE6_TASKS = ("re", "ee")  # the tasks of the paper's Table 6
+BUCKETS = tuple(f"P{p}" for p in PERCENTILES)  # the buckets of converters.lengths.percentile_buckets
+LengthRow = tuple[Sequence[str], Mapping[str, Any], Mapping[str, Any] | None]  # leading cells, buckets, the paper's
+
+
+def lengths_table(columns: Sequence[str], rows: Sequence[LengthRow], paper: bool = False) -> list[str]:
+    """Markdown lines of a table shaped like the paper's Table 6, the one writer of it (report, progression, study):
+    ``columns`` (each row's leading cells), then min / mean / max of the outputs of each percentile bucket; with
+    ``paper``, each bucket's published min / mean / max beside ours (a row's third item, ``{"p50": [...]}``)."""
+    head = [f"{p} {who}" for p in BUCKETS for who in ("ours", "paper")] if paper else list(BUCKETS)
+    lines = ["| " + " | ".join([*columns, *head]) + " |", "|" + " --- |" * len(columns) + (" ---: |" if paper
+                                                                                            else " --- |") * len(head)]
+    for cells, buckets, published in rows:
+        out = list(cells)
+        for p in BUCKETS:
+            out.append(f"{buckets[p]['min']} / {buckets[p]['mean']:.1f} / {buckets[p]['max']}")
+            if paper:
+                theirs = (published or {}).get(p.lower())
+                out.append(" / ".join(map(str, theirs)) if theirs else "–")
+        lines.append("| " + " | ".join(out) + " |")
+    return lines
+
+
+def table6_lines(columns: Sequence[str], settings: Sequence[tuple[str, Sequence[str], Mapping[str, Any]]],
+                 published: Mapping[str, Any]) -> list[str]:
+    """Table 6 beside the paper: a row per task (RE, then EE) and setting ``(setting, leading cells after the task,
+    lengths by task)`` that measured the task; ``published`` is the paper's ``table6_lengths``."""
+    rows = [([task.upper(), *cells], lengths[task], published.get(task, {}).get(setting, {}))
+            for task in TABLE6_TASKS for setting, cells, lengths in settings if lengths.get(task)]
+    return lengths_table(["task", *columns], rows, paper=True)
 
 
 def data_section(results: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -35,6 +35,7 @@ from launch.handoff import ensure_handoff
 from launch.plan import EVAL_STAGE, Plan, backend, missing_data_error
 from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
+    DONE,
     atomic_write_json,
     done_fingerprint,
     mark_started,
@@ -141,7 +142,7 @@ class StageRunner:
         engine, cfg = backend(stage.engine), self.plan.cfg
         if stage.stage_dir.is_symlink():  # it was another run's finished stage (launch.reuse): never write there
             stage.stage_dir.unlink()
-        (stage.stage_dir / "DONE").unlink(missing_ok=True)
+        (stage.stage_dir / DONE).unlink(missing_ok=True)
         stop_leftover_processes(stage.stage_dir)
         resuming = started_fingerprint(stage.stage_dir) == stage.fingerprint
         if not resuming:
@@ -191,13 +192,13 @@ class StageRunner:
         self.console.print(f"[bold]run directory[/] {self.plan.run_dir}")
         for stage in self.plan.stages:
             if is_done(stage):
-                results = read_json(stage.stage_dir / "DONE")["results"]
+                results = read_json(stage.stage_dir / DONE)["results"]
                 self.rows.append(self._row(stage, results, "cached"))
                 self.console.print(f"[dim]= {stage.name:<10} cached (DONE, inputs unchanged)[/]")
                 continue
             source = self._share(stage)
             if source is not None:
-                results = read_json(stage.stage_dir / "DONE")["results"]
+                results = read_json(stage.stage_dir / DONE)["results"]
                 self.rows.append(self._row(stage, results, "shared", shared_from=str(source)))
                 self.console.print(f"[dim]~ {stage.name:<10} shared: the same stage finished in {source}[/]")
                 continue

@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from launch.run_dir import DONE, output_sha256, read_json
-
-OUTPUT = "output"
+from launch.stage import OUTPUT
 
 
 def finished_stages(run_dirs: Iterable[str | Path]) -> dict[str, Path]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 OnLine = Callable[[str], None]
+OUTPUT = "output"  # a stage folder's model (or report) folder: the next stage's input, what DONE's sha256 covers
 
 
 @dataclass
@@ -55,7 +56,7 @@ class StagePlan:
 
     @property
     def output_dir(self) -> Path:
-        return self.stage_dir / "output"
+        return self.stage_dir / OUTPUT
 
     @property
     def log_path(self) -> Path:

@@ -197,7 +197,7 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
     """Per table: our rows with their 95 % bootstrap intervals, each variant's paired difference to the reference
     variant (``study.reference``, else the first), and the paper's numbers beside them."""
     from eval.intervals import difference, interval_of, settings
-    from eval.progression import from_summary
+    from eval.progression import TABLE6_ROWS, from_summary
     from eval.report import load_paper_results
 
     paper = load_paper_results()
@@ -228,7 +228,7 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
         rows = {}
         for variant in variants:
             for row in from_summary(variant.plan.run_dir)["rows"]:
-                setting = {"cm_all": "CM", "sa": "CM+SA"}.get(row["model"])
+                setting = TABLE6_ROWS.get(row["model"])
                 if setting and setting not in rows:
                     rows[setting] = {"model": row["model"], "variant": variant.name, "unit": row["length_unit"],
                                      "benchmark": row["benchmark"], "lengths": row["lengths"]}
@@ -256,7 +256,7 @@ def _differences(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]
 
 
 def markdown(data: Mapping[str, Any]) -> str:
-    from eval.report import score_cell
+    from eval.report import score_cell, table6_lines
 
     lines = [f"# Study `{data['study']}`", "",
              "Ours: F1 in % on the recipe's benchmark with InstructUIE's evaluator (`strict` in brackets), each with "
@@ -277,24 +277,13 @@ def markdown(data: Mapping[str, Any]) -> str:
             lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
         lines += ["", *_differences(data[table], data["reference"])]
     if "table6" in data:
-        ours, paper = data["table6"]["ours"], data["table6"]["paper"]
+        ours = data["table6"]["ours"]
         unit = next(iter(ours.values()))["unit"] if ours else "tokens"
         lines += [f"## Table 6: output length of generated outputs ({unit}; min / mean / max at or below each "
-                  "percentile)", "", "| task | setting | benchmark | P50 ours | P50 paper | P70 ours | P70 paper | "
-                  "P99 ours | P99 paper |", "| --- | --- | --- |" + " ---: |" * 6]
-        for task in ("re", "ee"):
-            for setting, row in ours.items():
-                buckets = row["lengths"].get(task)
-                if not buckets:
-                    continue
-                published = paper.get(task, {}).get(setting, {})
-                cells = []
-                for p in ("P50", "P70", "P99"):
-                    theirs = published.get(p.lower())
-                    cells += [f"{buckets[p]['min']} / {buckets[p]['mean']:.1f} / {buckets[p]['max']}",
-                              " / ".join(map(str, theirs)) if theirs else "–"]
-                lines.append(f"| {task.upper()} | {setting} (`{row['model']}`) | {row['benchmark']} | "
-                             + " | ".join(cells) + " |")
+                  "percentile)", "",
+                  *table6_lines(("setting", "benchmark"),
+                                [(setting, [f"{setting} (`{row['model']}`)", row["benchmark"]], row["lengths"])
+                                 for setting, row in ours.items()], data["table6"]["paper"])]
         lines.append("")
     return "\n".join(lines)
 

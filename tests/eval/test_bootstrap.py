@@ -10,7 +10,7 @@ from scipy import stats
 
 from eval import bootstrap
 from eval.bootstrap import estimate, interval, micro_f1, paired_difference, replicates, significant
-from eval.metrics import prf
+from eval.counts import prf
 
 
 def random_counts(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -278,7 +278,7 @@ def test_slot_exact_acc_filled_figures_and_empty_inputs() -> None:
 
 
 def test_prf_without_predictions_or_gold_is_zero_not_undefined() -> None:
-    from eval.metrics import prf
+    from eval.counts import prf
 
     assert prf(0, 0, 3) == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "score": 0.0, "tp": 0, "fp": 0, "fn": 3,
                             "n_gold": 3, "n_pred": 0}

@@ -19,7 +19,8 @@ from converters.bundled import bundled_spec
 from converters.format import render_units
 from converters.readers import read_source
 from converters.records import Units, schema_of
-from eval.metrics import prf, score
+from eval.counts import prf
+from eval.metrics import score
 
 DATASETS = ["ncbi", "crossner_ai", "crossner_literature", "crossner_music", "crossner_politics",
             "crossner_science"]

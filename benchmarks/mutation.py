@@ -53,7 +53,7 @@ PYTEST_ARGS = (*FAST_ONLY, *(f"--deselect={test}" for test in OUTSIDE), "-p", "n
 # Each mutant runs in a process forked from one that already ran the tests, so a memoised result computed by the
 # original code would hide the mutant (a prompt head cached before the instruction text was mutated). The plugin
 # empties every memo of the project before each test: lru_cache'd functions, and these module-level dicts.
-DICT_CACHES = {"converters.format": ("_EE_ROLE_FACTS",), "rewards.config": ("_FILES",)}
+DICT_CACHES = {"converters.format.parse": ("_EE_ROLE_FACTS",), "rewards.config": ("_FILES",)}
 COLD_CACHES_PLUGIN = f'''"""Written by benchmarks/mutation.py: every test of a mutation run starts with empty memos."""
 import sys
 
@@ -75,8 +75,9 @@ DETECTED = ("killed", "timeout", "segfault")
 
 # module -> its fast tests (files or node ids); each mutant runs the ones among these that reach its function.
 MODULES: dict[str, tuple[str, ...]] = {
-    "converters/format.py": ("tests/converters/test_format.py", "tests/converters/test_model_outputs.py",
-                             "tests/converters/test_roundtrip.py"),
+    **dict.fromkeys(("converters/format/profiles.py", "converters/format/render.py", "converters/format/parse.py"),
+                    ("tests/converters/test_format.py", "tests/converters/test_model_outputs.py",
+                     "tests/converters/test_roundtrip.py")),
     "converters/records.py": ("tests/converters/test_records.py", "tests/converters/test_format.py",
                               "tests/converters/test_roundtrip.py"),
     "rewards/sfr.py": ("tests/rewards",),

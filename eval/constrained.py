@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from converters.format import STYLES
 from converters.records import Schema
 
-# The separators of rendered targets (converters.format._render joins with ", " and writes '"slot": value').
+# The separators of rendered targets (converters.format.render._render joins with ", " and writes '"slot": value').
 TARGET_SEPARATORS = (", ", ": ")
 
 

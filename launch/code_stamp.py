@@ -1,7 +1,7 @@
 """Which of the project's source files a stage's result depends on, and their hash (part of its fingerprint).
 
 A stage reruns when the code that builds its data or scores its reward changes, and only then: editing
-``converters/roundtrip.py`` must not rerun a CM stage of 845,646 examples, editing ``converters/format.py``
+``converters/roundtrip.py`` must not rerun a CM stage of 845,646 examples, editing ``converters/format/render.py``
 must. So the stamp covers the modules a stage's entry modules import, found statically (``ast``), transitively,
 inside the project: imports inside functions count too (lazy imports are code that runs), so the set errs on
 the side of rerunning. Package ``__init__`` files of every module count (importing a module runs them).

@@ -464,7 +464,7 @@ def test_paper_profile_two_word_values_and_the_search_bound():
 def test_an_empty_ner_piece_and_a_repairer_that_gives_up_are_noted(monkeypatch):
     got = parse_output('{"person": "Kevin | "}', NER)
     assert got.units.entities == (("person", "Kevin"),) and got.reasons == ("slot 'person': empty value",)
-    import converters.format as fmt
+    import converters.format.parse as fmt
 
     def gives_up(text):
         raise RecursionError("too deep")

@@ -22,61 +22,53 @@ REPORT = "report.json"
 DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
 
 
-def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The whole eval/run_benchmark.py config of the pipeline's eval stage; unknown override keys are errors."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import ConfigKeyError
-
-    settings = cfg["pipeline"]["eval"]
-    defaults = OmegaConf.load(DEFAULTS)
-    defaults.pop("hydra", None)
-    config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
-              "template": stage.template, "style": stage.spec.get("style", "sa"), "profile": stage.profile}
-    for key in ("max_new_tokens", "limit", "limits"):
-        if settings.get(key) is not None:
-            config[key] = settings[key]
-    OmegaConf.set_struct(defaults, True)
-    OmegaConf.set_struct(defaults.limits, False)  # its keys are the benchmark's datasets
-    overrides = list(settings.get("overrides") or [])
-    malformed = [o for o in overrides if "=" not in str(o)]
-    if malformed:
-        raise ValueError(f"pipeline.eval.overrides: {malformed[0]!r} is not key=value")
-    try:
-        merged = OmegaConf.merge(defaults, config, OmegaConf.from_dotlist([str(o) for o in overrides]))
-    except ConfigKeyError as err:
-        raise ValueError(f"pipeline.eval.overrides: {err.msg.splitlines()[0]}; keys are those of "
-                         f"recipes/eval/default.yaml") from None
-    return OmegaConf.to_container(merged, resolve=True)
-
-
 def argv(stage: StagePlan) -> list[str]:
     """The eval command: the stage's config file; the stage fingerprint goes into the report as ``recipe_hash``."""
     return [sys.executable, "-m", "launch.eval_stage", str(stage.config_path), stage.fingerprint[:16]]
-
-
-def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(stage.threads), cwd=str(REPO_ROOT),
-                     log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
-
-
-def has_output(stage: StagePlan) -> bool:
-    return (stage.output_dir / REPORT).is_file()
-
-
-def results(stage: StagePlan) -> dict[str, Any]:
-    path = stage.output_dir / REPORT
-    report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {"report": str(path), "averages": report.get("averages"), "evaluates": stage.spec["evaluates"]}
 
 
 class Evaluation(Backend):
     """An evaluation of one model on the recipe's benchmark (its output is the report)."""
 
     stage_code = ("eval.run_benchmark",)  # the code behind the stage's predictions, scores and report
-    render = staticmethod(render)
-    jobs = staticmethod(jobs)
-    has_output = staticmethod(has_output)
-    results = staticmethod(results)
+
+    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The whole eval/run_benchmark.py config of the pipeline's eval stage; unknown override keys are errors."""
+        from omegaconf import OmegaConf
+        from omegaconf.errors import ConfigKeyError
+
+        settings = cfg["pipeline"]["eval"]
+        defaults = OmegaConf.load(DEFAULTS)
+        defaults.pop("hydra", None)
+        config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
+                  "template": stage.template, "style": stage.spec.get("style", "sa"), "profile": stage.profile}
+        for key in ("max_new_tokens", "limit", "limits"):
+            if settings.get(key) is not None:
+                config[key] = settings[key]
+        OmegaConf.set_struct(defaults, True)
+        OmegaConf.set_struct(defaults.limits, False)  # its keys are the benchmark's datasets
+        overrides = list(settings.get("overrides") or [])
+        malformed = [o for o in overrides if "=" not in str(o)]
+        if malformed:
+            raise ValueError(f"pipeline.eval.overrides: {malformed[0]!r} is not key=value")
+        try:
+            merged = OmegaConf.merge(defaults, config, OmegaConf.from_dotlist([str(o) for o in overrides]))
+        except ConfigKeyError as err:
+            raise ValueError(f"pipeline.eval.overrides: {err.msg.splitlines()[0]}; keys are those of "
+                             f"recipes/eval/default.yaml") from None
+        return OmegaConf.to_container(merged, resolve=True)
+
+    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+        return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(stage.threads), cwd=str(REPO_ROOT),
+                         log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
+
+    def has_output(self, stage: StagePlan) -> bool:
+        return (stage.output_dir / REPORT).is_file()
+
+    def results(self, stage: StagePlan) -> dict[str, Any]:
+        path = stage.output_dir / REPORT
+        report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return {"report": str(path), "averages": report.get("averages"), "evaluates": stage.spec["evaluates"]}
 
 
 def main(argv_: list[str] | None = None) -> None:

@@ -37,42 +37,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch import grpo_engine
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.stage import Backend, StageFailed, StageJob, StagePlan
+from launch.backend_env import REPO_ROOT, cluster_shape
+from launch.grpo_engine import GPUGRPO, stage_settings, validate_in_engine
+from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
-CHECK_MODULE = "launch.easyr1_check"
 MERGER = "share/easyr1/scripts/model_merger.py"  # inside the environment (scripts/setup_engine.sh)
-
-
-def _paths(stage: StagePlan) -> dict[str, Path]:
-    return {"checkpoints": stage.stage_dir / "checkpoints", "chat_template": stage.stage_dir / "chat_template.jinja",
-            "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
-            "log": stage.stage_dir / "checkpoints" / "experiment_log.jsonl",
-            "earlier_logs": stage.stage_dir / "experiment_log.earlier.jsonl"}
-
-
-def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
-    conf = grpo_engine.stage_settings(stage, cfg)
-    nnodes, gpus = cluster_shape(cfg["cluster"])
-    data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
-    paths = _paths(stage)
-    data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
-                answer_key="answer", override_chat_template=str(paths["chat_template"]), seed=int(cfg["seed"]))
-    actor, rollout, reward = (worker.setdefault(k, {}) for k in ("actor", "rollout", "reward"))
-    actor.setdefault("model", {})["model_path"] = stage.input_model
-    rollout["n"] = int(stage.rollout_n)
-    rollout["tensor_parallel_size"] = max(1, min(int(rollout.get("tensor_parallel_size", 1)), gpus or 1))
-    needed = int(data.get("max_prompt_length", 512)) + int(data.get("max_response_length", 512))
-    rollout["max_num_batched_tokens"] = max(int(rollout.get("max_num_batched_tokens", 0)), needed)
-    reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(stage.reward))
-    trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
-                   experiment_name=f"{cfg['experiment_name']}-{stage.name}",
-                   save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
-    trainer.pop("load_checkpoint_path", None)
-    return conf
+TRACKER = "checkpoint_tracker.json"  # in the checkpoint folder: the last saved step
 
 
 def batch_problems(conf: Mapping[str, Any], samples: int) -> list[str]:
@@ -106,106 +77,97 @@ def batch_problems(conf: Mapping[str, Any], samples: int) -> list[str]:
     return problems
 
 
-def _reward_kwargs(conf: Mapping[str, Any]) -> dict[str, Any]:
-    return conf["worker"]["reward"]["reward_function_kwargs"]
+class EasyR1GRPO(GPUGRPO):
+    """DE stages with EasyR1 in its own environment, merged to Hugging Face format after."""
 
+    stage_code = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
+    check_module = "launch.easyr1_check"
+    reward_metric = "reward/overall"  # experiment_log.jsonl
 
-def validate(stage: StagePlan) -> list[str]:
-    """Batch rules, then EasyR1's own config and reward checks; returns notes on what was not checked."""
-    problems = batch_problems(stage.config, stage.samples)
-    if problems:
-        raise StageFailed(stage.name, stage.config_path,
-                          "EasyR1 batch settings are inconsistent: " + "; ".join(problems) +
-                          ". Fix grpo.config (data.rollout_batch_size, worker.actor.*) or the cluster profile")
-    with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
-        template = Path(tmp) / "chat_template.jinja"  # the real one is written when the stage starts
-        template.write_text("{{ messages[0]['content'] }}", encoding="utf-8")
-        conf = copy.deepcopy(stage.config)
-        conf["data"]["override_chat_template"] = str(template)
-        return grpo_engine.validate_in_engine(stage, CHECK_MODULE, conf, _reward_kwargs(conf))
+    def paths(self, stage: StagePlan) -> dict[str, Path]:
+        return {"checkpoints": stage.stage_dir / "checkpoints",
+                "chat_template": stage.stage_dir / "chat_template.jinja",
+                "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
+                "log": stage.stage_dir / "checkpoints" / "experiment_log.jsonl",
+                "earlier_logs": stage.stage_dir / "experiment_log.earlier.jsonl"}
 
+    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
+        conf = stage_settings(stage, cfg)
+        nnodes, gpus = cluster_shape(cfg["cluster"])
+        data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
+        paths = self.paths(stage)
+        data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
+                    answer_key="answer", override_chat_template=str(paths["chat_template"]), seed=int(cfg["seed"]))
+        actor, rollout, reward = (worker.setdefault(k, {}) for k in ("actor", "rollout", "reward"))
+        actor.setdefault("model", {})["model_path"] = stage.input_model
+        rollout["n"] = int(stage.rollout_n)
+        rollout["tensor_parallel_size"] = max(1, min(int(rollout.get("tensor_parallel_size", 1)), gpus or 1))
+        needed = int(data.get("max_prompt_length", 512)) + int(data.get("max_response_length", 512))
+        rollout["max_num_batched_tokens"] = max(int(rollout.get("max_num_batched_tokens", 0)), needed)
+        reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(stage.reward))
+        trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
+                       experiment_name=f"{cfg['experiment_name']}-{stage.name}",
+                       save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
+        trainer.pop("load_checkpoint_path", None)
+        return conf
 
-def _easyr1_row(row: dict[str, Any]) -> None:
-    from rewards.inputs import gold_from_answer
+    def reward_kwargs(self, conf: Mapping[str, Any]) -> dict[str, Any]:
+        return conf["worker"]["reward"]["reward_function_kwargs"]
 
-    if not isinstance(row.get("prompt"), str):
-        raise ValueError("'prompt' must be a plain string for EasyR1")
-    if {"images", "videos"} & set(row):
-        raise ValueError("an 'images'/'videos' column sends EasyR1 down its multimodal path")
-    gold_from_answer(row["answer"])
+    def validate(self, stage: StagePlan) -> list[str]:
+        """Batch rules, then EasyR1's own config and reward checks; returns notes on what was not checked."""
+        problems = batch_problems(stage.config, stage.samples)
+        if problems:
+            raise StageFailed(stage.name, stage.config_path,
+                              "EasyR1 batch settings are inconsistent: " + "; ".join(problems) +
+                              ". Fix grpo.config (data.rollout_batch_size, worker.actor.*) or the cluster profile")
+        with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
+            template = Path(tmp) / "chat_template.jinja"  # the real one is written when the stage starts
+            template.write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+            conf = copy.deepcopy(stage.config)
+            conf["data"]["override_chat_template"] = str(template)
+            return validate_in_engine(stage, self.check_module, conf, self.reward_kwargs(conf))
 
+    def check_row(self, row: dict[str, Any]) -> None:
+        """A plain-string ``prompt``, a JSON-record ``answer``, and no image or video column (EasyR1 would take
+        its multimodal path)."""
+        from rewards.inputs import gold_from_answer
 
-def check_data(stage: StagePlan) -> None:
-    """Every row of train.jsonl has a plain-string ``prompt`` and a JSON-record ``answer``, and no image or video
-    column (EasyR1 would take its multimodal path); the row count is the stage's."""
-    grpo_engine.check_rows(stage, _paths(stage)["train"], _easyr1_row)
+        if not isinstance(row.get("prompt"), str):
+            raise ValueError("'prompt' must be a plain string for EasyR1")
+        if {"images", "videos"} & set(row):
+            raise ValueError("an 'images'/'videos' column sends EasyR1 down its multimodal path")
+        gold_from_answer(row["answer"])
 
+    def row_prompt(self, row: dict[str, Any]) -> str:
+        return row["prompt"]
 
-def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    nnodes, gpus = cluster_shape(cfg["cluster"])
-    return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main", f"config={stage.config_path}"],
-                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                     num_gpus=gpus, nnodes=nnodes, multinode="ray_driver")]
+    def train_args(self, stage: StagePlan) -> list[str]:
+        return ["-m", "verl.trainer.main", f"config={stage.config_path}"]
 
+    def start_settings(self, stage: StagePlan, chat_template: str) -> dict[str, Any]:
+        """The chat template goes into its own file (``data.override_chat_template`` names it)."""
+        self.paths(stage)["chat_template"].write_text(chat_template, encoding="utf-8")
+        return stage.config
 
-def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    """Write the chat template and the validation file, check the data with EasyR1's own dataloader, keep the
-    last attempt's log; an interrupted attempt resumes through EasyR1's checkpoint tracker."""
-    from transformers import AutoTokenizer
+    def resume_point(self, stage: StagePlan) -> Path | None:
+        """The checkpoint folder once EasyR1's tracker is there (``find_last_checkpoint`` resumes from it)."""
+        checkpoints = self.paths(stage)["checkpoints"]
+        return checkpoints if (checkpoints / TRACKER).is_file() else None
 
-    from converters.chat import chat_prompt, engine_chat_template
+    def last_actor_dir(self, stage: StagePlan) -> Path:
+        tracker = self.paths(stage)["checkpoints"] / TRACKER
+        if not tracker.is_file():
+            raise StageFailed(stage.name, tracker, "EasyR1 finished without a checkpoint tracker; see stage.log")
+        step = json.loads(tracker.read_text(encoding="utf-8"))["last_global_step"]
+        return self.paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
 
-    paths = _paths(stage)
-    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
-    paths["chat_template"].write_text(engine_chat_template(stage.template, tokenizer), encoding="utf-8")
-    head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
-    with tempfile.TemporaryDirectory(prefix="prouie-easyr1-") as tmp:
-        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config),
-                                             Path(tmp), ["--data"], log=True)
-    ours = [chat_prompt(json.loads(row)["prompt"], stage.template, tokenizer) for row in head]
-    grpo_engine.check_engine_data(stage, report["data"], ours, len(head), "filter_overlong_prompts drops prompts "
-                                  "longer than data.max_prompt_length; raise it in grpo.config")
-    grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])
-    tracker = paths["checkpoints"] / "checkpoint_tracker.json"
-    return paths["checkpoints"] if tracker.is_file() else None
-
-
-def last_actor_dir(stage: StagePlan) -> Path:
-    tracker = _paths(stage)["checkpoints"] / "checkpoint_tracker.json"
-    if not tracker.is_file():
-        raise StageFailed(stage.name, tracker, "EasyR1 finished without a checkpoint tracker; see stage.log")
-    step = json.loads(tracker.read_text(encoding="utf-8"))["last_global_step"]
-    return _paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
+    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+        """EasyR1's ``scripts/model_merger.py`` writes ``<actor>/huggingface``."""
+        return [str(merger_script(stage, cfg)), "--local_dir", str(actor)], actor / "huggingface"
 
 
 def merger_script(stage: StagePlan, cfg: Mapping[str, Any]) -> Path:
     """EasyR1's ``scripts/model_merger.py``: ``grpo.merger``, or the copy in the environment."""
     return Path(cfg["grpo"].get("merger") or Path(stage.python).parents[1] / MERGER)
-
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Merge the last checkpoint with EasyR1's merger and copy it to ``output/`` (keeping the EOS ids)."""
-    actor = last_actor_dir(stage)
-    run_job(StageJob(stage=stage.name, argv=[stage.python, str(merger_script(stage, cfg)), "--local_dir", str(actor)],
-                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
-    grpo_engine.publish(stage, actor / "huggingface")
-
-
-def results(stage: StagePlan) -> dict[str, Any]:
-    """Mean of ``reward/overall`` over every training step of every attempt (experiment_log.jsonl)."""
-    paths = _paths(stage)
-    return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]],
-                                                              "reward/overall"))
-
-
-class EasyR1GRPO(Backend):
-    """DE stages with EasyR1 in its own environment, merged to Hugging Face format after."""
-
-    stage_code = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
-    render = staticmethod(render)
-    validate = staticmethod(validate)
-    check_data = staticmethod(check_data)
-    jobs = staticmethod(jobs)
-    prepare = staticmethod(prepare)
-    finish = staticmethod(finish)
-    results = staticmethod(results)

@@ -1,9 +1,9 @@
-"""What the two GPU GRPO engines' backends (``launch.grpo_easyr1``, ``launch.grpo_verl``) share.
+"""What the two GPU GRPO engines' backends (``launch.grpo_easyr1``, ``launch.grpo_verl``) share: ``GPUGRPO``.
 
 Both take their settings as the recipe's nested config plus the stage's args, always validate after training
 (so both get a validation file), empty their metrics log when they start (so each attempt's log is kept aside
 and the stage's results cover every attempt), and end with a merged Hugging Face folder that is copied to the
-stage's output.
+stage's output. ``GPUGRPO`` does those steps once; an engine fills in its config, commands, files and metric.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import copy
 import json
 import shutil
 import tempfile
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from itertools import islice
 from pathlib import Path
@@ -19,9 +20,12 @@ from typing import Any
 
 import yaml
 
+from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.engine_env import missing_env_hint, run_check
 from launch.reward_probe import write_probe
-from launch.stage import StageFailed, StagePlan
+from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
+
+OVERLONG_HINT = "filter_overlong_prompts drops prompts longer than data.max_prompt_length; raise it in grpo.config"
 
 
 def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,3 +162,101 @@ def publish(stage: StagePlan, merged: Path) -> None:
     base = Path(stage.input_model)
     if set(eos_ids(base)) - set(eos_ids(stage.output_dir)) and (base / "generation_config.json").is_file():
         shutil.copy2(base / "generation_config.json", stage.output_dir / "generation_config.json")
+
+
+class GPUGRPO(Backend):
+    """A DE stage on a GPU engine in its own environment: the steps both engines take, in the driver's order.
+
+    An engine says what differs: its check module, its files (``paths``), how a row of its data looks
+    (``check_row``, ``row_prompt``), the settings its own checks read when the stage starts, where a resumed
+    attempt starts, the merge command, and the metric of its log that is the reward."""
+
+    check_module: str     # the engine's own checks, run in its environment (``launch.easyr1_check`` ...)
+    reward_metric: str    # the per-step reward in the engine's metrics log
+
+    @abstractmethod
+    def train_args(self, stage: StagePlan) -> list[str]:
+        """The training command's arguments after the environment's Python."""
+
+    def train_env(self, stage: StagePlan) -> dict[str, str]:
+        """Environment variables the training command needs beyond the stage's own."""
+        return {}
+
+    @abstractmethod
+    def paths(self, stage: StagePlan) -> dict[str, Path]:
+        """The stage's files; every engine has ``checkpoints``, ``train``, ``val``, ``log`` and ``earlier_logs``."""
+
+    @abstractmethod
+    def reward_kwargs(self, conf: Mapping[str, Any]) -> dict[str, Any]:
+        """The reward function's keyword arguments inside the engine's settings."""
+
+    @abstractmethod
+    def check_row(self, row: dict[str, Any]) -> None:
+        """Raise ValueError/KeyError/TypeError when ``row`` is not the engine's GRPO data."""
+
+    @abstractmethod
+    def row_prompt(self, row: dict[str, Any]) -> str:
+        """The SFT instruction a data row holds."""
+
+    @abstractmethod
+    def start_settings(self, stage: StagePlan, chat_template: str) -> dict[str, Any]:
+        """The settings the engine's checks read when the stage starts, with SFT's chat template in place."""
+
+    @abstractmethod
+    def resume_point(self, stage: StagePlan) -> Path | None:
+        """The checkpoint an interrupted attempt resumes from (the engine finds it itself), if any."""
+
+    @abstractmethod
+    def last_actor_dir(self, stage: StagePlan) -> Path:
+        """The actor folder of the last checkpoint; raises when training left none."""
+
+    @abstractmethod
+    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+        """The merger's arguments after the environment's Python, and the Hugging Face folder it writes."""
+
+    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+        """One training job on the cluster's GPUs; on several nodes it is the driver of a Ray job."""
+        nnodes, gpus = cluster_shape(cfg["cluster"])
+        return [StageJob(stage=stage.name, argv=[stage.python, *self.train_args(stage)],
+                         env={**backend_env(stage.threads, stage.python), **self.train_env(stage)},
+                         cwd=str(REPO_ROOT), log_path=str(stage.log_path), num_gpus=gpus, nnodes=nnodes,
+                         multinode="ray_driver")]
+
+    def check_data(self, stage: StagePlan) -> None:
+        """Every row of train.jsonl passes ``check_row``; the row count is the stage's."""
+        check_rows(stage, self.paths(stage)["train"], self.check_row)
+
+    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+        """Write the validation file (and what ``start_settings`` writes), check the data with the engine's own
+        dataset code, keep the last attempt's log aside; returns where an interrupted attempt resumes."""
+        from transformers import AutoTokenizer
+
+        from converters.chat import chat_prompt, engine_chat_template
+
+        paths = self.paths(stage)
+        tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
+        settings = self.start_settings(stage, engine_chat_template(stage.template, tokenizer))
+        head = write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
+        with tempfile.TemporaryDirectory(prefix=f"prouie-{stage.engine}-") as tmp:
+            report = check_in_engine(stage, self.check_module, settings, self.reward_kwargs(stage.config),
+                                     Path(tmp), list(self.data_check_args(stage)), log=True)
+        ours = [chat_prompt(self.row_prompt(json.loads(row)), stage.template, tokenizer) for row in head]
+        check_engine_data(stage, report["data"], ours, len(head), OVERLONG_HINT)
+        keep_log_aside(paths["log"], paths["earlier_logs"])
+        return self.resume_point(stage)
+
+    def data_check_args(self, stage: StagePlan) -> tuple[str, ...]:
+        """The check module's arguments when the stage starts (``--data``: the data through the engine)."""
+        return ("--data",)
+
+    def finish(self, stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+        """Merge the last checkpoint with the engine's merger and copy it to ``output/`` (keeping the EOS ids)."""
+        argv, merged = self.merge_command(stage, cfg, self.last_actor_dir(stage))
+        run_job(StageJob(stage=stage.name, argv=[stage.python, *argv], env=backend_env(stage.threads, stage.python),
+                         cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
+        publish(stage, merged)
+
+    def results(self, stage: StagePlan) -> dict[str, Any]:
+        """Mean of ``reward_metric`` over every training step of every attempt."""
+        paths = self.paths(stage)
+        return reward_results(step_values([paths["earlier_logs"], paths["log"]], self.reward_metric))

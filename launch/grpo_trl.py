@@ -27,64 +27,64 @@ from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
 
-def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The runner's config for one GRPO stage."""
-    args = {**cfg["grpo"]["args"], **(stage.spec.get("args") or {})}
-    n = int(stage.rollout_n)
-    batch = int(args.get("per_device_train_batch_size", 8))
-    args.update(
-        num_generations=n,
-        per_device_train_batch_size=math.ceil(batch / n) * n,
-        num_train_epochs=float(stage.epochs),
-        output_dir=str(stage.output_dir),
-        seed=int(cfg["seed"]),
-    )
-    if not cluster_shape(cfg["cluster"])[1]:
-        args.setdefault("use_cpu", True)
-    return {
-        "model_name_or_path": stage.input_model,
-        "train_file": str(stage.data_dir / "train.jsonl"),
-        "template": stage.template,
-        "reward": dict(stage.reward),
-        "trainer": args,
-    }
+class TRLGRPO(Backend):
+    """DE stages with TRL's GRPOTrainer on one machine (CPU included)."""
 
+    stage_code = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
 
-def validate(stage: StagePlan) -> list[str]:
-    """Cheap checks TRL would only make at start-up (its GRPOConfig is built by the runner)."""
-    trainer = stage.config["trainer"]
-    generation = trainer["per_device_train_batch_size"] * trainer.get("gradient_accumulation_steps", 1)
-    if generation % trainer["num_generations"]:
-        raise StageFailed(stage.name, stage.config_path,
-                          f"generation batch {generation} is not divisible by num_generations "
-                          f"{trainer['num_generations']}; fix grpo.args.per_device_train_batch_size")
-    if trainer["num_generations"] < 2:
-        raise StageFailed(stage.name, stage.config_path, "GRPO needs rollout_n >= 2; fix stages.<name>.rollout_n")
-    return []
+    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The runner's config for one GRPO stage."""
+        args = {**cfg["grpo"]["args"], **(stage.spec.get("args") or {})}
+        n = int(stage.rollout_n)
+        batch = int(args.get("per_device_train_batch_size", 8))
+        args.update(
+            num_generations=n,
+            per_device_train_batch_size=math.ceil(batch / n) * n,
+            num_train_epochs=float(stage.epochs),
+            output_dir=str(stage.output_dir),
+            seed=int(cfg["seed"]),
+        )
+        if not cluster_shape(cfg["cluster"])[1]:
+            args.setdefault("use_cpu", True)
+        return {
+            "model_name_or_path": stage.input_model,
+            "train_file": str(stage.data_dir / "train.jsonl"),
+            "template": stage.template,
+            "reward": dict(stage.reward),
+            "trainer": args,
+        }
 
+    def validate(self, stage: StagePlan) -> list[str]:
+        """Cheap checks TRL would only make at start-up (its GRPOConfig is built by the runner)."""
+        trainer = stage.config["trainer"]
+        generation = trainer["per_device_train_batch_size"] * trainer.get("gradient_accumulation_steps", 1)
+        if generation % trainer["num_generations"]:
+            raise StageFailed(stage.name, stage.config_path,
+                              f"generation batch {generation} is not divisible by num_generations "
+                              f"{trainer['num_generations']}; fix grpo.args.per_device_train_batch_size")
+        if trainer["num_generations"] < 2:
+            raise StageFailed(stage.name, stage.config_path, "GRPO needs rollout_n >= 2; fix stages.<name>.rollout_n")
+        return []
 
-def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
-                     env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                     num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
+    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+        return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
+                         env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
+                         num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
+    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+        return hf_output.prepare_resume(stage.output_dir)
 
-def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    return hf_output.prepare_resume(stage.output_dir)
+    def finish(self, stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+        """The stage's per-step curves from the trainer log: ``curves.json`` and ``curves.png`` in the stage folder."""
+        grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir)
 
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
-    """The stage's per-step curves from the trainer log: ``curves.json`` and ``curves.png`` in the stage folder."""
-    grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir)
-
-
-def results(stage: StagePlan) -> dict[str, Any]:
-    """Headline rewards, the reward trend over the stage's steps, and where its curves are."""
-    log = hf_output.trainer_log(stage.output_dir)
-    return {"mean_reward": hf_output.mean_value(log, "reward"), "final_reward": hf_output.last_value(log, "reward"),
-            "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step"),
-            "reward_trend": grpo_curves.reward_trend(grpo_curves.curve_rows(log)),
-            "curves": grpo_curves.paths(stage.stage_dir)}
+    def results(self, stage: StagePlan) -> dict[str, Any]:
+        """Headline rewards, the reward trend over the stage's steps, and where its curves are."""
+        log = hf_output.trainer_log(stage.output_dir)
+        return {"mean_reward": hf_output.mean_value(log, "reward"), "final_reward": hf_output.last_value(log, "reward"),
+                "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step"),
+                "reward_trend": grpo_curves.reward_trend(grpo_curves.curve_rows(log)),
+                "curves": grpo_curves.paths(stage.stage_dir)}
 
 
 # ------------------------------------------------------------------------------------------------ runner
@@ -137,18 +137,6 @@ def train(config: dict[str, Any]) -> None:
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()
-
-
-class TRLGRPO(Backend):
-    """DE stages with TRL's GRPOTrainer on one machine (CPU included)."""
-
-    stage_code = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
-    render = staticmethod(render)
-    validate = staticmethod(validate)
-    jobs = staticmethod(jobs)
-    prepare = staticmethod(prepare)
-    finish = staticmethod(finish)
-    results = staticmethod(results)
 
 
 def main(argv: list[str] | None = None) -> None:

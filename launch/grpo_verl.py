@@ -29,151 +29,117 @@ model input bytes equal to SFT's).
 from __future__ import annotations
 
 import copy
-import json
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch import grpo_engine
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.stage import Backend, StageFailed, StageJob, StagePlan
+from launch.backend_env import REPO_ROOT, cluster_shape
+from launch.grpo_engine import GPUGRPO, merge_config, stage_settings, validate_in_engine
+from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "verl.py"
-CHECK_MODULE = "launch.verl_check"
 TREE = "ppo_trainer"  # <stage>/ppo_trainer.yaml: the composed tree verl's main reads
-REWARD_METRIC = "critic/score/mean"  # verl's per-step mean of the reward function's score
+TRACKER = "latest_checkpointed_iteration.txt"  # in the checkpoint folder: the last saved step
 
 
-def _paths(stage: StagePlan) -> dict[str, Path]:
-    return {"checkpoints": stage.stage_dir / "checkpoints", "tree": stage.stage_dir / f"{TREE}.yaml",
-            "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
-            "log": stage.stage_dir / "metrics.jsonl", "earlier_logs": stage.stage_dir / "metrics.earlier.jsonl"}
+class VerlGRPO(GPUGRPO):
+    """DE stages with verl in its own environment, merged to Hugging Face format after."""
 
+    stage_code = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
+    check_module = "launch.verl_check"
+    reward_metric = "critic/score/mean"  # verl's per-step mean of the reward function's score
 
-def render(stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
-    """ProUIE's settings of one DE stage in verl's key space (see the module docstring)."""
-    conf = grpo_engine.stage_settings(stage, cfg)
-    nnodes, gpus = cluster_shape(cfg["cluster"])
-    data, arr, trainer = (conf.setdefault(k, {}) for k in ("data", "actor_rollout_ref", "trainer"))
-    paths = _paths(stage)
-    data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
-                seed=int(cfg["seed"]))
-    model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
-    model["path"] = stage.input_model
-    rollout["n"] = int(stage.rollout_n)
-    rollout["tensor_model_parallel_size"] = max(1, min(int(rollout.get("tensor_model_parallel_size", 1)), gpus or 1))
-    conf.setdefault("reward", {})["custom_reward_function"] = {
-        "path": str(REWARD_FILE), "name": "compute_score", "+reward_kwargs": dict(stage.reward)}
-    trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
-                   experiment_name=f"{cfg['experiment_name']}-{stage.name}",
-                   default_local_dir=str(paths["checkpoints"]), resume_mode="auto")
-    return conf
+    def paths(self, stage: StagePlan) -> dict[str, Path]:
+        return {"checkpoints": stage.stage_dir / "checkpoints", "tree": stage.stage_dir / f"{TREE}.yaml",
+                "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
+                "log": stage.stage_dir / "metrics.jsonl", "earlier_logs": stage.stage_dir / "metrics.earlier.jsonl"}
 
+    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+        """ProUIE's settings of one DE stage in verl's key space (see the module docstring)."""
+        conf = stage_settings(stage, cfg)
+        nnodes, gpus = cluster_shape(cfg["cluster"])
+        data, arr, trainer = (conf.setdefault(k, {}) for k in ("data", "actor_rollout_ref", "trainer"))
+        paths = self.paths(stage)
+        data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
+                    seed=int(cfg["seed"]))
+        model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
+        model["path"] = stage.input_model
+        rollout["n"] = int(stage.rollout_n)
+        rollout["tensor_model_parallel_size"] = max(1, min(int(rollout.get("tensor_model_parallel_size", 1)),
+                                                           gpus or 1))
+        conf.setdefault("reward", {})["custom_reward_function"] = {
+            "path": str(REWARD_FILE), "name": "compute_score", "+reward_kwargs": dict(stage.reward)}
+        trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
+                       experiment_name=f"{cfg['experiment_name']}-{stage.name}",
+                       default_local_dir=str(paths["checkpoints"]), resume_mode="auto")
+        return conf
 
-def _reward_kwargs(conf: Mapping[str, Any]) -> dict[str, Any]:
-    return conf["reward"]["custom_reward_function"]["+reward_kwargs"]
+    def reward_kwargs(self, conf: Mapping[str, Any]) -> dict[str, Any]:
+        return conf["reward"]["custom_reward_function"]["+reward_kwargs"]
 
+    def validate(self, stage: StagePlan) -> list[str]:
+        """verl's own config (Hydra composition + validate_config) and reward checks; notes say what was not
+        checked."""
+        if int(stage.config["trainer"].get("save_freq", -1)) <= 0:
+            raise StageFailed(stage.name, stage.config_path,
+                              "verl saves no checkpoint with trainer.save_freq <= 0, so there would be nothing to "
+                              "merge; set it > 0 in grpo.config")
+        return validate_in_engine(stage, self.check_module, stage.config, self.reward_kwargs(stage.config))
 
-def validate(stage: StagePlan) -> list[str]:
-    """verl's own config (Hydra composition + validate_config) and reward checks; notes say what was not checked."""
-    if int(stage.config["trainer"].get("save_freq", -1)) <= 0:
-        raise StageFailed(stage.name, stage.config_path, "verl saves no checkpoint with trainer.save_freq <= 0, so "
-                                                         "there would be nothing to merge; set it > 0 in grpo.config")
-    return grpo_engine.validate_in_engine(stage, CHECK_MODULE, stage.config, _reward_kwargs(stage.config))
+    def check_row(self, row: dict[str, Any]) -> None:
+        """Chat-message ``prompt``, ``data_source`` and a JSON-record ``reward_model.ground_truth``."""
+        from rewards.inputs import gold_from_answer
 
+        prompt = row["prompt"]
+        if not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) and {"role", "content"} <= set(m)
+                                                            for m in prompt)):
+            raise ValueError("'prompt' must be chat messages [{'role': ..., 'content': ...}] for verl "
+                             "(grpo.data.prompt_format: messages)")
+        if not isinstance(row.get("data_source"), str):
+            raise ValueError("'data_source' (a string) is missing")
+        gold_from_answer(row["reward_model"]["ground_truth"])
 
-def _verl_row(row: dict[str, Any]) -> None:
-    from rewards.inputs import gold_from_answer
+    def row_prompt(self, row: dict[str, Any]) -> str:
+        return row["prompt"][0]["content"]
 
-    prompt = row["prompt"]
-    if not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) and {"role", "content"} <= set(m)
-                                                        for m in prompt)):
-        raise ValueError("'prompt' must be chat messages [{'role': ..., 'content': ...}] for verl "
-                         "(grpo.data.prompt_format: messages)")
-    if not isinstance(row.get("data_source"), str):
-        raise ValueError("'data_source' (a string) is missing")
-    gold_from_answer(row["reward_model"]["ground_truth"])
+    def train_args(self, stage: StagePlan) -> list[str]:
+        return ["-m", "verl.trainer.main_ppo", f"--config-path={stage.stage_dir}", f"--config-name={TREE}"]
 
+    def train_env(self, stage: StagePlan) -> dict[str, str]:
+        return {"VERL_FILE_LOGGER_PATH": str(self.paths(stage)["log"])}
 
-def check_data(stage: StagePlan) -> None:
-    """Every row of train.jsonl has chat-message ``prompt``, ``data_source`` and a JSON-record
-    ``reward_model.ground_truth``; the row count is the stage's."""
-    grpo_engine.check_rows(stage, _paths(stage)["train"], _verl_row)
+    def start_settings(self, stage: StagePlan, chat_template: str) -> dict[str, Any]:
+        """The settings with the chat template of the input model's tokenizer (known only now); the check also
+        writes verl's composed tree, which the job reads."""
+        return with_chat_template(stage, chat_template)
 
+    def data_check_args(self, stage: StagePlan) -> tuple[str, ...]:
+        return ("--data", "--write", str(self.paths(stage)["tree"]))
 
-def jobs(stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-    nnodes, gpus = cluster_shape(cfg["cluster"])
-    env = {**backend_env(stage.threads, stage.python), "VERL_FILE_LOGGER_PATH": str(_paths(stage)["log"])}
-    return [StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.trainer.main_ppo",
-                                             f"--config-path={stage.stage_dir}", f"--config-name={TREE}"],
-                     env=env, cwd=str(REPO_ROOT), log_path=str(stage.log_path), num_gpus=gpus, nnodes=nnodes,
-                     multinode="ray_driver")]
+    def _last_step(self, stage: StagePlan) -> int | None:
+        tracker = self.paths(stage)["checkpoints"] / TRACKER
+        return int(tracker.read_text(encoding="utf-8").strip()) if tracker.is_file() else None
+
+    def resume_point(self, stage: StagePlan) -> Path | None:
+        """The last checkpoint (``resume_mode: auto`` resumes from it)."""
+        step = self._last_step(stage)
+        return self.paths(stage)["checkpoints"] / f"global_step_{step}" if step else None
+
+    def last_actor_dir(self, stage: StagePlan) -> Path:
+        step = self._last_step(stage)
+        if step is None:
+            raise StageFailed(stage.name, self.paths(stage)["checkpoints"],
+                              f"verl finished without a checkpoint ({TRACKER}); see stage.log")
+        return self.paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
+
+    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+        """verl's model merger writes ``checkpoints/merged``."""
+        merged = self.paths(stage)["checkpoints"] / "merged"
+        return ["-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),
+                "--target_dir", str(merged)], merged
 
 
 def with_chat_template(stage: StagePlan, template: str) -> dict[str, Any]:
     """The stage's settings with the chat template verl must wrap prompts in (SFT's bytes)."""
-    return grpo_engine.merge_config(copy.deepcopy(stage.config),
-                                    {"actor_rollout_ref": {"model": {"custom_chat_template": template}}})
-
-
-def prepare(stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
-    """Write the validation file and verl's composed tree (with the chat template of the input model's tokenizer,
-    known only now), check the data with verl's RLHFDataset, keep the last attempt's log; returns the checkpoint
-    verl will resume from (resume_mode auto), if any."""
-    from transformers import AutoTokenizer
-
-    from converters.chat import chat_prompt, engine_chat_template
-
-    paths = _paths(stage)
-    tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
-    settings = with_chat_template(stage, engine_chat_template(stage.template, tokenizer))
-    head = grpo_engine.write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
-    with tempfile.TemporaryDirectory(prefix="prouie-verl-") as tmp:
-        report = grpo_engine.check_in_engine(stage, CHECK_MODULE, settings, _reward_kwargs(stage.config),
-                                             Path(tmp), ["--data", "--write", str(paths["tree"])], log=True)
-    ours = [chat_prompt(json.loads(row)["prompt"][0]["content"], stage.template, tokenizer) for row in head]
-    grpo_engine.check_engine_data(stage, report["data"], ours, len(head),
-                                  "filter_overlong_prompts drops prompts longer than data.max_prompt_length; raise "
-                                  "it in grpo.config")
-    grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])
-    step = _last_step(stage)
-    return paths["checkpoints"] / f"global_step_{step}" if step else None
-
-
-def _last_step(stage: StagePlan) -> int | None:
-    tracker = _paths(stage)["checkpoints"] / "latest_checkpointed_iteration.txt"
-    return int(tracker.read_text(encoding="utf-8").strip()) if tracker.is_file() else None
-
-
-def finish(stage: StagePlan, cfg: dict[str, Any], run_job) -> None:
-    """Merge the last checkpoint with verl's model merger into ``checkpoints/merged`` and copy it to ``output/``."""
-    step = _last_step(stage)
-    if step is None:
-        raise StageFailed(stage.name, _paths(stage)["checkpoints"],
-                          "verl finished without a checkpoint (latest_checkpointed_iteration.txt); see stage.log")
-    actor = _paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
-    merged = _paths(stage)["checkpoints"] / "merged"
-    run_job(StageJob(stage=stage.name, argv=[stage.python, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
-                                             "--local_dir", str(actor), "--target_dir", str(merged)],
-                     env=backend_env(stage.threads, stage.python), cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
-    grpo_engine.publish(stage, merged)
-
-
-def results(stage: StagePlan) -> dict[str, Any]:
-    """Mean of verl's ``critic/score/mean`` over every training step of every attempt."""
-    paths = _paths(stage)
-    return grpo_engine.reward_results(grpo_engine.step_values([paths["earlier_logs"], paths["log"]], REWARD_METRIC))
-
-
-class VerlGRPO(Backend):
-    """DE stages with verl in its own environment, merged to Hugging Face format after."""
-
-    stage_code = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
-    render = staticmethod(render)
-    validate = staticmethod(validate)
-    check_data = staticmethod(check_data)
-    jobs = staticmethod(jobs)
-    prepare = staticmethod(prepare)
-    finish = staticmethod(finish)
-    results = staticmethod(results)
+    return merge_config(copy.deepcopy(stage.config),
+                        {"actor_rollout_ref": {"model": {"custom_chat_template": template}}})

@@ -49,7 +49,7 @@ mutation: venv
 	$(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 tiny-model: venv
-	$(PY) -m launch.tiny_model
+	$(PY) -m launch.models.tiny
 
 clean-venv:
 	rm -rf $(VENV)

@@ -53,7 +53,7 @@ def main() -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if args.model is None:
-        from launch.smollm2 import ensure_smollm2
+        from launch.models.smollm2 import ensure_smollm2
 
         args.model = str(ensure_smollm2())
     tokenizer = AutoTokenizer.from_pretrained(args.model)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_target_lengths.py [--profile default]
 
-Tokens are counted with the smoke tokenizer (``launch.tiny_model``), so absolute token numbers are not
+Tokens are counted with the smoke tokenizer (``launch.models.tiny``), so absolute token numbers are not
 Qwen3's; the CM/SA ratio is what carries over.
 """
 
@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
-    from launch.tiny_model import ensure_tiny_model
+    from launch.models.tiny import ensure_tiny_model
 
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_tiny_model()))
     for task in ("re", "ee"):

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from launch.backend_env import REPO_ROOT
+from launch.engines.environment import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes"
 

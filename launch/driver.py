@@ -5,7 +5,7 @@ Order of work for a stage that is not already DONE with the same fingerprint:
 1. remove a stale DONE; stop processes a killed driver left running for this stage;
 2. if the last attempt had other inputs (STARTED fingerprint differs), empty the stage folder; otherwise keep
    its data and checkpoints so the attempt resumes; when another Python environment wrote the input model,
-   normalise it and check it gives the same logits here (``launch.handoff``);
+   normalise it and check it gives the same logits here (``launch.models.handoff``);
 3. build the data (unless this attempt's data is complete), check it, write ``config.yaml``;
 4. run the stage's command(s) through the executor, streaming the backend's progress to the status line;
 5. convert/merge when the engine needs it, check the expected output exists, drop intermediate checkpoints;
@@ -27,11 +27,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from launch import hf_output
-from launch.backend_env import cluster_shape
-from launch.engine_env import ENGINE_ENVS, missing_env_hint
+from launch.engines import hf_output
+from launch.engines.environment import ENGINE_ENVS, cluster_shape, missing_env_hint
 from launch.estimate import gpu_hours, throughput
-from launch.handoff import ensure_handoff
+from launch.models.handoff import ensure_handoff
 from launch.plan import EVAL_STAGE, Plan, backend, missing_data_error
 from launch.reuse import finished_stages, link_stage, verified
 from launch.run_dir import (
@@ -149,7 +148,7 @@ class StageRunner:
             reset_stage_dir(stage.stage_dir)
         mark_started(stage.stage_dir, stage.fingerprint)
         start = time.monotonic()
-        handoff = ensure_handoff(stage, self.plan)  # another environment wrote the input model: same logits here?
+        handoff = ensure_handoff(stage, self.plan.stages)  # another environment wrote the input: same logits here?
         manifest = build_data(stage)
         engine.check_data(stage)
         write_config(stage)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from launch.backend_env import REPO_ROOT
 from launch.code_stamp import code_stamp
-from launch.engine_env import stage_python
+from launch.engines.environment import REPO_ROOT, stage_python
 from launch.run_dir import files_stamp, fingerprint
 from launch.stage import Backend, StageFailed, StagePlan
 
@@ -34,9 +33,9 @@ class Plan:
     cfg: dict[str, Any]
 
 
-BACKENDS = {"llamafactory": "launch.sft_llamafactory:LlamaFactorySFT", "trl": "launch.grpo_trl:TRLGRPO",
-            "easyr1": "launch.grpo_easyr1:EasyR1GRPO", "verl": "launch.grpo_verl:VerlGRPO",
-            "eval": "launch.eval_stage:Evaluation"}
+BACKENDS = {"llamafactory": "launch.engines.llamafactory:LlamaFactorySFT", "trl": "launch.engines.trl:TRLGRPO",
+            "easyr1": "launch.engines.easyr1:EasyR1GRPO", "verl": "launch.engines.verl:VerlGRPO",
+            "eval": "launch.engines.evaluation:Evaluation"}
 
 
 @functools.cache
@@ -54,11 +53,11 @@ def resolve_model(name_or_path: str) -> str:
     """``tiny`` (the embedded random smoke model, built in seconds) and ``smollm2`` (SmolLM2-135M-Instruct from its
     PyPI wheel, converted once) are made into the cache on first use; anything else is a local path."""
     if name_or_path == "tiny":
-        from launch.tiny_model import ensure_tiny_model
+        from launch.models.tiny import ensure_tiny_model
 
         return str(ensure_tiny_model())
     if name_or_path == "smollm2":
-        from launch.smollm2 import ensure_smollm2
+        from launch.models.smollm2 import ensure_smollm2
 
         return str(ensure_smollm2())
     return str(Path(name_or_path).expanduser().resolve())

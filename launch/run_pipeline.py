@@ -24,8 +24,9 @@ from rich.console import Console  # noqa: E402
 
 from launch.compose import resolved_config  # noqa: E402
 from launch.driver import execute_plan, print_dry_run, validate_plan  # noqa: E402
-from launch.executor import StageFailed, make_executor  # noqa: E402
+from launch.executors.local import make_executor  # noqa: E402
 from launch.plan import build_plan  # noqa: E402
+from launch.stage import StageFailed  # noqa: E402
 from launch.study import execute_study, plan_study  # noqa: E402
 from launch.study import print_dry_run as print_study  # noqa: E402
 

@@ -44,7 +44,7 @@ class StagePlan:
     template: str = "qwen3_nothink"        # chat template of SFT, GRPO rollouts and eval
     threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
     reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
-    python: str = ""                       # the interpreter the stage runs with (launch.engine_env.stage_python)
+    python: str = ""                       # the stage's interpreter (launch.engines.environment.stage_python)
 
     @property
     def config_path(self) -> Path:
@@ -119,7 +119,7 @@ class Backend(Protocol):
 
     def has_output(self, stage: StagePlan) -> bool:
         """A Hugging Face model folder in the stage's output."""
-        from launch.hf_output import has_model
+        from launch.engines.hf_output import has_model
 
         return has_model(stage.output_dir)
 

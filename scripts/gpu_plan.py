@@ -46,15 +46,15 @@ FLAGS = frozenset({"build", "replaces"})
 ROLES: dict[str, tuple[str, ...]] = {
     "check": ("gpu_run", "gpu_decode", "yaml"),
     "driver": ("launch.run_pipeline", "hydra.core.hydra_config:HydraConfig", "launch.driver", "launch.plan",
-               "launch.tiny_model:ensure_tiny_model", "tokenizers.trainers", "transformers:Qwen3ForCausalLM",
-               "transformers:PreTrainedTokenizerFast", "launch.sft_llamafactory", "llamafactory.hparams:get_train_args",
-               "llamafactory.data.parser:get_dataset_list", "llamafactory.data.template:TEMPLATES",
-               "converters.stages", "pyarrow.json", "pyarrow.parquet", "launch.grpo_trl", "launch.eval_stage",
-               "eval.progression"),
+               "launch.models.tiny:ensure_tiny_model", "tokenizers.trainers", "transformers:Qwen3ForCausalLM",
+               "transformers:PreTrainedTokenizerFast", "launch.engines.llamafactory",
+               "llamafactory.hparams:get_train_args", "llamafactory.data.parser:get_dataset_list",
+               "llamafactory.data.template:TEMPLATES", "converters.stages", "pyarrow.json", "pyarrow.parquet",
+               "launch.engines.trl", "launch.engines.evaluation", "eval.progression"),
     "sft": ("llamafactory.cli:main", "llamafactory.launcher:launch", "llamafactory.train.tuner:run_exp"),
-    "grpo": ("launch.grpo_trl:fix_trl_optional_flags()", "trl:GRPOConfig", "trl:GRPOTrainer", "datasets:load_dataset",
-             "transformers:AutoModelForCausalLM", "rewards.trl:sfr_reward_funcs"),
-    "eval": ("launch.eval_stage", "eval.run_benchmark:run_benchmark", "eval.predict:make_generator",
+    "grpo": ("launch.engines.trl:fix_trl_optional_flags()", "trl:GRPOConfig", "trl:GRPOTrainer",
+             "datasets:load_dataset", "transformers:AutoModelForCausalLM", "rewards.trl:sfr_reward_funcs"),
+    "eval": ("launch.engines.evaluation", "eval.run_benchmark:run_benchmark", "eval.predict:make_generator",
              "transformers:AutoModelForCausalLM", "transformers:DynamicCache"),
 }
 

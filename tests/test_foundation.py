@@ -95,7 +95,7 @@ def test_tiny_model_loads_with_qwen3_special_tokens(tiny_model_dir):
 
 
 def test_tiny_model_build_is_deterministic(tmp_path, tiny_model_dir):
-    from launch.tiny_model import build_tiny_model, main
+    from launch.models.tiny import build_tiny_model, main
 
     build_tiny_model(tmp_path / "a", seed=0)
     main(["--out", str(tmp_path / "b"), "--seed", "0"])
@@ -108,12 +108,12 @@ def test_tiny_model_build_is_deterministic(tmp_path, tiny_model_dir):
 
 
 def test_ensure_tiny_model_caches(tmp_path, monkeypatch):
-    from launch import tiny_model
+    from launch.models import tiny
 
-    first = tiny_model.ensure_tiny_model(cache_dir=tmp_path)
+    first = tiny.ensure_tiny_model(cache_dir=tmp_path)
     assert first.name.startswith("tiny-qwen3-") and (first / "model.safetensors").is_file()
-    monkeypatch.setattr(tiny_model, "build_tiny_model", lambda *a, **k: pytest.fail("rebuilt a cached model"))
-    assert tiny_model.ensure_tiny_model(cache_dir=tmp_path) == first
+    monkeypatch.setattr(tiny, "build_tiny_model", lambda *a, **k: pytest.fail("rebuilt a cached model"))
+    assert tiny.ensure_tiny_model(cache_dir=tmp_path) == first
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary folders left behind
 
 
@@ -185,7 +185,7 @@ def test_smollm2_is_a_real_pretrained_model_with_its_turn_end_fixed(smollm2_dir)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from converters.chat import chat_prompt
-    from launch.smollm2 import GGUF_SHA256, MANIFEST
+    from launch.models.smollm2 import GGUF_SHA256, MANIFEST
 
     assert json.loads((smollm2_dir / MANIFEST).read_text())["gguf_sha256"] == GGUF_SHA256
     tok = AutoTokenizer.from_pretrained(smollm2_dir)

@@ -27,7 +27,7 @@ def make_home(root: Path, token: str | None = None) -> Path:
 def isolated_env(home: Path, **auth: str) -> dict[str, str]:
     """This process's environment with ``HOME=home``, none of the user's ``RAY_AUTH_*`` but ``auth``, and the
     tiny-model cache kept where it is (a new HOME would otherwise rebuild it)."""
-    from launch.tiny_model import default_cache_dir
+    from launch.models.tiny import default_cache_dir
 
     env = {k: v for k, v in os.environ.items() if k not in AUTH_VARS}
     return {**env, "HOME": str(home), "PROUIE_CACHE": str(default_cache_dir()), **auth}

@@ -21,11 +21,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from launch import grpo_easyr1, grpo_engine, grpo_verl
 from launch.compose import compose_recipe
 from launch.driver import build_data, write_config
-from launch.executor import LocalExecutor
-from launch.handoff import check_same_model
+from launch.engines import gpu_grpo, verl
+from launch.executors.local import LocalExecutor
+from launch.models.handoff import check_same_model
 from launch.plan import backend, build_plan
 from launch.stage import StageFailed
 from tests.helpers.smoke_runs import REPO
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 SMOKE = {"easyr1": ["grpo=easyr1_smoke"],
          # verl's TransferQueue and reward workers are Ray actors of one logical CPU each: more than 2 cores have
          "verl": ["grpo=verl_smoke", "+stages.de_ner.args.ray_kwargs.ray_init.num_cpus=8"]}
-CHECKS = {"easyr1": "launch.easyr1_check", "verl": "launch.verl_check"}
+CHECKS = {"easyr1": "launch.engines.easyr1_check", "verl": "launch.engines.verl_check"}
 GPU_REQUEST = re.compile(r"Total available GPUs 0(\.0)? is less than total desired GPUs 1")
 REACHED = {"easyr1": ["Size of train dataloader: 2", "Size of val dataloader: 1", "Total training steps: 2"],
            "verl": ["validate_config] All configuration checks passed", "train dataset size: 8, val dataset size: 4",
@@ -72,11 +72,11 @@ def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, 
     tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
     config = stage.config
     if engine == "verl":  # as prepare composed ppo_trainer.yaml: the chat template of the input model's tokenizer
-        config = grpo_verl.with_chat_template(stage, engine_chat_template(stage.template, tokenizer))
+        config = verl.with_chat_template(stage, engine_chat_template(stage.template, tokenizer))
         tree = yaml.safe_load((stage.stage_dir / "ppo_trainer.yaml").read_text())
         assert tree["actor_rollout_ref"]["model"]["custom_chat_template"] == \
             config["actor_rollout_ref"]["model"]["custom_chat_template"]
-    report = grpo_engine.check_in_engine(stage, CHECKS[engine], config, dict(stage.reward), tmp_path, ["--data"])
+    report = gpu_grpo.check_in_engine(stage, CHECKS[engine], config, dict(stage.reward), tmp_path, ["--data"])
     rows = [json.loads(line) for line in (stage.data_dir / "train.jsonl").read_text().splitlines()]
     prompt = rows[0]["prompt"] if engine == "easyr1" else rows[0]["prompt"][0]["content"]
     assert report["data"]["train_rows"] == stage.samples == 8
@@ -87,7 +87,7 @@ def test_the_engines_dataset_keeps_every_row_and_builds_sft_bytes(engine_stage, 
 
 def test_a_reward_that_scores_differently_is_caught(engine_stage, tmp_path, monkeypatch):
     """The probe comparison is live: off by 0.01 in the direct scores -> every row is reported."""
-    import launch.reward_probe as reward_probe
+    import launch.engines.reward_probe as reward_probe
 
     engine, plan, stage = engine_stage
     real = reward_probe.probe_rows
@@ -100,7 +100,7 @@ def test_a_reward_that_scores_differently_is_caught(engine_stage, tmp_path, monk
 
     monkeypatch.setattr(reward_probe, "probe_rows", shifted)
     with pytest.raises(StageFailed, match=r"reward probe row 0: overall = .* directly"):
-        grpo_engine.check_in_engine(stage, CHECKS[engine], stage.config, dict(stage.reward), tmp_path)
+        gpu_grpo.check_in_engine(stage, CHECKS[engine], stage.config, dict(stage.reward), tmp_path)
 
 
 def test_the_real_entry_point_gets_to_the_gpu_request(engine_stage):
@@ -148,13 +148,12 @@ def test_merge_of_an_engine_checkpoint_gives_the_same_model(engine_stage):
 def test_results_cover_every_attempt(engine_stage):
     """The engines empty their metrics log on every start; the stage's mean reward still covers all steps."""
     engine, plan, stage = engine_stage
-    module = {"easyr1": grpo_easyr1, "verl": grpo_verl}[engine]
-    paths = module._paths(stage)
+    paths = backend(engine).paths(stage)
     line = ({"easyr1": lambda s, r: {"step": s, "reward": {"overall": r}},
              "verl": lambda s, r: {"step": s, "data": {"critic/score/mean": r}}})[engine]
     paths["log"].parent.mkdir(parents=True, exist_ok=True)
     paths["log"].write_text("".join(json.dumps(line(s, r)) + "\n" for s, r in ((1, 0.2), (2, 0.4))))
-    grpo_engine.keep_log_aside(paths["log"], paths["earlier_logs"])  # what prepare does before the next attempt
+    gpu_grpo.keep_log_aside(paths["log"], paths["earlier_logs"])  # what prepare does before the next attempt
     assert paths["log"].read_text() == ""
     paths["log"].write_text("".join(json.dumps(line(s, r)) + "\n" for s, r in ((2, 0.6), (3, 0.8))))
     assert backend(engine).results(stage) == {"mean_reward": pytest.approx((0.2 + 0.6 + 0.8) / 3), "final_reward": 0.8,

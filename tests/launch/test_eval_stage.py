@@ -9,7 +9,7 @@ import yaml
 
 from launch.compose import compose_recipe
 from launch.driver import execute_plan
-from launch.executor import LocalExecutor
+from launch.executors.local import LocalExecutor
 from launch.plan import build_plan
 
 TRAINING = "[cm_ner,cm_ner_re,cm_all,sa,de_ner,de_re,de_ee]"

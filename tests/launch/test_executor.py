@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from launch.executor import LocalExecutor, make_executor
+from launch.executors.local import LocalExecutor, make_executor
 from launch.stage import StageFailed, StageJob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def test_the_stage_process_dies_with_a_killed_driver(tmp_path):
     driver = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from launch.executor import LocalExecutor
+        from launch.executors.local import LocalExecutor
         from launch.stage import StageJob
         code = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
         LocalExecutor().run(StageJob(stage="s", argv=[sys.executable, "-c", code], env={{}}, cwd={str(tmp_path)!r},
@@ -107,7 +107,7 @@ def test_cancel_stops_the_process_group(tmp_path):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_stage_process_computes_with_exactly_the_planned_threads(tmp_path, threads):
     """torch sizes its intra-op pool from the planner's thread variables, whatever the machine's core count."""
-    from launch.backend_env import backend_env
+    from launch.engines.environment import backend_env
 
     code = "import torch; print('threads', torch.get_num_threads())"
     lines: list[str] = []

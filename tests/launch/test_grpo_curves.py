@@ -8,10 +8,10 @@ import json
 import pytest
 from scipy.stats import ttest_ind
 
-from launch import grpo_curves
 from launch.compose import compose_recipe
 from launch.driver import execute_plan
-from launch.executor import LocalExecutor
+from launch.engines import grpo_curves
+from launch.executors.local import LocalExecutor
 from launch.plan import build_plan
 
 # What TRL 0.24's GRPOTrainer logs with logging_steps 1 and beta 0 (no "kl"), then the Trainer's closing entry.

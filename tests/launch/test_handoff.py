@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from launch import hf_compat
 from launch.compose import compose_recipe
-from launch.handoff import REPORT, check_same_model, ensure_handoff
+from launch.models import hf_compat
+from launch.models.handoff import REPORT, check_same_model, ensure_handoff
 from launch.plan import build_plan
 from launch.stage import StageFailed
 
@@ -82,10 +82,10 @@ def test_the_driver_checks_the_handoff_before_a_stage_in_another_environment(tmp
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(sa.output_dir)
     assert "rope_theta" not in json.loads((sa.output_dir / "config.json").read_text())
     de_ner.stage_dir.mkdir(parents=True)
-    report = ensure_handoff(de_ner, plan)
+    report = ensure_handoff(de_ner, plan.stages)
     assert report["reader"] == de_ner.python and report["max_logit_difference"] <= 1e-4
     assert "config.json: rope_theta = 1000000.0" in report["normalised"]
     assert json.loads((de_ner.stage_dir / REPORT).read_text()) == report
-    assert ensure_handoff(sa, plan) is None  # same environment as its input's writer: nothing to check
+    assert ensure_handoff(sa, plan.stages) is None  # same environment as its input's writer: nothing to check
     (sa.output_dir / "model.safetensors").write_bytes(b"")  # a resumed attempt trusts its own report
-    assert ensure_handoff(de_ner, plan) == report
+    assert ensure_handoff(de_ner, plan.stages) == report

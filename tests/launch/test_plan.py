@@ -193,7 +193,7 @@ def test_reward_keys_are_checked_when_planning():
 def test_threads_are_resolved_once_and_every_stage_job_gets_them(tmp_path, monkeypatch):
     import os
 
-    from launch.backend_env import THREAD_VARIABLES
+    from launch.engines.environment import THREAD_VARIABLES
     from launch.plan import backend
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})  # as under `taskset -c 0,3,5`

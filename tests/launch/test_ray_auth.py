@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from launch.ray_auth import auth_headers, connect, write_run_token
-from launch.ray_executor import LocalRayHead, make_ray_executor
+from launch.executors.ray import LocalRayHead, make_ray_executor
+from launch.executors.ray_auth import auth_headers, connect, write_run_token
 from tests.helpers.ray_auth import AUTH_VARS, dot_ray, files_containing, isolated_env, jobs_showing, make_home
 from tests.helpers.smoke_runs import REPO, TRAINING_STAGES, smoke_pipeline_argv
 
@@ -169,7 +169,7 @@ def test_unreadable_token_sources_are_named_without_showing_values(driver_home, 
 
 def test_gcs_address_authenticates_with_rays_own_settings(head, driver_home):
     """``<ip>:<port>`` is looked up over Ray's gRPC: Ray's RAY_AUTH_MODE=token + token path, or a clear error."""
-    code = ("import sys; from launch.ray_executor import make_ray_executor;"
+    code = ("import sys; from launch.executors.ray import make_ray_executor;"
             "e = make_ray_executor({'kind': 'ray', 'address': sys.argv[1]}); print('jobs at', e.address,"
             "len(e.client.list_jobs()))")
     argv = [sys.executable, "-c", code, f"127.0.0.1:{head.gcs_port}"]
@@ -203,7 +203,7 @@ def test_run_token_is_fresh_and_readable_by_the_user_only(tmp_path):
 
 
 def test_a_killed_driver_leaves_no_head_token_behind(tmp_path):
-    code = ("from launch.ray_executor import LocalRayHead; import time; head = LocalRayHead(num_cpus=1);"
+    code = ("from launch.executors.ray import LocalRayHead; import time; head = LocalRayHead(num_cpus=1);"
             "head.start(); print(head.token_file, flush=True); time.sleep(600)")
     driver = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
                               env=isolated_env(make_home(tmp_path)))

@@ -17,8 +17,8 @@ import psutil
 import pytest
 import requests
 
-from launch.ray_auth import connect
-from launch.ray_executor import RayJobExecutor, job_submission, make_ray_executor, submission_prefix
+from launch.executors.ray import RayJobExecutor, job_submission, make_ray_executor, submission_prefix
+from launch.executors.ray_auth import connect
 from launch.stage import StageFailed, StageJob
 from tests.helpers.ray_auth import AUTH_VARS, FOREIGN_TOKEN, dot_ray, jobs_showing, make_home
 
@@ -164,13 +164,13 @@ def test_multinode_program_pins_one_copy_per_node_and_propagates_failure(ray_loc
     spec = {"argv": [PY, "-c", show], "cwd": str(tmp_path), "nnodes": 1, "gpus_per_node": 0, "cpus_per_node": 1,
             "master_port": 29577}
     env = {"PYTHONPATH": REPO}
-    job = StageJob(stage="mn", argv=[PY, "-m", "launch.multinode", json.dumps(spec)], env=env, cwd=REPO,
+    job = StageJob(stage="mn", argv=[PY, "-m", "launch.executors.multinode", json.dumps(spec)], env=env, cwd=REPO,
                    log_path=str(tmp_path / "mn" / "stage.log"))
     assert ray_local.run(job) == 0
     assert "[node 0] vars 0 1 127.0.0.1 29577" in Path(job.log_path).read_text()
     failing = {**spec, "argv": [PY, "-c", "import sys; sys.exit(5)"]}
-    bad = StageJob(stage="mn_bad", argv=[PY, "-m", "launch.multinode", json.dumps(failing)], env=env, cwd=REPO,
-                   log_path=str(tmp_path / "mn_bad" / "stage.log"))
+    bad = StageJob(stage="mn_bad", argv=[PY, "-m", "launch.executors.multinode", json.dumps(failing)], env=env,
+                   cwd=REPO, log_path=str(tmp_path / "mn_bad" / "stage.log"))
     assert ray_local.run(bad) == 5
     assert "node 0 exited with 5" in Path(bad.log_path).read_text()
 

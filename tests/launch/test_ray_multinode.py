@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from launch.multinode import HEAD_RESOURCE, node_envs, pick_nodes
+from launch.executors.multinode import HEAD_RESOURCE, node_envs, pick_nodes
+from launch.executors.ray import check_shared_paths, job_submission, submission_prefix
 from launch.plan import backend, build_plan
-from launch.ray_executor import check_shared_paths, job_submission, submission_prefix
 from launch.run_pipeline import resolved_config
 from launch.stage import StageJob
 
@@ -83,7 +83,7 @@ def test_prouie_4b_sft_stage_runs_one_torchrun_per_node(prouie_4b_two_nodes):
     assert "entrypoint_num_gpus" not in sub  # the per-node tasks hold the GPUs, not the coordinator
     command = shlex.split(sub["entrypoint"])
     assert command[:4] == ["cd", job.cwd, "&&", "exec"]
-    assert command[4:7] == ["python", "-m", "launch.multinode"]
+    assert command[4:7] == ["python", "-m", "launch.executors.multinode"]
     spec = json.loads(command[7])
     assert spec == {"argv": job.argv, "cwd": job.cwd, "nnodes": 2, "gpus_per_node": 8, "cpus_per_node": 1,
                     "master_port": 29533}

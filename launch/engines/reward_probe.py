@@ -1,7 +1,7 @@
 """A reward probe: responses, gold answers and the scores a direct call of ``rewards.sfr`` gives them.
 
-An engine check (``launch.easyr1_check`` / ``launch.verl_check``, inside the engine's environment) loads the
-reward file through the engine's own loader, scores the same responses and must get exactly these numbers.
+An engine check (``launch.engines.easyr1_check`` / ``launch.engines.verl_check``, inside the engine's environment)
+loads the reward file through the engine's own loader, scores the same responses and must get exactly these numbers.
 The records are the stage's own data when it is built, else the first bundled records of the stage's task (so
 the dry run checks the reward too). Per record: the gold target (a perfect answer), no answer, another record's
 target (a wrong one) and the gold target cut in half (unparsable or partial).

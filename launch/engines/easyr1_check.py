@@ -1,9 +1,10 @@
 """Checks of a rendered EasyR1 stage by EasyR1's own code; runs INSIDE the EasyR1 environment.
 
-    <.engines/easyr1/bin/python> -m launch.easyr1_check --config <stage config.yaml> [--data] [--reward PROBE.jsonl]
+    <.engines/easyr1/bin/python> -m launch.engines.easyr1_check --config <stage config.yaml> [--data] \
+        [--reward PROBE.jsonl]
 
-The driver (``launch.grpo_easyr1``) runs this with the engine's interpreter and this repository on PYTHONPATH; it
-imports nothing of ProUIE but ``launch.engine_check`` (standard library only), and EasyR1's ``verl`` package. It
+The driver (``launch.engines.easyr1``) runs this with the engine's interpreter and this repository on PYTHONPATH; it
+imports nothing of ProUIE but ``launch.engines.checks`` (standard library only), and EasyR1's ``verl`` package. It
 prints one JSON report on the last line of stdout; any problem makes the exit status 1.
 
 - config: ``OmegaConf.merge(structured(PPOConfig()), file)`` + ``to_object`` + ``deep_post_init``, exactly what
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch.engine_check import PROMPTS_SHOWN, read_probe, run_checks, score_problems
+from launch.engines.checks import PROMPTS_SHOWN, read_probe, run_checks, score_problems
 
 
 def load_config(path: str) -> Any:

@@ -4,7 +4,7 @@ Like every other stage, eval reads the config file the planner rendered into its
 composes ``recipes/eval/default.yaml`` with the pipeline's settings (the model's template, prompt style and
 format profile, as trained) and ``pipeline.eval.overrides`` (``key=value`` strings, applied as OmegaConf dot-list
 entries, so a value is never parsed by Hydra's override grammar: a run folder such as ``/data/runs (copy)`` or
-``/exp/a,b`` is just a path). The job is ``python -m launch.eval_stage <stage>/config.yaml <recipe hash>``,
+``/exp/a,b`` is just a path). The job is ``python -m launch.engines.evaluation <stage>/config.yaml <recipe hash>``,
 so it also runs on a cluster.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
+from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
 from launch.stage import Backend, StageJob, StagePlan
 
 REPORT = "report.json"
@@ -24,7 +24,7 @@ DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
 
 def argv(stage: StagePlan) -> list[str]:
     """The eval command: the stage's config file; the stage fingerprint goes into the report as ``recipe_hash``."""
-    return [sys.executable, "-m", "launch.eval_stage", str(stage.config_path), stage.fingerprint[:16]]
+    return [sys.executable, "-m", "launch.engines.evaluation", str(stage.config_path), stage.fingerprint[:16]]
 
 
 class Evaluation(Backend):
@@ -72,14 +72,14 @@ class Evaluation(Backend):
 
 
 def main(argv_: list[str] | None = None) -> None:
-    """Runner: ``python -m launch.eval_stage <config.yaml> <recipe hash>``."""
+    """Runner: ``python -m launch.engines.evaluation <config.yaml> <recipe hash>``."""
     import yaml
 
     from eval.run_benchmark import run_benchmark
 
     args = sys.argv[1:] if argv_ is None else argv_
     if len(args) != 2:
-        raise SystemExit("usage: python -m launch.eval_stage <stage config.yaml> <recipe hash>")
+        raise SystemExit("usage: python -m launch.engines.evaluation <stage config.yaml> <recipe hash>")
     config = yaml.safe_load(Path(args[0]).read_text(encoding="utf-8"))
     report = run_benchmark({**config, "recipe_hash": args[1]})
     print(Path(report["files"]["markdown"]).read_text(encoding="utf-8"))

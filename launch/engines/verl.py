@@ -7,7 +7,7 @@ LLaMA-Factory 5.6.0 exactly, and it installs a module named ``verl`` like EasyR1
   planner's keys). A key that verl's ``ppo_trainer`` does not have is written ``+name`` (Hydra's convention):
   ``reward.custom_reward_function.+reward_kwargs`` carries the ``reward`` recipe group;
 - ``ppo_trainer.yaml``: verl's own ``ppo_trainer`` tree, composed by Hydra from verl's config files with those
-  settings merged in (``launch.verl_check``, in verl's environment, when the stage starts). The job runs
+  settings merged in (``launch.engines.verl_check``, in verl's environment, when the stage starts). The job runs
   ``<verl env>/bin/python -m verl.trainer.main_ppo --config-path <stage> --config-name ppo_trainer``: verl's
   main with exactly that tree.
 
@@ -18,9 +18,9 @@ input model's tokenizer: added to ``ppo_trainer.yaml`` when the stage starts, si
 before). Reward: ``rewards/verl.py:compute_score``.
 Checkpoints: ``trainer.default_local_dir`` = ``<stage>/checkpoints`` with ``resume_mode: auto`` (an interrupted
 attempt resumes; a new stage has a new folder), merged by ``python -m verl.model_merger merge --backend fsdp``.
-verl's file logger empties its file when it starts: each attempt's log is kept aside (``launch.grpo_engine``).
+verl's file logger empties its file when it starts: each attempt's log is kept aside (``launch.engines.gpu_grpo``).
 
-Checks by verl's own code (``launch.verl_check``): before anything runs, the settings through verl's Hydra
+Checks by verl's own code (``launch.engines.verl_check``): before anything runs, the settings through verl's Hydra
 composition and ``validate_config``, and the reward file through verl's reward loop (scores equal to a direct
 call); when the stage starts, the data through verl's ``RLHFDataset`` (train and validation, every row kept,
 model input bytes equal to SFT's).
@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.backend_env import REPO_ROOT, cluster_shape
-from launch.grpo_engine import GPUGRPO, merge_config, stage_settings, validate_in_engine
+from launch.engines.environment import REPO_ROOT, cluster_shape
+from launch.engines.gpu_grpo import GPUGRPO, merge_config, stage_settings, validate_in_engine
 from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "verl.py"
@@ -46,7 +46,7 @@ class VerlGRPO(GPUGRPO):
     """DE stages with verl in its own environment, merged to Hugging Face format after."""
 
     stage_code = ("converters.stages", "rewards.verl")  # the code behind the stage's data and reward
-    check_module = "launch.verl_check"
+    check_module = "launch.engines.verl_check"
     reward_metric = "critic/score/mean"  # verl's per-step mean of the reward function's score
 
     def paths(self, stage: StagePlan) -> dict[str, Path]:

@@ -1,8 +1,9 @@
-"""What the checks that run INSIDE an engine's environment share (``launch.easyr1_check``, ``launch.verl_check``).
+"""What the checks that run INSIDE an engine's environment share (``launch.engines.easyr1_check``,
+``launch.engines.verl_check``).
 
 Standard library only: the engines' environments have none of ProUIE's dependencies. A check prints one JSON
 report on the last line of stdout, ``{"checked": [...], "problems": [...], ...}``, read by
-``launch.engine_env.run_check``; any problem makes the exit status 1.
+``launch.engines.environment.run_check``; any problem makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ Step = tuple[bool, str, Callable[[Any], dict[str, Any]]]
 
 
 def read_probe(path: str) -> list[dict[str, Any]]:
-    """The rows of a reward probe (``launch.reward_probe``): response, ground_truth, expected."""
+    """The rows of a reward probe (``launch.engines.reward_probe``): response, ground_truth, expected."""
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -2,7 +2,7 @@
 
 Planner side (``render`` ... ``results``): the stage config is one YAML with the model, the GRPO dataset, the
 chat template, the reward config (the ``reward`` recipe group, as rewards/trl.py kwargs) and the GRPOConfig
-arguments. Runner side: ``python -m launch.grpo_trl <stage>/config.yaml`` trains and saves a Hugging Face
+arguments. Runner side: ``python -m launch.engines.trl <stage>/config.yaml`` trains and saves a Hugging Face
 model into the stage's output folder.
 
 Prompts: the dataset's ``prompt`` column is the SFT instruction; the runner wraps it with
@@ -12,7 +12,7 @@ and eval.
 Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
 against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
 (= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
-Curves: after the run, ``finish`` writes the per-step curves from the trainer log (``launch.grpo_curves``).
+Curves: after the run, ``finish`` writes the per-step curves from the trainer log (``launch.engines.grpo_curves``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch import grpo_curves, hf_output
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
+from launch.engines import grpo_curves, hf_output
+from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
 
@@ -67,7 +67,7 @@ class TRLGRPO(Backend):
         return []
 
     def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-        return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.grpo_trl", str(stage.config_path)],
+        return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.engines.trl", str(stage.config_path)],
                          env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
                          num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        raise SystemExit("usage: python -m launch.grpo_trl <stage config.yaml>")
+        raise SystemExit("usage: python -m launch.engines.trl <stage config.yaml>")
     train(yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8")))
 
 

@@ -4,9 +4,9 @@ A stage's input model was written by another Python environment when the previou
 the main environment with transformers 5.6 -> DE in EasyR1's with 4.57 or verl's with another 5.x -> eval in the
 main one again). Before such a stage starts, the driver
 
-1. normalises the input folder when it is a previous stage's output (``launch.hf_compat``; a user's base model
+1. normalises the input folder when it is a previous stage's output (``launch.models.hf_compat``; a user's base model
    folder is never edited), then
-2. runs ``launch.model_probe`` in the writing and in the reading environment and compares: the same token ids
+2. runs ``launch.models.probe`` in the writing and in the reading environment and compares: the same token ids
    and special tokens, and fp32 logits within ``TOLERANCE``. Any difference stops the run with a message that
    names the model, both environments and the largest difference.
 
@@ -20,12 +20,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from launch import hf_compat
-from launch.backend_env import REPO_ROOT, backend_env
-from launch.plan import Plan
+from launch.engines.environment import REPO_ROOT, backend_env
+from launch.models import hf_compat
 from launch.stage import StageFailed, StagePlan
 
 TOLERANCE = 1e-4
@@ -34,11 +34,11 @@ PROBE_TIMEOUT_S = 3600
 
 
 def _probe(python: str, model_dir: str, out: Path, threads: int) -> dict[str, Any]:
-    """Run launch.model_probe in one environment; returns its tensors and metadata."""
+    """Run launch.models.probe in one environment; returns its tensors and metadata."""
     from safetensors import safe_open
 
     try:
-        proc = subprocess.run([python, "-m", "launch.model_probe", model_dir, str(out)], cwd=REPO_ROOT,
+        proc = subprocess.run([python, "-m", "launch.models.probe", model_dir, str(out)], cwd=REPO_ROOT,
                               env={**os.environ, **backend_env(threads, python)}, capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -83,14 +83,15 @@ def check_same_model(stage: str, model_dir: str, writer: str, reader: str, threa
                           f"the model is not the same in the environment that wrote it ({writer}, transformers "
                           f"{versions[writer]}) and in the one that reads it next ({reader}, transformers "
                           f"{versions[reader]}): {'; '.join(problems)}. Nothing was trained on it. If the folder "
-                          f"is yours, `python -m launch.hf_compat <folder>` normalises what is known to differ")
+                          f"is yours, `python -m launch.models.hf_compat <folder>` normalises what is known to differ")
     return {"model": model_dir, "writer": writer, "reader": reader, "transformers": versions,
             "max_logit_difference": worst, "tolerance": TOLERANCE}
 
 
-def ensure_handoff(stage: StagePlan, plan: Plan) -> dict[str, Any] | None:
-    """Normalise and check ``stage``'s input model when another environment wrote it; None when none did."""
-    previous = next((s for s in plan.stages if s.name == stage.input_stage), None)
+def ensure_handoff(stage: StagePlan, stages: Sequence[StagePlan]) -> dict[str, Any] | None:
+    """Normalise and check ``stage``'s input model when another environment wrote it (``stages``: the plan's, one
+    of them wrote it); None when none did."""
+    previous = next((s for s in stages if s.name == stage.input_stage), None)
     writer = previous.python if previous is not None else sys.executable
     if Path(writer) == Path(stage.python):
         return None

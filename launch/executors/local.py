@@ -2,7 +2,7 @@
 
 The driver never trains in-process; it hands every stage to an executor as a :class:`StageJob` (argv + env +
 cwd + log file), so the same plan runs on a laptop and on a cluster. ``make_executor`` picks the executor from
-the recipe's ``cluster`` profile; the Ray executors live in ``launch.ray_executor`` and are imported only when
+the recipe's ``cluster`` profile; the Ray executors live in ``launch.executors.ray`` and are imported only when
 a profile asks for them.
 
 Progress: ``run(job, on_line=...)`` calls ``on_line`` with every line the backend prints (carriage-return
@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from launch.processes import die_with_parent, stream_lines
+from launch.executors.processes import die_with_parent, stream_lines
 from launch.stage import Executor, OnLine, StageFailed, StageJob
 
 
@@ -69,12 +69,12 @@ class LocalExecutor:
 
 
 def make_executor(cluster: Mapping) -> Executor:
-    """The executor for a cluster profile: ``kind`` local here, ray / ray_local from ``launch.ray_executor``."""
+    """The executor for a cluster profile: ``kind`` local here, ray / ray_local from ``launch.executors.ray``."""
     kind = cluster.get("kind", "local")
     if kind == "local":
         return LocalExecutor(cluster)
     if kind in ("ray", "ray_local"):
-        from launch.ray_executor import make_ray_executor
+        from launch.executors.ray import make_ray_executor
 
         return make_ray_executor(cluster)
     raise ValueError(f"unknown cluster kind {kind!r} in the cluster profile; expected local, ray or ray_local")

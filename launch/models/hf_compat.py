@@ -10,7 +10,7 @@ with another 5.x. Left alone, a folder written by one is silently misread by the
   attribute 'keys'``); they become ``PreTrainedTokenizerFast`` (both know it) and ``additional_special_tokens``.
 
 :func:`normalise` edits only these keys, in place, and says what it changed; whether the result really is the
-same model in both environments is what ``launch.handoff`` checks (same tokens, same logits).
+same model in both environments is what ``launch.models.handoff`` checks (same tokens, same logits).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m launch.hf_compat <model folder>   (edits config.json and "
+        raise SystemExit("usage: python -m launch.models.hf_compat <model folder>   (edits config.json and "
                          "tokenizer_config.json in place)")
     for line in normalise(sys.argv[1]) or ["nothing to change"]:
         print(line)

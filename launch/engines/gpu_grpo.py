@@ -1,4 +1,4 @@
-"""What the two GPU GRPO engines' backends (``launch.grpo_easyr1``, ``launch.grpo_verl``) share: ``GPUGRPO``.
+"""What the two GPU GRPO engines' backends (``launch.engines.easyr1``, ``launch.engines.verl``) share: ``GPUGRPO``.
 
 Both take their settings as the recipe's nested config plus the stage's args, always validate after training
 (so both get a validation file), empty their metrics log when they start (so each attempt's log is kept aside
@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from launch.backend_env import REPO_ROOT, backend_env, cluster_shape
-from launch.engine_env import missing_env_hint, run_check
-from launch.reward_probe import write_probe
+from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape, missing_env_hint, run_check
+from launch.engines.reward_probe import write_probe
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
 OVERLONG_HINT = "filter_overlong_prompts drops prompts longer than data.max_prompt_length; raise it in grpo.config"
@@ -171,7 +170,7 @@ class GPUGRPO(Backend):
     (``check_row``, ``row_prompt``), the settings its own checks read when the stage starts, where a resumed
     attempt starts, the merge command, and the metric of its log that is the reward."""
 
-    check_module: str     # the engine's own checks, run in its environment (``launch.easyr1_check`` ...)
+    check_module: str     # the engine's own checks, run in its environment (``launch.engines.easyr1_check`` ...)
     reward_metric: str    # the per-step reward in the engine's metrics log
 
     @abstractmethod

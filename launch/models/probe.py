@@ -1,9 +1,9 @@
 """What one Python environment makes of a model folder: token ids and fp32 logits on a few fixed inputs.
 
-    <env python> -m launch.model_probe <model dir> <out.safetensors>
+    <env python> -m launch.models.probe <model dir> <out.safetensors>
 
 Runs in any of ProUIE's environments (the main one, EasyR1's, verl's) with only torch, transformers and
-safetensors; ``launch.handoff`` runs it in the environment that wrote a model and in the one that reads it next,
+safetensors; ``launch.models.handoff`` runs it in the environment that wrote a model and in the one that reads it next,
 and compares. The inputs are a chat turn with ProUIE's special tokens, an extraction answer and plain text, so a
 changed tokenizer (ids, special tokens) or changed weights, rotary settings or architecture all show.
 The output holds ``ids_<i>`` and ``logits_<i>`` per input, and the tokenizer's special tokens in its metadata.
@@ -45,5 +45,5 @@ def probe(model_dir: str, out_path: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m launch.model_probe <model dir> <out.safetensors>")
+        raise SystemExit("usage: python -m launch.models.probe <model dir> <out.safetensors>")
     probe(sys.argv[1], sys.argv[2])

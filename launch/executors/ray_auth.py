@@ -5,7 +5,7 @@ The driver's token, first found wins: the file named by ``cluster.auth_token_fil
 never holds the token), then Ray's own places, read by Ray's own token loader in Ray's order: ``RAY_AUTH_TOKEN``,
 the file ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``. It travels only in the ``Authorization`` header of the
 Jobs API client (submit, logs, status, stop, list); no job's entrypoint, metadata or runtime_env carries it.
-Code running inside a job (a stage's own ``ray.init()``: EasyR1, ``launch.multinode``) authenticates with the
+Code running inside a job (a stage's own ``ray.init()``: EasyR1, ``launch.executors.multinode``) authenticates with the
 token of the node it runs on: Ray's workers inherit ``RAY_AUTH_MODE`` / ``RAY_AUTH_TOKEN_PATH`` /
 ``RAY_AUTH_TOKEN`` from ``ray start``, so a node started with token authentication passes it on to every job.
 

@@ -21,7 +21,7 @@ Pitfalls handled (notes: upstream-easyr1-verl §0-1):
   checkpoint into a Hugging Face model, copied into the stage's output folder with ``generation_config.json``
   checked to still stop at the base model's EOS ids (older EasyR1 dropped Qwen3's ``<|im_end|>``).
 
-Checks by EasyR1's own code (``launch.easyr1_check``, run in EasyR1's environment): before anything runs, the
+Checks by EasyR1's own code (``launch.engines.easyr1_check``, run in EasyR1's environment): before anything runs, the
 rendered config through ``PPOConfig`` and the reward file through ``AutoRewardManager`` (scores equal to a direct
 call); when the stage starts, its data through ``create_dataloader`` (train and validation). Without the
 environment, validation says what it could not check. The batch rules EasyR1 only enforces once it has GPUs are
@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.backend_env import REPO_ROOT, cluster_shape
-from launch.grpo_engine import GPUGRPO, stage_settings, validate_in_engine
+from launch.engines.environment import REPO_ROOT, cluster_shape
+from launch.engines.gpu_grpo import GPUGRPO, stage_settings, validate_in_engine
 from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
@@ -81,7 +81,7 @@ class EasyR1GRPO(GPUGRPO):
     """DE stages with EasyR1 in its own environment, merged to Hugging Face format after."""
 
     stage_code = ("converters.stages", "rewards.easyr1")  # the code behind the stage's data and reward
-    check_module = "launch.easyr1_check"
+    check_module = "launch.engines.easyr1_check"
     reward_metric = "reward/overall"  # experiment_log.jsonl
 
     def paths(self, stage: StagePlan) -> dict[str, Path]:

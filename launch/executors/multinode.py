@@ -4,10 +4,10 @@ LLaMA-Factory's own Ray mode (``USE_RAY=1``) is GPU-only and fragile in 0.9.5 (s
 multi-node SFT stage runs the documented way instead: the same ``llamafactory-cli train`` on every node with
 ``FORCE_TORCHRUN=1 NNODES NODE_RANK MASTER_ADDR MASTER_PORT NPROC_PER_NODE`` (section 8).
 
-This module is the entrypoint of such a stage's Ray job (``python -m launch.multinode '<spec json>'``, built by
-``launch.ray_executor``). It runs inside the job, where ``RAY_ADDRESS`` points at the cluster and, with token
-authentication, ``ray.init()`` finds the token of the node it runs on (``launch.ray_auth``): it picks the nodes,
-pins one Ray task per node with ``NodeAffinitySchedulingStrategy`` (holding that node's GPUs), runs the
+This module is the entrypoint of such a stage's Ray job (``python -m launch.executors.multinode '<spec json>'``,
+built by ``launch.executors.ray``). It runs inside the job, where ``RAY_ADDRESS`` points at the cluster and, with
+token authentication, ``ray.init()`` finds the token of the node it runs on (``launch.executors.ray_auth``): it
+picks the nodes, pins one Ray task per node with ``NodeAffinitySchedulingStrategy`` (holding that node's GPUs), runs the
 command there as a subprocess with a ``[node R]`` prefix on every output line, and exits non-zero as soon as
 any node fails (the other nodes are cancelled, so the executor can retry the whole stage).
 
@@ -66,7 +66,7 @@ def run_on_node(argv: list[str], env: Mapping[str, str], cwd: str, prefix: str) 
     The child gets its own process group and dies with this worker (prctl), so a cancelled task leaves no
     training behind.
     """
-    from launch.processes import die_with_parent
+    from launch.executors.processes import die_with_parent
 
     proc = subprocess.Popen(
         argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -1,12 +1,12 @@
 """Checks of a rendered verl stage by verl's own code; runs INSIDE the verl environment.
 
-    <.engines/verl/bin/python> -m launch.verl_check --config <stage config.yaml> [--write TREE.yaml] [--data]
+    <.engines/verl/bin/python> -m launch.engines.verl_check --config <stage config.yaml> [--write TREE.yaml] [--data]
         [--reward PROBE.jsonl]
 
 ``config.yaml`` holds ProUIE's settings in verl's key space (nested; a key written ``+name`` is one that
-``ppo_trainer`` does not have, added on purpose as Hydra's ``+`` does). The driver (``launch.grpo_verl``) runs this
+``ppo_trainer`` does not have, added on purpose as Hydra's ``+`` does). The driver (``launch.engines.verl``) runs this
 with the engine's interpreter; it prints one JSON object on the last line of stdout:
-(``launch.engine_check``); any problem makes the exit status 1.
+(``launch.engines.checks``); any problem makes the exit status 1.
 
 - config: verl's ``ppo_trainer`` composed by Hydra from verl's own config files, our settings merged in struct
   mode (a key verl does not have is an error, as on verl's command line), then verl's ``validate_config`` (what
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch.engine_check import PROMPTS_SHOWN, read_probe, run_checks, score_problems
+from launch.engines.checks import PROMPTS_SHOWN, read_probe, run_checks, score_problems
 
 
 def config_dir() -> str:

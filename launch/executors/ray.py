@@ -1,6 +1,6 @@
 """Run pipeline stages as Ray jobs (Ray Jobs API) on an existing cluster or on a throwaway loopback head.
 
-Each :class:`~launch.executor.StageJob` becomes one Ray job whose entrypoint is ``cd <cwd> && exec <argv>``, with
+Each :class:`~launch.executors.local.StageJob` becomes one Ray job whose entrypoint is ``cd <cwd> && exec <argv>``, with
 ``job.env`` (on top of the profile's ``runtime_env.env_vars``) in the job's runtime environment. The job's log is
 followed into ``job.log_path``; its status is polled every ``cluster.poll_interval_s``; a job that fails or is
 stopped from outside is resubmitted up to ``cluster.retries`` times. The driver writes the stage markers (DONE)
@@ -11,16 +11,16 @@ starts a stage and finds a job of that stage still running from a previous (cras
 it if the job was submitted with the same entrypoint, environment and resources (a fingerprint in the job's
 metadata), and stops it and submits a fresh attempt otherwise (the stage's config changed since).
 
-Multi-node stages (``nnodes > 1``): ``multinode="torchrun"`` runs ``python -m launch.multinode`` as the job,
+Multi-node stages (``nnodes > 1``): ``multinode="torchrun"`` runs ``python -m launch.executors.multinode`` as the job,
 which starts one copy per node; ``multinode="ray_driver"`` (EasyR1) runs the command once, and its ``ray.init()``
 joins the cluster through the ``RAY_ADDRESS`` that Ray sets inside every job.
 
 The code, the run dir and the models must be visible at the same path on every node (``cluster.shared_dir``;
 :func:`check_shared_paths` guards this before a stage starts), or shipped with ``cluster.runtime_env``.
 
-Clusters with token authentication: the job client sends the driver's token (``launch.ray_auth``), and a missing
-or wrong one stops the run when the executor is made, before any stage. The loopback head of ``ray_local`` always
-runs with token authentication and a token made for the run, kept in the head's own temp dir.
+Clusters with token authentication: the job client sends the driver's token (``launch.executors.ray_auth``), and a
+missing or wrong one stops the run when the executor is made, before any stage. The loopback head of ``ray_local``
+always runs with token authentication and a token made for the run, kept in the head's own temp dir.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from typing import Any
 
 import psutil
 
-from launch.backend_env import REPO_ROOT, cluster_shape
-from launch.processes import LineSplitter, die_with_parent
-from launch.ray_auth import TOKEN_FILE_KEY, connect, write_run_token
+from launch.engines.environment import REPO_ROOT, cluster_shape
+from launch.executors.processes import LineSplitter, die_with_parent
+from launch.executors.ray_auth import TOKEN_FILE_KEY, connect, write_run_token
 from launch.stage import OnLine, StageFailed, StageJob
 
 HEAD_START_TIMEOUT_S = 120.0
@@ -101,7 +101,7 @@ def job_submission(job: StageJob, cluster: Mapping) -> dict[str, Any]:
     if job.nnodes > 1 and job.multinode == "torchrun":
         spec = {"argv": job.argv, "cwd": job.cwd, "nnodes": job.nnodes, "gpus_per_node": job.num_gpus,
                 "cpus_per_node": job.num_cpus, "master_port": int(cluster.get("master_port") or 29500)}
-        command = ["python", "-m", "launch.multinode", json.dumps(spec, sort_keys=True)]
+        command = ["python", "-m", "launch.executors.multinode", json.dumps(spec, sort_keys=True)]
         resources = {}  # the per-node tasks hold the GPUs; the coordinator only waits
         env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env_vars.get("PYTHONPATH")) if p)
     elif job.nnodes > 1 and job.multinode == "ray_driver":
@@ -135,7 +135,7 @@ class _LogSink:
 
 
 class RayJobExecutor:
-    """Executor (see ``launch.executor.Executor``) that runs each stage as a job on a Ray cluster.
+    """Executor (see ``launch.executors.local.Executor``) that runs each stage as a job on a Ray cluster.
 
     Every request authenticates with the token of ``cluster.auth_token_file`` or of Ray's usual places (the
     ``ray_local`` head's own token for that head); a cluster that refuses it raises ``ValueError`` here.
@@ -274,7 +274,7 @@ def _free_port() -> int:
 class LocalRayHead:
     """A one-machine Ray cluster on 127.0.0.1 only, for one pipeline run (``cluster=ray_local``; tests).
 
-    ``ray start --head --block`` runs under a small watchdog (``python -m launch.ray_executor head``) in its own
+    ``ray start --head --block`` runs under a small watchdog (``python -m launch.executors.ray head``) in its own
     session; stopping the watchdog, or the driver dying, ends every process of that session and removes the
     head's temp dir. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep the node address on loopback (otherwise
     it swaps 127.0.0.1 for the machine's external address and listens on all interfaces).
@@ -314,7 +314,7 @@ class LocalRayHead:
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
         log = open(Path(self.temp_dir) / "head.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.ray_executor", "head", self.temp_dir, *self.argv], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "launch.executors.ray", "head", self.temp_dir, *self.argv], cwd=REPO_ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=partial(die_with_parent, signal.SIGTERM),  # the watchdog ends the head's session
         )

@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.engines.environment import REPO_ROOT, cluster_shape
-from launch.engines.gpu_grpo import GPUGRPO, stage_settings, validate_in_engine
+from launch.engines.environment import REPO_ROOT
+from launch.engines.gpu_grpo import GPUGRPO, validate_in_engine
 from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "easyr1.py"
@@ -93,12 +93,10 @@ class EasyR1GRPO(GPUGRPO):
 
     def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
         """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
-        conf = stage_settings(stage, cfg)
-        nnodes, gpus = cluster_shape(cfg["cluster"])
-        data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
         paths = self.paths(stage)
-        data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
-                    answer_key="answer", override_chat_template=str(paths["chat_template"]), seed=int(cfg["seed"]))
+        conf, gpus = self.common_settings(stage, cfg, answer_key="answer",
+                                          override_chat_template=str(paths["chat_template"]))
+        data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
         actor, rollout, reward = (worker.setdefault(k, {}) for k in ("actor", "rollout", "reward"))
         actor.setdefault("model", {})["model_path"] = stage.input_model
         rollout["n"] = int(stage.rollout_n)
@@ -106,9 +104,7 @@ class EasyR1GRPO(GPUGRPO):
         needed = int(data.get("max_prompt_length", 512)) + int(data.get("max_response_length", 512))
         rollout["max_num_batched_tokens"] = max(int(rollout.get("max_num_batched_tokens", 0)), needed)
         reward.update(reward_function=f"{REWARD_FILE}:compute_score", reward_function_kwargs=dict(stage.reward))
-        trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
-                       experiment_name=f"{cfg['experiment_name']}-{stage.name}",
-                       save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
+        trainer.update(save_checkpoint_path=str(paths["checkpoints"]), find_last_checkpoint=True)
         trainer.pop("load_checkpoint_path", None)
         return conf
 

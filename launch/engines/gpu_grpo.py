@@ -213,6 +213,19 @@ class GPUGRPO(Backend):
     def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
         """The merger's arguments after the environment's Python, and the Hugging Face folder it writes."""
 
+    def common_settings(self, stage: StagePlan, cfg: Mapping[str, Any], **data_keys: Any) -> tuple[dict[str, Any], int]:
+        """The recipe's ``grpo.config`` with the stage's args and the keys both engines name alike: the data files,
+        prompt key (and the engine's ``data_keys``) and seed under ``data``; epochs, cluster shape and experiment
+        name under ``trainer``. Returns the settings and the GPUs per node; ``render`` adds the engine's own keys."""
+        conf = stage_settings(stage, cfg)
+        nnodes, gpus = cluster_shape(cfg["cluster"])
+        paths = self.paths(stage)
+        conf.setdefault("data", {}).update(train_files=str(paths["train"]), val_files=str(paths["val"]),
+                                           prompt_key="prompt", **data_keys, seed=int(cfg["seed"]))
+        conf.setdefault("trainer", {}).update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
+                                              experiment_name=f"{cfg['experiment_name']}-{stage.name}")
+        return conf, gpus
+
     def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
         """One training job on the cluster's GPUs; on several nodes it is the driver of a Ray job."""
         nnodes, gpus = cluster_shape(cfg["cluster"])

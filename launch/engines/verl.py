@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.engines.environment import REPO_ROOT, cluster_shape
-from launch.engines.gpu_grpo import GPUGRPO, merge_config, stage_settings, validate_in_engine
+from launch.engines.environment import REPO_ROOT
+from launch.engines.gpu_grpo import GPUGRPO, merge_config, validate_in_engine
 from launch.stage import StageFailed, StagePlan
 
 REWARD_FILE = REPO_ROOT / "rewards" / "verl.py"
@@ -56,12 +56,8 @@ class VerlGRPO(GPUGRPO):
 
     def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
         """ProUIE's settings of one DE stage in verl's key space (see the module docstring)."""
-        conf = stage_settings(stage, cfg)
-        nnodes, gpus = cluster_shape(cfg["cluster"])
-        data, arr, trainer = (conf.setdefault(k, {}) for k in ("data", "actor_rollout_ref", "trainer"))
-        paths = self.paths(stage)
-        data.update(train_files=str(paths["train"]), val_files=str(paths["val"]), prompt_key="prompt",
-                    seed=int(cfg["seed"]))
+        conf, gpus = self.common_settings(stage, cfg)
+        arr = conf.setdefault("actor_rollout_ref", {})
         model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
         model["path"] = stage.input_model
         rollout["n"] = int(stage.rollout_n)
@@ -69,9 +65,7 @@ class VerlGRPO(GPUGRPO):
                                                            gpus or 1))
         conf.setdefault("reward", {})["custom_reward_function"] = {
             "path": str(REWARD_FILE), "name": "compute_score", "+reward_kwargs": dict(stage.reward)}
-        trainer.update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
-                       experiment_name=f"{cfg['experiment_name']}-{stage.name}",
-                       default_local_dir=str(paths["checkpoints"]), resume_mode="auto")
+        conf["trainer"].update(default_local_dir=str(self.paths(stage)["checkpoints"]), resume_mode="auto")
         return conf
 
     def reward_kwargs(self, conf: Mapping[str, Any]) -> dict[str, Any]:

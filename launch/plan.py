@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,47 @@ from launch.engines.environment import REPO_ROOT, stage_python
 from launch.run_dir import files_stamp, fingerprint
 from launch.stage import Backend, StageFailed, StagePlan
 
-TRAIN_KINDS = ("sft", "grpo")
-STAGE_KEYS = {"sft": {"kind", "style", "mixture", "epochs", "args"},
-              "grpo": {"kind", "task", "count", "epochs", "rollout_n", "style", "args"}}
 EVAL_STAGE = "eval"
+
+
+@dataclass(frozen=True)
+class SFTStageSpec:
+    """The keys of a recipe's SFT stage (``stages.<name>`` with ``kind: sft``) and what they hold."""
+
+    kind: str
+    mixture: dict[str, int]        # exact example counts per task group of data.sources
+    epochs: float
+    style: str = "cm"              # cm (complete targets) | sa (streamlined)
+    args: dict[str, Any] = field(default_factory=dict)  # the backend's own settings
+
+
+@dataclass(frozen=True)
+class GRPOStageSpec:
+    """The keys of a recipe's GRPO stage (``kind: grpo``) and what they hold."""
+
+    kind: str
+    task: str
+    count: int                     # prompts
+    epochs: float
+    rollout_n: int                 # generations per prompt
+    style: str | None = None       # default: the prompt style the model was last trained on
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+STAGE_SPECS: dict[str, type] = {"sft": SFTStageSpec, "grpo": GRPOStageSpec}
+TRAIN_KINDS = tuple(STAGE_SPECS)
+
+
+def schema_keys(schema: type) -> list[str]:
+    """The keys a recipe mapping described by the dataclass ``schema`` may have, sorted."""
+    return sorted(f.name for f in fields(schema))
+
+
+def check_keys(value: Mapping[str, Any], schema: type, where: str, what: str, hint: str = "") -> None:
+    """Refuse the keys of ``value`` that ``schema`` does not have, naming the mapping's path and the known keys."""
+    unknown = sorted(set(value) - set(schema_keys(schema)))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; {what} has {schema_keys(schema)}{hint}")
 
 
 @dataclass
@@ -184,10 +221,8 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         kind = spec.get("kind")
         if kind not in TRAIN_KINDS:
             raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
-        unknown = sorted(set(spec) - STAGE_KEYS[kind])
-        if unknown:
-            raise ValueError(f"stages.{name}: unknown key(s) {unknown}; a {kind} stage has {sorted(STAGE_KEYS[kind])}"
-                             f" (backend settings go under stages.{name}.args)")
+        check_keys(spec, STAGE_SPECS[kind], f"stages.{name}", f"a {kind} stage",
+                   f" (backend settings go under stages.{name}.args)")
         data = _data_request(name, spec, cfg, run["profile"], sources, previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         input_model, input_stage, upstream = _upstream(previous, model)

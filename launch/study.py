@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,30 @@ from rich.console import Console
 from rich.table import Table
 
 from launch.compose import compose_recipe
-from launch.plan import Plan, build_plan
+from launch.plan import Plan, build_plan, check_keys
 
-STUDY_KEYS = {"name", "description", "tables", "common", "variants", "prefer_benchmark", "reference"}
-VARIANT_KEYS = {"overrides", "paper"}
 TABLES = ("table5", "table6", "table7")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """The keys of one variant of a study (``study.variants.<name>``)."""
+
+    overrides: list[str] = field(default_factory=list)  # recipe overrides on top of the command's and ``common``
+    paper: str | None = None                            # the paper's row it stands for
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """The keys of a study (``recipes/study/<name>.yaml``)."""
+
+    name: str
+    variants: dict[str, VariantSpec]
+    description: str = ""
+    tables: list[str] = field(default_factory=list)     # of TABLES
+    common: list[str] = field(default_factory=list)     # overrides of every variant
+    prefer_benchmark: str | None = None                 # evaluated on when its test sets are present
+    reference: str | None = None                        # the variant the others are compared with (default: first)
 
 
 @dataclass
@@ -47,15 +66,11 @@ class Variant:
 
 def check_study(study: Mapping[str, Any]) -> None:
     """Unknown keys, an empty variant list or an unknown table are errors naming the key."""
-    unknown = sorted(set(study) - STUDY_KEYS)
-    if unknown:
-        raise ValueError(f"study: unknown key(s) {unknown}; a study has {sorted(STUDY_KEYS)}")
+    check_keys(study, StudySpec, "study", "a study")
     if not study.get("variants"):
         raise ValueError("study: 'variants' must name at least one variant (name: {overrides: [...]})")
     for name, variant in study["variants"].items():
-        bad = sorted(set(variant or {}) - VARIANT_KEYS)
-        if bad:
-            raise ValueError(f"study.variants.{name}: unknown key(s) {bad}; a variant has {sorted(VARIANT_KEYS)}")
+        check_keys(variant or {}, VariantSpec, f"study.variants.{name}", "a variant")
     bad_tables = [t for t in study.get("tables") or [] if t not in TABLES]
     if bad_tables:
         raise ValueError(f"study.tables: unknown {bad_tables}; known: {list(TABLES)}")

@@ -151,6 +151,16 @@ def test_overriding_a_key_that_does_not_exist_fails_in_composition():
         compose_recipe(["+experiment=smoke", "pipeline.dryrun=true"])
 
 
+def test_pipeline_settings_outside_their_schema_are_named_by_path():
+    """Keys an experiment file or a ``+`` override adds under ``pipeline`` pass Hydra's struct check; the schema
+    (launch.compose.PipelineSettings) refuses them, and values of the wrong type, when the recipe is composed."""
+    with pytest.raises(ValueError, match=r"^pipeline\.eval\.limt: Key 'limt' not in 'EvalSettings'"):
+        compose_recipe(["+experiment=smoke", "+pipeline.eval.limt=3"])
+    with pytest.raises(ValueError, match=r"^pipeline\.keep_checkpoints: Value 'sometimes' is not a valid bool"):
+        compose_recipe(["+experiment=smoke", "pipeline.keep_checkpoints=sometimes"])
+    assert compose_recipe(["+experiment=mini"])["pipeline"]["eval"]["limits"] == {"bundled_semeval": 150}
+
+
 def test_no_experiment_means_missing_values_named():
     with pytest.raises(ValueError, match=r"no value for .*stages.cm_ner.epochs.*\+experiment=smoke"):
         compose_recipe([])

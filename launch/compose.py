@@ -1,22 +1,21 @@
 """Compose a recipe outside the command line (tests, notebooks): the same config run_pipeline.py gets.
 
-The ``pipeline`` settings have a typed schema (``PipelineSettings``): a key it does not have, or a value of the
-wrong type, is an error naming the key's path when the recipe is composed, also where an experiment file (which
-Hydra merges without struct checks) sets it.
+The ``pipeline`` settings have a typed schema (``launch.stage.PipelineSettings``): a key it does not have, or a
+value of the wrong type, is an error naming the key's path when the recipe is composed, also where an experiment
+file (which Hydra merges without struct checks) sets it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf import DictConfig, OmegaConf
 
 from launch.engines.environment import REPO_ROOT
+from launch.stage import pipeline_settings
 
 RECIPES = REPO_ROOT / "recipes"
 
@@ -35,42 +34,6 @@ def cpu_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 OmegaConf.register_new_resolver("cpu_bf16", cpu_bf16, replace=True)
 
 
-@dataclass
-class EvalSettings:
-    """``pipeline.eval``: which models the run evaluates, on what, how much of it."""
-
-    enabled: bool = True
-    benchmark: str = MISSING                   # a benchmark of recipes/benchmark/catalog.yaml
-    models: list[str] = field(default_factory=lambda: ["final"])  # base, a stage's name, final
-    max_new_tokens: Optional[int] = None       # None: eval's default (recipes/eval/default.yaml)
-    limit: Optional[int] = None                # test records per dataset (None: all)
-    limits: dict[str, int] = field(default_factory=dict)  # per dataset, over ``limit``
-    overrides: list[str] = field(default_factory=list)    # key=value entries of recipes/eval/default.yaml
-
-
-@dataclass
-class PipelineSettings:
-    """``pipeline``: the run's folder, its stages, and how it runs them (recipes/config.yaml says what each does)."""
-
-    run_dir: Optional[str] = None
-    order: list[str] = field(default_factory=list)
-    skip: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    keep_checkpoints: bool = False
-    reuse: list[str] = field(default_factory=list)
-    threads: Any = "auto"                      # "auto" or a positive integer (launch.plan.resolve_threads)
-    eval: EvalSettings = field(default_factory=EvalSettings)
-
-
-def check_pipeline(pipeline: Any) -> None:
-    """Refuse a ``pipeline`` key ``PipelineSettings`` does not have, or a value of the wrong type, by its path."""
-    try:
-        OmegaConf.merge(OmegaConf.structured(PipelineSettings), pipeline)
-    except (ConfigKeyError, ValidationError) as err:
-        raise ValueError(f"pipeline.{err.full_key}: {err.msg.splitlines()[0]}; the pipeline settings are "
-                         f"launch.compose.PipelineSettings (recipes/config.yaml)") from None
-
-
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The composed recipe as a plain dict; values left at ??? are a config error naming them, and so is a
     ``pipeline`` setting outside its schema."""
@@ -79,7 +42,7 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"no value for {', '.join(missing)}; choose an experiment (+experiment=smoke or "
                          f"+experiment=prouie_4b) or set them on the command line")
     plain = OmegaConf.to_container(cfg, resolve=True)
-    check_pipeline(plain["pipeline"])
+    pipeline_settings(plain)
     return plain
 
 

@@ -170,7 +170,7 @@ class StageRunner:
         if not has_output(stage):
             raise StageFailed(stage.name, stage.log_path,
                               f"the backend exited 0 but left no model in {stage.output_dir}; read the log")
-        if not cfg["pipeline"].get("keep_checkpoints"):
+        if not self.plan.settings.keep_checkpoints:
             hf_output.remove_checkpoints(stage.output_dir)
         results = {
             "stage": stage.name, "engine": stage.engine, "seconds": round(time.monotonic() - start, 2),
@@ -268,12 +268,12 @@ def execute_plan(plan: Plan, executor: Executor, console: Console | None = None,
     start = time.monotonic()
     validate_plan(plan, dry_run=False)
     validate_seconds = time.monotonic() - start
-    shared = finished_stages([*(plan.cfg["pipeline"].get("reuse") or []), *reuse])
+    shared = finished_stages([*plan.settings.reuse, *reuse])
     runner = StageRunner(plan, executor, console, shared)
     rows = runner.run()
     console.print(summary_table(rows))
     total = time.monotonic() - start
-    full_run = not set(plan.cfg["pipeline"]["skip"]) - {EVAL_STAGE}
+    full_run = not set(plan.settings.skip) - {EVAL_STAGE}
     atomic_write_json(plan.run_dir / SUMMARY, {"validate_seconds": round(validate_seconds, 2), "stages": rows,
                                                "total_seconds": round(total, 2), "full_run": full_run})
     console.print(f"total {total:.0f} s (this invocation; cached stages cost nothing)")

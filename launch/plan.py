@@ -18,7 +18,7 @@ from typing import Any
 from launch.code_stamp import code_stamp
 from launch.engines.environment import REPO_ROOT, stage_python
 from launch.run_dir import files_stamp, fingerprint
-from launch.stage import Backend, StageFailed, StagePlan
+from launch.stage import Backend, PipelineSettings, StageFailed, StagePlan, pipeline_settings
 
 EVAL_STAGE = "eval"
 
@@ -68,6 +68,7 @@ class Plan:
     run_dir: Path
     stages: list[StagePlan]
     cfg: dict[str, Any]
+    settings: PipelineSettings   # cfg["pipeline"], typed
 
 
 BACKENDS = {"llamafactory": "launch.engines.llamafactory:LlamaFactorySFT", "trl": "launch.engines.trl:TRLGRPO",
@@ -201,20 +202,21 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     from converters.format import get_profile
 
     _check_names(cfg)
+    settings = pipeline_settings(cfg)
     run_dir = resolve_run_dir(cfg)
     sources = expand_sources(cfg["data"]["sources"])
-    skip = set(cfg["pipeline"]["skip"])
+    skip = set(settings.skip)
     model = resolve_model(str(cfg["model"]["name_or_path"]))
     template_of(str(cfg["model"]["template"]))  # an unknown template is a config error, before anything else
     run = {"profile": get_profile(cfg["format_profile"]).name, "template": str(cfg["model"]["template"]),
-           "threads": resolve_threads(cfg["pipeline"].get("threads", "auto"))}
-    reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in cfg["pipeline"]["order"]
+           "threads": resolve_threads(settings.threads)}
+    reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in settings.order
                                        if n not in skip) else None
     # per plan: stages share entry modules, and edits between plans count
     stamp = functools.cache(lambda entries: code_stamp(entries, REPO_ROOT))
     previous: StagePlan | None = None
     stages: list[StagePlan] = []
-    for name in cfg["pipeline"]["order"]:
+    for name in settings.order:
         if name in skip:
             continue
         spec = dict(cfg["stages"][name])
@@ -239,7 +241,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
                                         stage.stage_dir)
         stages.append(stage)
         previous = stage
-    if cfg["pipeline"]["eval"]["enabled"] and EVAL_STAGE not in skip:
+    if settings.eval.enabled and EVAL_STAGE not in skip:
         trained = {s.name: s for s in stages}
         last = stages[-1] if stages else None
         for name, evaluated, source in eval_targets(cfg, stages):
@@ -257,7 +259,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
                                              "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
                                              "input": upstream}, run_dir, stage.stage_dir)
             stages.append(stage)
-    return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg))
+    return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg), settings=settings)
 
 
 def eval_targets(cfg: Mapping[str, Any], trained: list[StagePlan]) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 A leaf module (it imports nothing of the launcher), so the planner, the driver, the backends and the executors all
 depend on it and not on each other:
 
+- ``PipelineSettings``: the recipe's ``pipeline`` group, typed (``pipeline_settings``), as every part reads it;
 - ``StagePlan``: one stage of a run as the planner resolved it (paths, config, fingerprint, run-wide settings);
 - ``StageJob``: one command of a stage and the resources it needs; ``StageFailed``: why a stage stopped;
 - ``Backend``: what an engine (LLaMA-Factory SFT, TRL / EasyR1 / verl GRPO, eval) does for a stage. Engines
@@ -12,13 +13,53 @@ depend on it and not on each other:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Optional, Protocol
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 OnLine = Callable[[str], None]
 OUTPUT = "output"  # a stage folder's model (or report) folder: the next stage's input, what DONE's sha256 covers
+
+
+@dataclass
+class EvalSettings:
+    """``pipeline.eval``: which models the run evaluates, on what, how much of it."""
+
+    enabled: bool = True
+    benchmark: str = MISSING                   # a benchmark of recipes/benchmark/catalog.yaml
+    models: list[str] = field(default_factory=lambda: ["final"])  # base, a stage's name, final
+    max_new_tokens: Optional[int] = None       # None: eval's default (recipes/eval/default.yaml)
+    limit: Optional[int] = None                # test records per dataset (None: all)
+    limits: Optional[dict[str, int]] = None    # per dataset, over ``limit``
+    overrides: list[str] = field(default_factory=list)    # key=value entries of recipes/eval/default.yaml
+
+
+@dataclass
+class PipelineSettings:
+    """``pipeline``: the run's folder, its stages, and how it runs them (recipes/config.yaml says what each does)."""
+
+    run_dir: Optional[str] = None
+    order: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    keep_checkpoints: bool = False
+    reuse: list[str] = field(default_factory=list)
+    threads: Any = "auto"                      # "auto" or a positive integer (launch.plan.resolve_threads)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+
+def pipeline_settings(cfg: Mapping[str, Any]) -> PipelineSettings:
+    """A recipe's ``pipeline`` as a typed object (the schema's defaults for keys the recipe leaves out); a key
+    ``PipelineSettings`` does not have, or a value of the wrong type, is an error naming its path."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(PipelineSettings), cfg["pipeline"]))
+    except (ConfigKeyError, ValidationError) as err:
+        raise ValueError(f"pipeline.{err.full_key}: {err.msg.splitlines()[0]}; the pipeline settings are "
+                         f"launch.stage.PipelineSettings (recipes/config.yaml)") from None
 
 
 @dataclass

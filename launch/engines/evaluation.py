@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
-from launch.stage import Backend, StageJob, StagePlan
+from launch.stage import Backend, StageJob, StagePlan, pipeline_settings
 
 REPORT = "report.json"
 DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
@@ -37,17 +37,17 @@ class Evaluation(Backend):
         from omegaconf import OmegaConf
         from omegaconf.errors import ConfigKeyError
 
-        settings = cfg["pipeline"]["eval"]
+        settings = pipeline_settings(cfg).eval
         defaults = OmegaConf.load(DEFAULTS)
         defaults.pop("hydra", None)
-        config = {"benchmark": settings["benchmark"], "model": stage.input_model, "out_dir": str(stage.output_dir),
+        config = {"benchmark": settings.benchmark, "model": stage.input_model, "out_dir": str(stage.output_dir),
                   "template": stage.template, "style": stage.spec.get("style", "sa"), "profile": stage.profile}
         for key in ("max_new_tokens", "limit", "limits"):
-            if settings.get(key) is not None:
-                config[key] = settings[key]
+            if getattr(settings, key) is not None:
+                config[key] = getattr(settings, key)
         OmegaConf.set_struct(defaults, True)
         OmegaConf.set_struct(defaults.limits, False)  # its keys are the benchmark's datasets
-        overrides = list(settings.get("overrides") or [])
+        overrides = list(settings.overrides)
         malformed = [o for o in overrides if "=" not in str(o)]
         if malformed:
             raise ValueError(f"pipeline.eval.overrides: {malformed[0]!r} is not key=value")

@@ -153,7 +153,7 @@ def test_overriding_a_key_that_does_not_exist_fails_in_composition():
 
 def test_pipeline_settings_outside_their_schema_are_named_by_path():
     """Keys an experiment file or a ``+`` override adds under ``pipeline`` pass Hydra's struct check; the schema
-    (launch.compose.PipelineSettings) refuses them, and values of the wrong type, when the recipe is composed."""
+    (launch.stage.PipelineSettings) refuses them, and values of the wrong type, when the recipe is composed."""
     with pytest.raises(ValueError, match=r"^pipeline\.eval\.limt: Key 'limt' not in 'EvalSettings'"):
         compose_recipe(["+experiment=smoke", "+pipeline.eval.limt=3"])
     with pytest.raises(ValueError, match=r"^pipeline\.keep_checkpoints: Value 'sometimes' is not a valid bool"):

@@ -86,6 +86,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "rewards/config.py": ("tests/rewards/test_config.py", "tests/rewards/test_sfr.py",
                           "tests/rewards/test_adapters.py"),
     "eval/metrics.py": ("tests/eval/test_metrics.py", "tests/eval/test_seqeval.py"),
+    "eval/counts.py": ("tests/eval/test_metrics.py", "tests/eval/test_seqeval.py", "tests/eval/test_bootstrap.py"),
     "eval/instructuie.py": ("tests/eval/test_instructuie_differential.py", "tests/eval/test_metrics.py"),
     "launch/run_dir.py": ("tests/launch/test_run_dir.py",),
     "launch/code_stamp.py": ("tests/launch/test_code_stamp.py",

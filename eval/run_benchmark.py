@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from converters.chat import stop_tokens
 from converters.lengths import output_lengths, percentile_buckets
 from converters.readers import ReadLog
-from eval.benchmarks import BenchmarkDataset, resolve
+from eval.benchmarks import BenchmarkDataset, check_limits, resolve
 from eval.instructuie import average
 from eval.intervals import dataset_interval, interval_of, metric_replicates, records_id, settings
 from eval.label_check import label_warnings, manifest_paths, run_manifests, trained_labels
@@ -88,6 +88,7 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     out_dir = Path(cfg["out_dir"])
     datasets = resolve(cfg["benchmark"])
+    check_limits(cfg["benchmark"], cfg.get("limits"))  # before the model loads
     if generator is None and cfg["backend"] in ("transformers", "vllm"):
         generator = make_generator(cfg["model"], cfg["template"], cfg["backend"], cfg["max_new_tokens"],
                                    cfg.get("device"))
@@ -95,10 +96,6 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     manifests = manifest_paths(cfg["train_manifests"]) if cfg.get("train_manifests") else run_manifests(cfg["model"])
     trained = trained_labels(manifests)
     limits = dict(cfg.get("limits") or {})
-    unknown = sorted(set(limits) - {ds.key for ds in datasets})
-    if unknown:
-        raise ValueError(f"limits: {unknown[0]!r} is not a dataset of benchmark {cfg['benchmark']!r} "
-                         f"(its datasets: {', '.join(ds.key for ds in datasets)})")
     results, raw_lengths = [], {}
     for ds in datasets:
         read_log = ReadLog()

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval.benchmarks import check_limits
 from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
 from launch.stage import Backend, StageJob, StagePlan, pipeline_settings
 
@@ -56,7 +57,12 @@ class Evaluation(Backend):
         except ConfigKeyError as err:
             raise ValueError(f"pipeline.eval.overrides: {err.msg.splitlines()[0]}; keys are those of "
                              f"recipes/eval/default.yaml") from None
-        return OmegaConf.to_container(merged, resolve=True)
+        rendered = OmegaConf.to_container(merged, resolve=True)
+        try:
+            check_limits(rendered["benchmark"], rendered.get("limits"))
+        except ValueError as err:
+            raise ValueError(f"pipeline.eval.{err}") from None
+        return rendered
 
     def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
         return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(stage.threads), cwd=str(REPO_ROOT),

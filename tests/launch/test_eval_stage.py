@@ -51,6 +51,18 @@ def test_eval_limits_per_dataset_reach_the_config(tmp_path, tiny_model_dir):
     assert [d["n"] for d in report["datasets"]] == [3]
 
 
+def test_a_limit_naming_a_dataset_outside_the_benchmark_stops_the_plan(tmp_path):
+    """A SemEval limit (as the mini recipe has) with an NER-only benchmark: refused at planning, before any stage
+    trains, not by the eval stage after them."""
+    cfg = compose_recipe(["+experiment=smoke", "pipeline.eval.benchmark=smoke_ner",
+                          "+pipeline.eval.limits.bundled_semeval=150"])
+    cfg["pipeline"]["run_dir"] = str(tmp_path)
+    with pytest.raises(ValueError, match=r"pipeline.eval.limits: 'bundled_semeval' is not a dataset of benchmark "
+                                         r"'smoke_ner' \(its datasets: bundled_ncbi, "):
+        build_plan(cfg)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_eval_overrides_are_checked_against_the_eval_config(tmp_path):
     with pytest.raises(ValueError, match=r"pipeline.eval.overrides:.*batchsize"):
         eval_only_plan(tmp_path, ["batchsize=1"])

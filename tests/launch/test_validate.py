@@ -161,7 +161,8 @@ def test_mini_recipe_is_accepted_by_llamafactory_and_trl_as_planned(tmp_path, ti
         args = GRPOConfig(**stage.config["trainer"])
         assert (args.num_generations, args.max_completion_length) == (stage.rollout_n, 96)
     evals = [s for s in plan.stages if s.name.startswith("eval")]
-    assert len(evals) == 4 and all(s.config["limits"] == {"bundled_semeval": 150} for s in evals)
+    assert [s.name for s in evals] == ["eval_cm_all", "eval_sa", "eval"]  # not the base model: see the recipe
+    assert all(s.config["limits"] == {"bundled_semeval": 150} for s in evals)
 
 
 @pytest.mark.parametrize(("engine", "entry"), [("easyr1", "verl.trainer.main config="),

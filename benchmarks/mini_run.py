@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -24,18 +23,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.publish import machine, stage_time_rows  # noqa: E402
 from eval import progression  # noqa: E402
 
 COMMAND = ["launch/run_pipeline.py", "+experiment=mini"]
 METRICS = [m for m, _ in progression.METRICS]
-
-
-def machine() -> dict[str, object]:
-    import torch
-
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine()}
 
 
 TIME_TARGET = 20 * 60  # seconds, the whole command from a warm cache on 2 cores
@@ -73,8 +65,8 @@ def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
              + ", ".join(f"{k} `{v}`" for k, v in hashes.items()), "",
              "## Wall time of the invocation that ran the stages", "", "| stage | status | seconds |",
              "| --- | --- | ---: |"]
-    lines += [f"| {r['stage']} | {r.get('status', '')} | {r.get('seconds', 0):.0f} |" for r in summary["stages"]]
-    stages = sum(r.get("seconds", 0) for r in summary["stages"])
+    rows, stages = stage_time_rows(summary)
+    lines += rows
     if wall is not None:
         lines.append(f"| **total (this command)** | | {wall:.0f} |")
     lines.append(f"| **sum of the stages** | | {stages:.0f} |")

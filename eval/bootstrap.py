@@ -42,9 +42,10 @@ def _strata(strata: Sequence[ArrayLike]) -> list[np.ndarray]:
     return arrays
 
 
-def estimate(strata: Sequence[ArrayLike]) -> float:
-    """The score itself: the mean over datasets of each dataset's micro-F1."""
-    return float(np.mean([micro_f1(s.sum(axis=0)) for s in _strata(strata)]))
+def estimate(strata: Sequence[ArrayLike], weights: Sequence[float] | None = None) -> float:
+    """The score itself: the mean over datasets of each dataset's micro-F1 (weighted by ``weights``: a rate pooled
+    over datasets weighs each by its size)."""
+    return float(np.average([micro_f1(s.sum(axis=0)) for s in _strata(strata)], weights=weights))
 
 
 def _resampled_totals(counts: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,11 +63,14 @@ def _resampled_totals(counts: np.ndarray, n_resamples: int, rng: np.random.Gener
     return np.concatenate(out)
 
 
-def replicates(strata: Sequence[ArrayLike], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> np.ndarray:
+def replicates(strata: Sequence[ArrayLike], n_resamples: int = N_RESAMPLES, seed: int = SEED,
+               weights: Sequence[float] | None = None) -> np.ndarray:
     """The score of every resample, ``(n_resamples,)``: records resampled within each dataset (stratum), the
-    per-dataset F1s averaged. Same seed and same stratum sizes: same resamples (what pairs two models)."""
+    per-dataset F1s averaged (weighted as in :func:`estimate`). Same seed and same stratum sizes: same resamples
+    (what pairs two models)."""
     rng = np.random.default_rng(seed)
-    return np.mean([micro_f1(_resampled_totals(s, n_resamples, rng)) for s in _strata(strata)], axis=0)
+    return np.average([micro_f1(_resampled_totals(s, n_resamples, rng)) for s in _strata(strata)], axis=0,
+                      weights=weights)
 
 
 def percentile_interval(values: ArrayLike, level: float = LEVEL) -> tuple[float, float]:

@@ -62,6 +62,27 @@ def metric_replicates(datasets: Sequence[Mapping[str, Any]], scorer: str, task: 
                       tuple((d["key"], d.get("records_id"), len(s)) for d, s in zip(rows, strata)))
 
 
+def rate_replicates(datasets: Sequence[Mapping[str, Any]], key: str, n_resamples: int = bootstrap.N_RESAMPLES,
+                    seed: int = bootstrap.SEED) -> Replicates | None:
+    """The replicates of a validity rate (``parsed_rate``, ``valid_rate``) pooled over ``datasets`` (a report's
+    ``datasets``, each weighted by its size, as the rate itself), records resampled within each dataset.
+
+    A record counts ``(1, 1, 1)`` when it passes and ``(0, 1, 1)`` when not, so its stratum's micro-F1 is the rate.
+    The reports keep a rate and a size per dataset, not which records passed: that decides the interval, not the
+    pairing, so two models' rates get an interval each and no paired difference (``records`` holds no ids)."""
+    rows = [d for d in datasets if d["validity"]["n"]]
+    if not rows:
+        return None
+    strata = []
+    for d in rows:
+        n = d["validity"]["n"]
+        passed = round(d["validity"][key] * n)
+        strata.append(np.array([(1.0, 1.0, 1.0)] * passed + [(0.0, 1.0, 1.0)] * (n - passed)))
+    sizes = [len(s) for s in strata]
+    return Replicates(bootstrap.estimate(strata, sizes), bootstrap.replicates(strata, n_resamples, seed, sizes),
+                      tuple((d["key"], None, n) for d, n in zip(rows, sizes)))
+
+
 def mean_of(parts: Sequence[Replicates | None]) -> Replicates | None:
     """The mean of several scores of the same records (EE: trigger and argument F1), resample by resample."""
     if not parts or any(p is None for p in parts) or len({p.records for p in parts}) != 1:

@@ -36,14 +36,15 @@ FILES = {"json": "progression.json", "markdown": "progression.md", "plot": "prog
 FINAL_STAGE = "eval"  # launch.plan.EVAL_STAGE: the eval stage of the final model
 
 
-def _validity(report: Mapping[str, Any]) -> dict[str, float]:
-    """Parsed and valid rates over every prediction of the report (datasets weighted by their size)."""
-    n = sum(d["validity"]["n"] for d in report["datasets"])
+VALIDITY = {"parsed": "parsed_rate", "valid": "valid_rate"}
 
-    def rate(key: str) -> float:
-        return sum(d["validity"][key] * d["validity"]["n"] for d in report["datasets"]) / n if n else 0.0
 
-    return {"parsed": rate("parsed_rate"), "valid": rate("valid_rate")}
+def _validity(report: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, list[float] | None]]:
+    """Parsed and valid rates over every prediction of the report (datasets weighted by their size), and their
+    95 % bootstrap intervals (``eval.intervals.rate_replicates``)."""
+    reps = {name: intervals.rate_replicates(report["datasets"], key) for name, key in VALIDITY.items()}
+    return ({name: r.estimate if r else 0.0 for name, r in reps.items()},
+            {name: intervals.interval_of(r) for name, r in reps.items()})
 
 
 def metric_replicates(report: Mapping[str, Any], scorer: str, metric: str) -> Replicates | None:
@@ -70,20 +71,17 @@ def progression(evaluated: Sequence[tuple[str, str | Path, bool]], full_run: boo
     for label, path, final in evaluated:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
         reps.append({s: {m: metric_replicates(report, s, m) for m, _ in METRICS} for s in SCORERS})
+        validity, validity_intervals = _validity(report)
         row = {"model": label, "final": final, "report": str(path), "benchmark": report["benchmark"],
                "scores": {s: {m: report["averages"].get(f"{m}/{s}") for m, _ in METRICS} for s in SCORERS},
                "intervals": {s: {m: intervals.interval_of(r) for m, r in reps[-1][s].items()} for s in SCORERS},
-               "validity": _validity(report), "length_unit": report["length_unit"],
+               "validity": validity, "validity_intervals": validity_intervals, "length_unit": report["length_unit"],
                "lengths": {t: report["lengths"][t] for t in ("re", "ee") if t in report["lengths"]}}
         if rows:
             row["vs_previous"] = {"model": rows[-1]["model"], **_differences(reps[-1], reps[-2])}
             row["vs_first"] = {"model": rows[0]["model"], **_differences(reps[-1], reps[0])}
         rows.append(row)
     return {"rows": rows, "full_run": full_run, "bootstrap": intervals.settings()}
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def _table5_key(row: Mapping[str, Any], full_run: bool) -> str | None:
@@ -107,8 +105,8 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
     for row in rows:
         spans = row.get("intervals") or {}
         cells = [score_cell(row["scores"][s][m], (spans.get(s) or {}).get(m)) for m, _ in METRICS for s in SCORERS]
-        lines.append(f"| {row['model']} | " + " | ".join(cells) +
-                     f" | {_pct(row['validity']['parsed'])} | {_pct(row['validity']['valid'])} |")
+        rates = [score_cell(row["validity"][k], (row.get("validity_intervals") or {}).get(k)) for k in VALIDITY]
+        lines.append(f"| {row['model']} | " + " | ".join(cells + rates) + " |")
     lines += differences_table(rows)
     table5 = paper.get("table5_ablation", {})
     t5 = [(row, TABLE5_ROWS[key]) for row in rows if (key := _table5_key(row, data["full_run"])) is not None]

@@ -69,3 +69,27 @@ def test_models_scored_on_other_records_or_old_reports_get_no_interval(tmp_path:
     assert f"| old | {score_cell(old['scores']['strict']['ner'])} | " in md  # the number alone
     assert "| other | base | – | – |" in md
     assert "| ProUIE (CM+SA+DE) | old | " + score_cell(old["scores"]["instructuie"]["ner"]) + " | – |" in md
+
+
+def test_the_validity_rates_carry_the_interval_of_a_proportion_pooled_over_datasets(tmp_path: Path) -> None:
+    """Against scipy's stratified bootstrap of the pooled rate (same seed: same resamples) and the closed form."""
+    from scipy import stats
+
+    sizes, valid = (200, 50), (120, 45)  # 60 % and 90 %: pooled 165/250 = 66 %, not the 75 % mean of the two
+    report = json.loads(write_report(tmp_path / "r.json", BASE).read_text())
+    report["datasets"] = [{**report["datasets"][0], "key": f"d{i}",
+                           "validity": {"n": n, "parsed_rate": 1.0, "valid_rate": k / n}}
+                          for i, (n, k) in enumerate(zip(sizes, valid))]
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    row = progression([("final", tmp_path / "r.json", True)])["rows"][0]
+    assert row["validity"] == pytest.approx({"parsed": 1.0, "valid": 165 / 250})
+    assert row["validity_intervals"]["parsed"] == [1.0, 1.0]
+    flags = [np.array([1.0] * k + [0.0] * (n - k)) for n, k in zip(sizes, valid)]
+    res = stats.bootstrap(tuple(flags), lambda a, b, axis=-1: (a.sum(axis) + b.sum(axis)) / 250, n_resamples=1000,
+                          method="percentile", vectorized=True, rng=np.random.default_rng(bootstrap.SEED))
+    low, high = row["validity_intervals"]["valid"]
+    assert (low, high) == pytest.approx((res.confidence_interval.low, res.confidence_interval.high), abs=1e-12)
+    se = np.sqrt(sum(k / n * (1 - k / n) * n for n, k in zip(sizes, valid))) / 250  # stratified binomial
+    assert high - low == pytest.approx(2 * 1.96 * se, rel=0.12)
+    md = markdown(progression([("final", tmp_path / "r.json", True)]), paper={})
+    assert f"| {score_cell(1.0, [1.0, 1.0])} | {score_cell(165 / 250, [low, high])} |" in md

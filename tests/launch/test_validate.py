@@ -139,15 +139,20 @@ def test_smoke_trl_configs_build_a_real_grpo_config(tmp_path):
         assert args.generation_batch_size % args.num_generations == 0
 
 
-def test_mini_recipe_is_accepted_by_llamafactory_and_trl_as_planned(tmp_path, tiny_model_dir):
-    """The README's main recipe through the engines' own parsers (SmolLM2 swapped for the cached tiny model, so
-    nothing is fetched: the parsers read the settings, not the weights)."""
+@pytest.mark.parametrize(("experiment", "limits", "grpo"), [
+    ("mini", {"bundled_semeval": 150}, (2e-6, "linear")),
+    ("repro_small", {"bundled_semeval": 150, "bundled_phee": 100}, (1e-5, "constant")),
+])
+def test_mini_recipes_are_accepted_by_llamafactory_and_trl_as_planned(tmp_path, tiny_model_dir, experiment, limits,
+                                                                       grpo):
+    """The README's main recipe and repro_small through the engines' own parsers (SmolLM2 swapped for the cached
+    tiny model, so nothing is fetched: the parsers read the settings, not the weights)."""
     from llamafactory.hparams import get_train_args
     from trl import GRPOConfig
 
     from launch.compose import cpu_bf16
 
-    plan = build_plan(compose_recipe(["+experiment=mini", f"pipeline.run_dir={tmp_path}",
+    plan = build_plan(compose_recipe([f"+experiment={experiment}", f"pipeline.run_dir={tmp_path}",
                                       f"model.name_or_path={tiny_model_dir}"]))
     notes = validate_plan(plan, dry_run=True)
     assert set(notes) == {s.name for s in plan.stages}
@@ -160,9 +165,10 @@ def test_mini_recipe_is_accepted_by_llamafactory_and_trl_as_planned(tmp_path, ti
     for stage in plan.stages[4:7]:
         args = GRPOConfig(**stage.config["trainer"])
         assert (args.num_generations, args.max_completion_length) == (stage.rollout_n, 96)
+        assert (args.learning_rate, args.lr_scheduler_type.value) == grpo
     evals = [s for s in plan.stages if s.name.startswith("eval")]
     assert [s.name for s in evals] == ["eval_cm_all", "eval_sa", "eval"]  # not the base model: see the recipe
-    assert all(s.config["limits"] == {"bundled_semeval": 150} for s in evals)
+    assert all(s.config["limits"] == limits for s in evals)
 
 
 @pytest.mark.parametrize(("engine", "entry"), [("easyr1", "verl.trainer.main config="),

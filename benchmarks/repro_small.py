@@ -1,0 +1,188 @@
+"""Paper Tables 5, 6 and 7 at laptop scale, run and published by one command (issue #22).
+
+    python benchmarks/repro_small.py                   # run (or resume) both studies, then publish docs/repro_small/
+    python benchmarks/repro_small.py --publish-only    # publish the finished studies again
+
+Runs ``+experiment=repro_small +study=table5`` (full, w/o SA, w/o DE, CM only; Table 6 from the same evaluations),
+then ``+study=table7`` (SFR, coarse-only, fine-only) with the table5 study's full run in ``pipeline.reuse``, so CM,
+SA and the SFR variant's DE stages and final evaluation are linked, not recomputed. Publishing copies each study's
+report (``study.md``, ``study.json``, the PNGs), the full run's progression table and plot, and every DE stage's
+curves, and writes ``RUN.md``: the commands, the machine, the wall time of every stage, each DE stage's reward trend
+with its interval, and issue #22's targets checked (measured here, never asserted in a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.publish import machine, stage_time_rows  # noqa: E402
+from eval import progression  # noqa: E402
+
+EXPERIMENT = "repro_small"
+STUDIES = ("table5", "table7")
+TIME_TARGET = 150 * 60  # seconds: both studies on 2 cores (issue #22)
+# issue #22: the final model's strict micro-F1 (%) on the in-domain test records
+F1_TARGETS = {"ner": 30.0, "re": 20.0, "ee_trigger": 50.0, "ee_argument": 35.0}
+
+
+def commands(runs: Path) -> dict[str, list[str]]:
+    """The pipeline command of each study; table7 reuses the table5 study's full run."""
+    table5 = runs / f"{EXPERIMENT}+study-table5"
+    return {"table5": ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", "+study=table5",
+                       f"pipeline.run_dir={table5}"],
+            "table7": ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", "+study=table7",
+                       f"pipeline.run_dir={runs / f'{EXPERIMENT}+study-table7'}",
+                       f"pipeline.reuse=[{table5 / 'full'}]"]}
+
+
+def _rel(path: str | Path) -> str:
+    return os.path.relpath(path, REPO)
+
+
+def _variants(study_dir: Path) -> dict[str, Path]:
+    """The variant run folders of a finished study, in the study's order."""
+    data = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
+    return {name: Path(v["run_dir"]) for name, v in data["variants"].items()}
+
+
+def copy_study(study_dir: Path, out: Path) -> None:
+    """The study's report into ``out``, its run folders named relative to the repository."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
+    for v in data["variants"].values():
+        v["run_dir"] = _rel(v["run_dir"])
+    (out / "study.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    for path in [study_dir / "study.md", *sorted(study_dir.glob("*.png"))]:
+        shutil.copyfile(path, out / path.name)
+
+
+def de_stages(study_dirs: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """Every DE stage that trained, once (a linked stage is the one it links to), with the variant that ran it."""
+    seen: set[Path] = set()
+    found = []
+    for study, study_dir in study_dirs.items():
+        for variant, run_dir in _variants(study_dir).items():
+            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            for row in summary["stages"]:
+                if not row.get("curves"):
+                    continue
+                real = (run_dir / row["stage"]).resolve()
+                if real not in seen:
+                    seen.add(real)
+                    found.append({"study": study, "variant": variant, "stage": row["stage"], "dir": real,
+                                  "trend": row.get("reward_trend")})
+    return found
+
+
+def _trend_cells(trend: Mapping[str, Any] | None) -> tuple[str, bool]:
+    """``first | last | gain [interval]`` of a reward trend, and whether the gain's interval lies above 0."""
+    if not trend:
+        return "– | – | –", False
+    ci = trend.get("gain_ci95")
+    span = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+    return (f"{trend['first_mean']:+.3f} | {trend['last_mean']:+.3f} | {trend['gain']:+.3f}{span}",
+            bool(ci) and ci[0] > 0)
+
+
+def _f1_target_lines(final: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for metric, target in F1_TARGETS.items():
+        score = final["scores"]["strict"][metric]
+        span = (final["intervals"]["strict"] or {}).get(metric)
+        ours = "–" if score is None else f"{100 * score:.2f}"
+        if span:
+            ours += f" [{100 * span[0]:.2f}, {100 * span[1]:.2f}]"
+        ok = score is not None and 100 * score >= target
+        lines.append(f"- {metric}: final {ours} vs at least {target:.0f} -> {'PASS' if ok else 'FAIL'}")
+    return lines
+
+
+def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
+    """``docs/repro_small/``: both studies' reports, the full run's progression, the DE curves and ``RUN.md``."""
+    study_dirs = {s: runs / f"{EXPERIMENT}+study-{s}" for s in STUDIES}
+    for study, study_dir in study_dirs.items():
+        copy_study(study_dir, out / study)
+    full = _variants(study_dirs["table5"])["full"]
+    data = progression.from_summary(full)
+    progression.write({**data, "rows": [{**r, "report": _rel(r["report"])} for r in data["rows"]]}, out)
+    curves = out / "curves"
+    curves.mkdir(exist_ok=True)
+    lines = ["# repro_small: paper Tables 5, 6 and 7 at laptop scale, as published", "",
+             "Command: `python benchmarks/repro_small.py`, which runs (from a warm cache: SmolLM2 already converted)",
+             "", *[f"    python {' '.join(c)}".replace(str(REPO) + "/", "") for c in commands(runs).values()], "",
+             f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
+             "Reports: [table5/study.md](table5/study.md) (Tables 5 and 6), [table7/study.md](table7/study.md), "
+             "the full run's progression [progression.md](progression.md); what they show: [NOTES.md](NOTES.md) "
+             "(written by hand, not regenerated).", "", "## Wall time of every stage", ""]
+    total = 0.0
+    for study, study_dir in study_dirs.items():
+        wall = f", the command {walls[study]:.0f} s" if walls and study in walls else ""
+        lines += [f"### {study}{wall}", "", "| variant | stage | status | seconds |", "| --- | --- | --- | ---: |"]
+        for variant, run_dir in _variants(study_dir).items():
+            rows, seconds = stage_time_rows(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+            lines += [f"| {variant} {row}" for row in rows]
+            total += seconds
+        lines.append("")
+    lines += ["Status `linked`/`cached`: the stage was found finished (in an earlier variant or the reused run) and "
+              "costs its check only; the seconds of a linked stage are those of the run that computed it.", "",
+              "## DE: reward over the steps of each stage", "",
+              "Mean reward of the first and last 20 % of optimizer steps, their difference and its 95 % Welch "
+              "interval over per-step means (launch/engines/grpo_curves.py); curves per stage in `curves/`.", "",
+              "| study | variant | stage | steps | first | last | last - first [95 %] | curves |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    rising = []
+    for de in de_stages(study_dirs):
+        name = f"{de['variant']}-{de['stage']}"
+        for suffix in ("json", "png"):
+            source = de["dir"] / f"curves.{suffix}"
+            if source.is_file():
+                shutil.copyfile(source, curves / f"{name}.{suffix}")
+        cells, up = _trend_cells(de["trend"])
+        rising.append(up)
+        steps = (de["trend"] or {}).get("steps", "–")
+        lines.append(f"| {de['study']} | {de['variant']} | {de['stage']} | {steps} | {cells} | "
+                     f"[{name}.png](curves/{name}.png) |")
+    final = next(r for r in data["rows"] if r["final"])
+    seconds = sum(walls.values()) if walls else total
+    what = "the two commands" if walls else "sum of the stages that ran; republished"
+    lines += ["", "## Targets (issue #22)", "", *_f1_target_lines(final),
+              f"- DE reward rises (interval of last - first above 0): {sum(rising)} of {len(rising)} stages -> "
+              f"{'PASS' if rising and all(rising) else 'FAIL'}",
+              f"- time: {seconds:.0f} s ({what}) vs at most {TIME_TARGET} s -> "
+              f"{'PASS' if seconds <= TIME_TARGET else 'FAIL'}"]
+    (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "RUN.md"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default=str(REPO / "runs"), help="where the two study folders go")
+    parser.add_argument("--out", default=str(REPO / "docs" / EXPERIMENT))
+    parser.add_argument("--publish-only", action="store_true")
+    args = parser.parse_args(argv)
+    runs = Path(args.runs).resolve()
+    walls: dict[str, float] | None = None
+    if not args.publish_only:
+        walls = {}
+        for study, command in commands(runs).items():
+            start = time.monotonic()
+            subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+            walls[study] = time.monotonic() - start
+    print(publish(runs, Path(args.out), walls).read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

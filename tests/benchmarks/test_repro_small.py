@@ -1,0 +1,69 @@
+"""benchmarks/repro_small.py publishes both studies: reports, the progression, every DE stage's curves once."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import pytest
+from rich.console import Console
+
+from launch.study import execute_study, plan_study
+from tests.helpers.recording_executor import RecordingExecutor
+from tests.helpers.smoke_runs import REPO
+from tests.launch.test_study import study
+
+DE = ("de_ner", "de_re", "de_ee")
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("repro_small", REPO / "benchmarks" / "repro_small.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Both studies on the smoke recipe with the backends played, run as the script's commands name them."""
+    repro = _script()
+    runs = tmp_path_factory.mktemp("runs")
+    for name, command in repro.commands(runs).items():
+        overrides = ["+experiment=smoke", *(c for c in command if c.startswith("pipeline."))]
+        root, variants = plan_study(overrides, study(name))
+        execute_study(root, variants, RecordingExecutor(), Console(stderr=True, quiet=True), study(name))
+    out = tmp_path_factory.mktemp("docs")
+    return repro, runs, out, repro.publish(runs, out, None).read_text()
+
+
+def test_it_copies_both_reports_and_the_full_runs_progression(published):
+    _, runs, out, _ = published
+    for name in ("table5/study.md", "table5/table5.png", "table7/study.md", "table7/table7.png",
+                 "progression.md", "progression.png"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "table7" / "study.json").read_text())
+    assert data["variants"]["sfr"]["run_dir"] == os.path.relpath(runs / "repro_small+study-table7" / "sfr", REPO)
+
+
+def test_every_de_stage_that_trained_is_listed_once_and_the_reused_ones_are_not(published):
+    repro, runs, out, text = published
+    rows = [line for line in text.splitlines() if line.startswith(("| table5 |", "| table7 |"))
+            and "curves/" in line]
+    # table7's SFR variant links the table5 full run's DE stages: they are listed under table5 only
+    assert [tuple(r.split(" | ")[1:3]) for r in rows] == [
+        *[("full", s) for s in DE], *[("wo_sa", s) for s in DE], *[("coarse_only", s) for s in DE],
+        *[("fine_only", s) for s in DE]]
+    assert (runs / "repro_small+study-table7" / "sfr" / "de_ee").resolve() == (
+        runs / "repro_small+study-table5" / "full" / "de_ee").resolve()
+    assert sorted(p.name for p in (out / "curves").glob("*.json")) == sorted(
+        f"{v}-{s}.json" for v in ("full", "wo_sa", "coarse_only", "fine_only") for s in DE)
+
+
+def test_the_targets_are_checked_on_the_full_runs_final_model(published):
+    _, _, _, text = published
+    # the played evaluations score NER 0.5 and nothing else; one logged step has no trend
+    assert "- ner: final 50.00 vs at least 30 -> PASS" in text
+    assert "- re: final – vs at least 20 -> FAIL" in text
+    assert "- DE reward rises (interval of last - first above 0): 0 of 12 stages -> FAIL" in text
+    assert "(sum of the stages that ran; republished)" in text

@@ -3,7 +3,7 @@
 For every bundled test dataset (the first ``--limit`` records, the prompt of ``--style``) the model decodes each
 batch twice on the transformers backend, free and under the JSON Schema of the target (``eval.constrained``),
 the two alternating batch by batch (this machine's speed drifts), after one untimed batch. Per dataset it prints
-the valid and parsed rates (``eval.metrics.validity``) and the strict F1 (EE: trigger and argument), then the
+how many outputs are valid (``ParseResult.valid``: parsed, schema-conformant, grounded) and the strict F1 (EE: trigger and argument), then the
 generated tokens per second of each mode. Every F1 carries its 95 % bootstrap interval over the records, and
 constrained minus free its paired interval (``eval.bootstrap``: the same records resampled for both); per task the
 same for the mean over its datasets (stratified). ``--out FILE.json`` also writes the numbers and a markdown table
@@ -33,7 +33,7 @@ from eval import bootstrap  # noqa: E402
 from eval.benchmarks import resolve  # noqa: E402
 from eval.constrained import output_json_schema  # noqa: E402
 from eval.intervals import counts  # noqa: E402
-from eval.metrics import parse_predictions, score, score_part, validity  # noqa: E402
+from eval.metrics import parse_predictions, score, score_part  # noqa: E402
 from eval.predict import build_prompt, load_tokenizer, make_generator  # noqa: E402
 
 MODES = ("free", "constrained")
@@ -125,8 +125,7 @@ def main() -> int:
         valid = {}
         for mode in MODES:
             predictions = outputs[(ds.key, mode)][:len(records)]  # every round decodes the same (greedy)
-            checks = validity(parse_predictions(records, predictions, args.profile))
-            valid[mode] = round(checks["valid_rate"] * len(records))
+            valid[mode] = sum(p.valid for p in parse_predictions(records, predictions, args.profile))
             per_mode[mode] = _counts(ds.task, records, predictions, args.profile)
         for part in _parts(ds.task):
             name = ds.key + (f" ({part})" if part else "")

@@ -81,10 +81,11 @@ def resolve(benchmark: str, catalog: dict[str, Any] | None = None) -> list[Bench
     return [BenchmarkDataset(key=k, **datasets[k]) for k in keys]
 
 
-def check_limits(benchmark: str, limits: dict[str, Any] | None) -> None:
+def check_limits(benchmark: str, limits: dict[str, Any] | None,
+                 datasets: list[BenchmarkDataset] | None = None) -> None:
     """A per-dataset limit must name a dataset of the benchmark: checked when the pipeline plans its eval stages,
-    so a typo stops the run before any stage trains rather than after."""
-    keys = [ds.key for ds in resolve(benchmark)]
+    so a typo stops the run before any stage trains rather than after. ``datasets``: the benchmark already resolved."""
+    keys = [ds.key for ds in (datasets if datasets is not None else resolve(benchmark))]
     unknown = sorted(set(limits or {}) - set(keys))
     if unknown:
         raise ValueError(f"limits: {unknown[0]!r} is not a dataset of benchmark {benchmark!r} "

@@ -88,7 +88,7 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     out_dir = Path(cfg["out_dir"])
     datasets = resolve(cfg["benchmark"])
-    check_limits(cfg["benchmark"], cfg.get("limits"))  # before the model loads
+    check_limits(cfg["benchmark"], cfg.get("limits"), datasets)  # before the model loads
     if generator is None and cfg["backend"] in ("transformers", "vllm"):
         generator = make_generator(cfg["model"], cfg["template"], cfg["backend"], cfg["max_new_tokens"],
                                    cfg.get("device"))

@@ -18,7 +18,7 @@ from typing import Any
 from launch.code_stamp import code_stamp
 from launch.engines.environment import REPO_ROOT, stage_python
 from launch.run_dir import files_stamp, fingerprint
-from launch.stage import Backend, PipelineSettings, StageFailed, StagePlan, pipeline_settings
+from launch.stage import Backend, PipelineSettings, StageFailed, StagePlan, pipeline_settings, typed
 
 EVAL_STAGE = "eval"
 
@@ -61,6 +61,25 @@ def check_keys(value: Mapping[str, Any], schema: type, where: str, what: str, hi
     unknown = sorted(set(value) - set(schema_keys(schema)))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; {what} has {schema_keys(schema)}{hint}")
+
+
+def check_stage(name: str, spec: Any) -> None:
+    """A stage entry (``stages.<name>``) against the spec of its kind: the kind, the keys, their types; an error
+    names the key's path (``stages.cm_ner.epochs: Value 'two' of type 'str' could not be converted to Float``)."""
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"stages.{name}: a stage is a mapping (kind: sft | grpo, ...), got {spec!r}")
+    kind = spec.get("kind")
+    if kind not in TRAIN_KINDS:
+        raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
+    schema = STAGE_SPECS[kind]
+    check_keys(spec, schema, f"stages.{name}", f"a {kind} stage", f" (backend settings go under stages.{name}.args)")
+    typed(schema, spec, f"stages.{name}.", lambda key: f"; a {kind} stage is launch.plan.{schema.__name__}")
+
+
+def check_stages(cfg: Mapping[str, Any]) -> None:
+    """Every entry of the recipe's ``stages`` (``check_stage``), planned or not: when the recipe is composed."""
+    for name, spec in (cfg.get("stages") or {}).items():
+        check_stage(name, spec)
 
 
 @dataclass
@@ -219,12 +238,9 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     for name in settings.order:
         if name in skip:
             continue
+        check_stage(name, cfg["stages"][name])
         spec = dict(cfg["stages"][name])
-        kind = spec.get("kind")
-        if kind not in TRAIN_KINDS:
-            raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
-        check_keys(spec, STAGE_SPECS[kind], f"stages.{name}", f"a {kind} stage",
-                   f" (backend settings go under stages.{name}.args)")
+        kind = spec["kind"]
         data = _data_request(name, spec, cfg, run["profile"], sources, previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         input_model, input_stage, upstream = _upstream(previous, model)

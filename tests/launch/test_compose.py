@@ -1,6 +1,6 @@
-"""The typed settings: every group the launcher reads (``launch.stage.RecipeSettings``) is checked when the recipe
-is composed, an error naming the key's path; every recipe of the tree composes, and the engines' own dicts take any
-key."""
+"""The typed settings: every group the launcher reads (``launch.stage.RecipeSettings``) and every stage entry
+(``launch.plan.SFTStageSpec`` / ``GRPOStageSpec``) is checked when the recipe is composed, an error naming the key's
+path; every recipe of the tree composes, and the engines' own dicts take any key."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def test_every_study_variant_composes(study):
     ("+model.templat=qwen3", r"^model\.templat: Key 'templat' not in 'ModelSettings'"),
     ("+estimate.sft_tokens=3", r"^estimate\.sft_tokens: Key 'sft_tokens' not in 'EstimateSettings'"),
     ("+pipeline.evl.limit=3", r"^pipeline\.evl: Key 'evl' not in 'PipelineSettings'"),
+    ("+stages.de_ner.rollouts=4", r"^stages\.de_ner: unknown key\(s\) \['rollouts'\]; a grpo stage has "),
 ])
 def test_a_misspelt_key_of_a_typed_group_fails_at_composition_naming_its_path(override, message):
     with pytest.raises(ValueError, match=message):
@@ -83,6 +84,10 @@ def test_a_misspelt_key_of_a_typed_group_fails_at_composition_naming_its_path(ov
     ("seed=x", r"^seed: Value 'x' of type 'str' could not be converted to Integer; the run-wide settings are "
                r"launch\.stage\.RecipeSettings"),
     ("pipeline.dry_run=maybe", r"^pipeline\.dry_run: Value 'maybe' is not a valid bool"),
+    ("stages.cm_ner.epochs=two", r"^stages\.cm_ner\.epochs: Value 'two' of type 'str' could not be converted to "
+                                 r"Float; a sft stage is launch\.plan\.SFTStageSpec"),
+    ("stages.de_ner.count=1.5", r"^stages\.de_ner\.count: Value '1.5' of type 'float' could not be converted to "
+                                r"Integer"),
 ])
 def test_a_value_of_the_wrong_type_fails_at_composition_naming_its_path(override, message):
     with pytest.raises(ValueError, match=message):
@@ -96,6 +101,13 @@ def test_an_experiment_file_is_checked_too(tmp_path):
         "# @package _global_\ndefaults:\n  - smoke\n  - _self_\ncluster:\n  gpus_per_nod: 1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"^cluster\.gpus_per_nod: Key 'gpus_per_nod' not in 'ClusterSettings'"):
         compose_recipe(["+experiment=typo", f"hydra.searchpath=[file://{tmp_path}]"])
+
+
+def test_a_stage_the_run_skips_is_checked_at_composition_too():
+    with pytest.raises(ValueError, match=r"^stages\.sa: unknown key\(s\) \['epoch'\]"):
+        compose_recipe(["+experiment=smoke", "pipeline.skip=[sa]", "+stages.sa.epoch=3"])
+    with pytest.raises(ValueError, match=r"^stages\.sa\.kind must be one of \('sft', 'grpo'\), got 'rl'$"):
+        compose_recipe(["+experiment=smoke", "pipeline.skip=[sa]", "stages.sa.kind=rl"])
 
 
 def test_a_group_that_is_not_a_mapping_is_named():

@@ -5,8 +5,9 @@ depend on it and not on each other:
 
 - ``RecipeSettings``: the recipe's settings the launcher reads (``pipeline``, ``cluster``, ``sft``, ``grpo``,
   ``model``, ``estimate`` and the run-wide scalars), typed (``recipe_settings``; ``typed`` for any dataclass
-  schema): checked when the recipe is composed;
-- ``StagePlan``: one stage of a run as the planner resolved it (paths, config, fingerprint, run-wide settings);
+  schema): checked when the recipe is composed, read by field everywhere after;
+- ``StagePlan``: one stage of a run as the planner resolved it (paths, config, fingerprint, run-wide settings,
+  the recipe's settings: all a backend reads);
 - ``StageJob``: one command of a stage and the resources it needs; ``StageFailed``: why a stage stopped;
 - ``Backend``: what an engine (LLaMA-Factory SFT, TRL / EasyR1 / verl GRPO, eval) does for a stage. Engines
   subclass it and override what they need; the defaults say what a stage without that step does;
@@ -190,16 +191,6 @@ def recipe_settings(cfg: Mapping[str, Any]) -> RecipeSettings:
                  about=_about_settings)
 
 
-def pipeline_settings(cfg: Mapping[str, Any]) -> PipelineSettings:
-    """A recipe's ``pipeline`` as a typed object (the schema's defaults for keys the recipe leaves out); a key
-    ``PipelineSettings`` does not have, or a value of the wrong type, is an error naming its path."""
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(PipelineSettings), cfg["pipeline"]))
-    except (ConfigKeyError, ValidationError) as err:
-        raise ValueError(f"pipeline.{err.full_key}: {err.msg.splitlines()[0]}; the pipeline settings are "
-                         f"launch.stage.PipelineSettings (recipes/config.yaml)") from None
-
-
 @dataclass
 class StagePlan:
     """One stage of a run; paths are absolute. ``config`` is what the backend reads from ``config_path``."""
@@ -224,6 +215,7 @@ class StagePlan:
     threads: int = 1                       # compute threads of the stage's process (torch, OpenMP, BLAS)
     reward: dict[str, Any] | None = None   # GRPO: the whole SFR config (the reward group + profile)
     python: str = ""                       # the stage's interpreter (launch.engines.environment.stage_python)
+    settings: RecipeSettings = field(default_factory=RecipeSettings)  # the recipe's, typed: what backends read
 
     @property
     def config_path(self) -> Path:
@@ -274,13 +266,14 @@ class Backend(Protocol):
     ``validate`` (before anything runs; the engine's own checks, returns notes on what was not checked),
     ``check_data`` (after the data build), ``prepare`` (before an attempt; returns the checkpoint it resumes from),
     ``jobs`` (the commands), ``finish`` (after them: convert or merge), ``has_output`` and ``results`` (for DONE).
-    ``stage_code`` names the project modules whose code decides the stage's result (fingerprinted)."""
+    ``stage_code`` names the project modules whose code decides the stage's result (fingerprinted). A backend
+    reads the recipe through the stage (``stage.settings``, typed), never the raw config."""
 
     stage_code: ClassVar[tuple[str, ...]]
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]: ...
+    def render(self, stage: StagePlan) -> dict[str, Any]: ...
 
-    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]: ...
+    def jobs(self, stage: StagePlan) -> list[StageJob]: ...
 
     def validate(self, stage: StagePlan) -> list[str]:
         """Nothing to check beyond what planning did."""
@@ -289,11 +282,11 @@ class Backend(Protocol):
     def check_data(self, stage: StagePlan) -> None:
         """The builder's manifest is the whole check."""
 
-    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+    def prepare(self, stage: StagePlan) -> Path | None:
         """Nothing to resume from."""
         return None
 
-    def finish(self, stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+    def finish(self, stage: StagePlan, run_job: RunJob) -> None:
         """The jobs leave the output as it is (a Hugging Face model folder)."""
 
     def has_output(self, stage: StagePlan) -> bool:

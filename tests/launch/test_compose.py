@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from launch.compose import compose_recipe
+from launch.plan import build_plan
 from launch.stage import RecipeSettings, recipe_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,3 +132,9 @@ def test_the_engines_own_dicts_take_any_key_and_keep_their_values():
     literal = {**cfg, "grpo": {**cfg["grpo"], "config": {"trainer": {"note": "${not.a.key}"}}}}
     assert recipe_settings(literal).grpo.config == {"trainer": {"note": "${not.a.key}"}}
 
+
+def test_every_stage_reads_the_plans_typed_settings(tmp_path):
+    plan = build_plan(compose_recipe(["+experiment=smoke", "seed=7", f"pipeline.run_dir={tmp_path}"]))
+    assert all(stage.settings is plan.settings for stage in plan.stages)
+    assert plan.settings.seed == 7 and plan.settings.cluster.kind == "local" and plan.settings.grpo.engine == "trl"
+    assert plan.stages[0].config["seed"] == 7 and plan.stages[4].config["trainer"]["seed"] == 7

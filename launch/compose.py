@@ -1,8 +1,11 @@
 """Compose a recipe outside the command line (tests, notebooks): the same config run_pipeline.py gets.
 
-The ``pipeline`` settings have a typed schema (``launch.stage.PipelineSettings``): a key it does not have, or a
-value of the wrong type, is an error naming the key's path when the recipe is composed, also where an experiment
-file (which Hydra merges without struct checks) sets it.
+The settings the launcher reads have typed schemas (``launch.stage.RecipeSettings``: ``pipeline``, ``cluster``,
+``sft``, ``grpo``, ``model``, ``estimate`` and the run-wide scalars), and so have the stage entries
+(``launch.plan.SFTStageSpec`` / ``GRPOStageSpec``): a key a schema does not have, or a value of the wrong type, is
+an error naming the key's path when the recipe is composed, also where an experiment file (which Hydra merges
+without struct checks) sets it. The engines' own dicts (``sft.args``, ``grpo.args`` / ``config`` / ``data``, a
+stage's ``args``) take any key: the engines check them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from launch.engines.environment import REPO_ROOT
-from launch.stage import pipeline_settings
+from launch.plan import check_stages
+from launch.stage import recipe_settings
 
 RECIPES = REPO_ROOT / "recipes"
 
@@ -36,13 +40,14 @@ OmegaConf.register_new_resolver("cpu_bf16", cpu_bf16, replace=True)
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The composed recipe as a plain dict; values left at ??? are a config error naming them, and so is a
-    ``pipeline`` setting outside its schema."""
+    setting or a stage entry outside its schema."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ValueError(f"no value for {', '.join(missing)}; choose an experiment (+experiment=smoke or "
                          f"+experiment=prouie_4b) or set them on the command line")
     plain = OmegaConf.to_container(cfg, resolve=True)
-    pipeline_settings(plain)
+    recipe_settings(plain)
+    check_stages(plain)
     return plain
 
 

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from launch.engines import hf_output
-from launch.engines.environment import ENGINE_ENVS, cluster_shape, missing_env_hint
+from launch.engines.environment import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
 from launch.models.handoff import ensure_handoff
 from launch.plan import EVAL_STAGE, Plan, backend, missing_data_error
@@ -138,7 +138,7 @@ class StageRunner:
 
     def run_stage(self, stage: StagePlan) -> dict[str, Any]:
         """Run one stage to DONE and return its results."""
-        engine, cfg = backend(stage.engine), self.plan.cfg
+        engine = backend(stage.engine)
         if stage.stage_dir.is_symlink():  # it was another run's finished stage (launch.reuse): never write there
             stage.stage_dir.unlink()
         (stage.stage_dir / DONE).unlink(missing_ok=True)
@@ -152,7 +152,7 @@ class StageRunner:
         manifest = build_data(stage)
         engine.check_data(stage)
         write_config(stage)
-        resume_from = engine.prepare(stage, cfg)
+        resume_from = engine.prepare(stage)
         data_seconds = time.monotonic() - start
         if resume_from is not None:
             self.console.print(f"  [yellow]{stage.name}: resuming from {resume_from}[/]")
@@ -162,15 +162,15 @@ class StageRunner:
                 elapsed = time.monotonic() - start
                 status.update(f"{stage.name} {elapsed:6.0f}s | {line.strip()[:100]}")
 
-            for job in engine.jobs(stage, cfg):
+            for job in engine.jobs(stage):
                 self._run_job(job, show)
         backend_seconds = time.monotonic() - backend_start
         finish_start = time.monotonic()
-        engine.finish(stage, cfg, self._run_job)
+        engine.finish(stage, self._run_job)
         if not has_output(stage):
             raise StageFailed(stage.name, stage.log_path,
                               f"the backend exited 0 but left no model in {stage.output_dir}; read the log")
-        if not self.plan.settings.keep_checkpoints:
+        if not self.plan.settings.pipeline.keep_checkpoints:
             hf_output.remove_checkpoints(stage.output_dir)
         results = {
             "stage": stage.name, "engine": stage.engine, "seconds": round(time.monotonic() - start, 2),
@@ -229,16 +229,15 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) -> None:
     """The plan, every command and config (each also written to ``<stage>/config.yaml``), and GPU-hour estimates
     for the recipe's cluster."""
-    cfg = plan.cfg
-    gpu_type, rate = throughput(cfg)
-    nnodes, gpus_per_node = cluster_shape(cfg["cluster"])
-    gpus = max(gpus_per_node * nnodes, 1)
+    gpu_type, rate = throughput(plan.settings)
+    cluster = plan.settings.cluster
+    gpus = max(cluster.gpus_per_node * cluster.nnodes, 1)
     table = Table(title=f"plan: {plan.run_dir}")
     for column in ("stage", "engine", "input", "samples", "epochs", "n", "GPU-h", "wall h"):
         table.add_column(column)
     total = 0.0
     for stage in plan.stages:
-        hours = gpu_hours(stage, cfg)
+        hours = gpu_hours(stage)
         total += hours or 0.0
         table.add_row(stage.name, stage.engine, stage.input_stage or stage.input_model, str(stage.samples),
                       str(stage.epochs or ""), str(stage.rollout_n or ""),
@@ -248,7 +247,7 @@ def print_dry_run(plan: Plan, notes: Mapping[str, list[str]], console: Console) 
                   f"assumed tokens/s per GPU {dict(rate)}; model: launch/estimate.py, numbers: recipe 'estimate'")
     for stage in plan.stages:
         console.rule(f"{stage.name} ({stage.engine})")
-        for job in backend(stage.engine).jobs(stage, cfg):
+        for job in backend(stage.engine).jobs(stage):
             env = " ".join(f"{k}={v}" for k, v in job.env.items() if k not in ("PATH", "PYTHONPATH"))
             console.print(f"$ {env} {' '.join(job.argv)}", markup=False, soft_wrap=True)
         write_config(stage)
@@ -268,12 +267,12 @@ def execute_plan(plan: Plan, executor: Executor, console: Console | None = None,
     start = time.monotonic()
     validate_plan(plan, dry_run=False)
     validate_seconds = time.monotonic() - start
-    shared = finished_stages([*plan.settings.reuse, *reuse])
+    shared = finished_stages([*plan.settings.pipeline.reuse, *reuse])
     runner = StageRunner(plan, executor, console, shared)
     rows = runner.run()
     console.print(summary_table(rows))
     total = time.monotonic() - start
-    full_run = not set(plan.settings.skip) - {EVAL_STAGE}
+    full_run = not set(plan.settings.pipeline.skip) - {EVAL_STAGE}
     atomic_write_json(plan.run_dir / SUMMARY, {"validate_seconds": round(validate_seconds, 2), "stages": rows,
                                                "total_seconds": round(total, 2), "full_run": full_run})
     console.print(f"total {total:.0f} s (this invocation; cached stages cost nothing)")

@@ -9,27 +9,27 @@ prompts x epochs x rollout_n x (prompt + response tokens) at the ``gen`` rate an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from launch.stage import StagePlan
+from launch.stage import RecipeSettings, StagePlan
 
 
-def throughput(cfg: Mapping[str, Any]) -> tuple[str, Mapping[str, float]]:
+def throughput(settings: RecipeSettings) -> tuple[str, Mapping[str, float]]:
     """The GPU type used for the estimate and its assumed rates (``default`` when the type is not listed)."""
-    table = cfg["estimate"]["throughput"]
-    gpu_type = cfg["cluster"].get("gpu_type") or "default"
+    table = settings.estimate.throughput
+    gpu_type = settings.cluster.gpu_type or "default"
     return (gpu_type, table[gpu_type]) if gpu_type in table else ("default", table["default"])
 
 
-def gpu_hours(stage: StagePlan, cfg: Mapping[str, Any]) -> float | None:
-    """Estimated GPU-hours of one stage; None for stages the model does not cover (eval)."""
-    est = cfg["estimate"]
-    _, rate = throughput(cfg)
+def gpu_hours(stage: StagePlan) -> float | None:
+    """Estimated GPU-hours of one stage (the recipe's cluster and ``estimate``); None for stages the model does not
+    cover (eval)."""
+    est = stage.settings.estimate
+    _, rate = throughput(stage.settings)
     if stage.kind == "sft":
-        tokens = stage.samples * float(stage.epochs) * est["sft_tokens_per_example"]
+        tokens = stage.samples * float(stage.epochs) * est.sft_tokens_per_example
         return tokens / rate["sft"] / 3600
     if stage.kind == "grpo":
         tokens = (stage.samples * float(stage.epochs) * int(stage.rollout_n)
-                  * (est["grpo_prompt_tokens"] + est["grpo_response_tokens"]))
+                  * (est.grpo_prompt_tokens + est.grpo_response_tokens))
         return tokens / rate["gen"] / 3600 + tokens / rate["rl"] / 3600
     return None

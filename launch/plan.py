@@ -18,7 +18,7 @@ from typing import Any
 from launch.code_stamp import code_stamp
 from launch.engines.environment import REPO_ROOT, stage_python
 from launch.run_dir import files_stamp, fingerprint
-from launch.stage import Backend, PipelineSettings, StageFailed, StagePlan, pipeline_settings
+from launch.stage import Backend, RecipeSettings, StageFailed, StagePlan, recipe_settings, typed
 
 EVAL_STAGE = "eval"
 
@@ -63,12 +63,31 @@ def check_keys(value: Mapping[str, Any], schema: type, where: str, what: str, hi
         raise ValueError(f"{where}: unknown key(s) {unknown}; {what} has {schema_keys(schema)}{hint}")
 
 
+def check_stage(name: str, spec: Any) -> None:
+    """A stage entry (``stages.<name>``) against the spec of its kind: the kind, the keys, their types; an error
+    names the key's path (``stages.cm_ner.epochs: Value 'two' of type 'str' could not be converted to Float``)."""
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"stages.{name}: a stage is a mapping (kind: sft | grpo, ...), got {spec!r}")
+    kind = spec.get("kind")
+    if kind not in TRAIN_KINDS:
+        raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
+    schema = STAGE_SPECS[kind]
+    check_keys(spec, schema, f"stages.{name}", f"a {kind} stage", f" (backend settings go under stages.{name}.args)")
+    typed(schema, spec, f"stages.{name}.", lambda key: f"; a {kind} stage is launch.plan.{schema.__name__}")
+
+
+def check_stages(cfg: Mapping[str, Any]) -> None:
+    """Every entry of the recipe's ``stages`` (``check_stage``), planned or not: when the recipe is composed."""
+    for name, spec in (cfg.get("stages") or {}).items():
+        check_stage(name, spec)
+
+
 @dataclass
 class Plan:
     run_dir: Path
     stages: list[StagePlan]
     cfg: dict[str, Any]
-    settings: PipelineSettings   # cfg["pipeline"], typed
+    settings: RecipeSettings     # cfg, typed: what the driver and (through each stage) the backends read
 
 
 BACKENDS = {"llamafactory": "launch.engines.llamafactory:LlamaFactorySFT", "trl": "launch.engines.trl:TRLGRPO",
@@ -140,12 +159,12 @@ def resolve_threads(value: Any) -> int:
     return value
 
 
-def reward_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def reward_config(group: Mapping[str, Any], profile: str) -> dict[str, Any]:
     """The SFR config every DE stage scores with: the recipe's ``reward`` group and the run's ``format_profile``,
-    checked here so a bad key fails at planning time, naming it."""
+    checked here (by rewards.config, the group's own parser) so a bad key fails at planning time, naming it."""
     from rewards.config import sfr_config
 
-    reward = {**dict(cfg["reward"]), "profile": cfg["format_profile"]}
+    reward = {**dict(group), "profile": profile}
     sfr_config(reward, where="recipe 'reward' group + format_profile")
     return reward
 
@@ -165,20 +184,20 @@ def _source_stamp(stage: StagePlan) -> list[Any]:
     return stamp
 
 
-def _check_names(cfg: Mapping[str, Any]) -> None:
-    known = list(cfg["stages"])
+def _check_names(known: list[str], settings: RecipeSettings) -> None:
     for key in ("order", "skip"):
-        unknown = [s for s in cfg["pipeline"][key] if s not in known and not (key == "skip" and s == EVAL_STAGE)]
+        named = getattr(settings.pipeline, key)
+        unknown = [s for s in named if s not in known and not (key == "skip" and s == EVAL_STAGE)]
         if unknown:
             raise ValueError(f"pipeline.{key} names unknown stage(s) {unknown}; stages are {known} "
                              f"(and '{EVAL_STAGE}' for skip)")
 
 
-def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any], profile: str,
+def _data_request(name: str, spec: Mapping[str, Any], settings: RecipeSettings, profile: str,
                   sources: dict[str, list[dict[str, Any]]], previous_style: str) -> dict[str, Any]:
     """What a stage's data builder is asked for. A GRPO stage without its own ``style`` prompts the way the model
     was last trained (SA prompts after SA; CM prompts in the w/o-SA ablation), so rollouts see a known prompt."""
-    common = {"profile": profile, "seed": int(cfg["seed"])}
+    common = {"profile": profile, "seed": settings.seed}
     if spec["kind"] == "sft":
         tasks = list(spec["mixture"])
         return {"builder": "sft", "name": name, "mixture": {t: int(n) for t, n in spec["mixture"].items()},
@@ -186,7 +205,7 @@ def _data_request(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any], pr
     task = spec["task"]
     return {"builder": "grpo", "name": name, "task": task, "count": int(spec["count"]),
             "style": spec.get("style", previous_style), "sources": {task: sources.get(task, [])}, **common,
-            **cfg["grpo"].get("data", {})}  # the engine's data layout (grpo/verl.yaml: chat-message prompts)
+            **settings.grpo.data}  # the engine's data layout (grpo/verl.yaml: chat-message prompts)
 
 
 def _upstream(previous: StagePlan | None, model: str) -> tuple[str, str | None, Any]:
@@ -201,50 +220,51 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     from converters.chat import template_of
     from converters.format import get_profile
 
-    _check_names(cfg)
-    settings = pipeline_settings(cfg)
+    settings = recipe_settings(cfg)
+    _check_names(list(cfg["stages"]), settings)
     run_dir = resolve_run_dir(cfg)
     sources = expand_sources(cfg["data"]["sources"])
-    skip = set(settings.skip)
-    model = resolve_model(str(cfg["model"]["name_or_path"]))
-    template_of(str(cfg["model"]["template"]))  # an unknown template is a config error, before anything else
-    run = {"profile": get_profile(cfg["format_profile"]).name, "template": str(cfg["model"]["template"]),
-           "threads": resolve_threads(settings.threads)}
-    reward = reward_config(cfg) if any(cfg["stages"][n].get("kind") == "grpo" for n in settings.order
-                                       if n not in skip) else None
+    skip = set(settings.pipeline.skip)
+    model = resolve_model(settings.model.name_or_path)
+    template_of(settings.model.template)  # an unknown template is a config error, before anything else
+    run = {"profile": get_profile(settings.format_profile).name, "template": settings.model.template,
+           "threads": resolve_threads(settings.pipeline.threads), "settings": settings}
+    reward = (reward_config(cfg["reward"], settings.format_profile)
+              if any(cfg["stages"][n].get("kind") == "grpo" for n in settings.pipeline.order if n not in skip)
+              else None)
+    templates = {"sft": settings.sft, "grpo": settings.grpo}  # the stage template of each kind
     # per plan: stages share entry modules, and edits between plans count
     stamp = functools.cache(lambda entries: code_stamp(entries, REPO_ROOT))
     previous: StagePlan | None = None
     stages: list[StagePlan] = []
-    for name in settings.order:
+    for name in settings.pipeline.order:
         if name in skip:
             continue
+        check_stage(name, cfg["stages"][name])
         spec = dict(cfg["stages"][name])
-        kind = spec.get("kind")
-        if kind not in TRAIN_KINDS:
-            raise ValueError(f"stages.{name}.kind must be one of {TRAIN_KINDS}, got {kind!r}")
-        check_keys(spec, STAGE_SPECS[kind], f"stages.{name}", f"a {kind} stage",
-                   f" (backend settings go under stages.{name}.args)")
-        data = _data_request(name, spec, cfg, run["profile"], sources, previous.data["style"] if previous else "cm")
+        kind = spec["kind"]
+        engine_name = templates[kind].engine
+        data = _data_request(name, spec, settings, run["profile"], sources,
+                             previous.data["style"] if previous else "cm")
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(
-            name=name, kind=kind, engine=cfg[kind]["engine"], stage_dir=run_dir / name, input_model=input_model,
+            name=name, kind=kind, engine=engine_name, stage_dir=run_dir / name, input_model=input_model,
             input_stage=input_stage, samples=samples, epochs=spec.get("epochs"), rollout_n=spec.get("rollout_n"),
             spec=spec, data=data, reward=reward if kind == "grpo" else None,
-            python=str(stage_python(cfg[kind]["engine"], cfg)), **run,
+            python=str(stage_python(engine_name, settings.grpo)), **run,
         )
         engine = backend(stage.engine)
-        stage.config = engine.render(stage, cfg)
+        stage.config = engine.render(stage)
         stage.fingerprint = fingerprint({"config": stage.config, "data": data, "sources": _source_stamp(stage),
                                          "code": stamp(engine.stage_code), "input": upstream}, run_dir,
                                         stage.stage_dir)
         stages.append(stage)
         previous = stage
-    if settings.eval.enabled and EVAL_STAGE not in skip:
+    if settings.pipeline.eval.enabled and EVAL_STAGE not in skip:
         trained = {s.name: s for s in stages}
         last = stages[-1] if stages else None
-        for name, evaluated, source in eval_targets(cfg, stages):
+        for name, evaluated, source in eval_targets(settings, list(cfg["stages"]), stages):
             evaluated_stage = last if source == "final" else trained.get(source)  # None: the base model
             # a model is asked the way it was last trained; the base model as the final one is
             style = (evaluated_stage or last).data["style"] if (evaluated_stage or last) else "cm"
@@ -252,9 +272,9 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
             stage = StagePlan(name=name, kind="eval", engine="eval", stage_dir=run_dir / name,
                               input_model=input_model, input_stage=input_stage, samples=0,
                               spec={"style": style, "evaluates": evaluated},
-                              python=str(stage_python("eval", cfg)), **run)
+                              python=str(stage_python("eval", settings.grpo)), **run)
             evaluation = backend("eval")
-            stage.config = evaluation.render(stage, cfg)
+            stage.config = evaluation.render(stage)
             stage.fingerprint = fingerprint({"config": stage.config, "code": stamp(evaluation.stage_code),
                                              "benchmarks": files_stamp([REPO_ROOT / "recipes" / "benchmark"]),
                                              "input": upstream}, run_dir, stage.stage_dir)
@@ -262,17 +282,16 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     return Plan(run_dir=run_dir, stages=stages, cfg=dict(cfg), settings=settings)
 
 
-def eval_targets(cfg: Mapping[str, Any], trained: list[StagePlan]) -> list[tuple[str, str, str]]:
+def eval_targets(settings: RecipeSettings, known: list[str], trained: list[StagePlan]) -> list[tuple[str, str, str]]:
     """``(eval stage name, label of the evaluated model, source)`` for ``pipeline.eval.models``: ``base`` (the
     base model, zero-shot), a training stage's name (its checkpoint) and ``final`` (the last kept stage's model,
     evaluated by the stage ``eval``). Source is ``base``, a stage name or ``final``. A listed stage that the run
-    skips is left out; one that is the final stage is evaluated once, as ``final``."""
-    wanted = list(cfg["pipeline"]["eval"].get("models") or ["final"])
-    known = {"base", "final", *cfg["stages"]}
-    unknown = [m for m in wanted if m not in known]
+    skips is left out; one that is the final stage is evaluated once, as ``final``. ``known``: the recipe's
+    stages."""
+    wanted = list(settings.pipeline.eval.models or ["final"])
+    unknown = [m for m in wanted if m not in {"base", "final", *known}]
     if unknown:
-        raise ValueError(f"pipeline.eval.models names {unknown}; choose from base, final and the stages "
-                         f"{list(cfg['stages'])}")
+        raise ValueError(f"pipeline.eval.models names {unknown}; choose from base, final and the stages {known}")
     names = [s.name for s in trained]
     final = names[-1] if names else "base"
     targets = [(f"{EVAL_STAGE}_{m}", m, m) for m in wanted if m == "base" and final != "base"]

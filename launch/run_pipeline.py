@@ -26,7 +26,7 @@ from launch.compose import resolved_config  # noqa: E402
 from launch.driver import execute_plan, print_dry_run, validate_plan  # noqa: E402
 from launch.executors.local import make_executor  # noqa: E402
 from launch.plan import build_plan  # noqa: E402
-from launch.stage import StageFailed  # noqa: E402
+from launch.stage import StageFailed, recipe_settings  # noqa: E402
 from launch.study import execute_study, plan_study  # noqa: E402
 from launch.study import print_dry_run as print_study  # noqa: E402
 
@@ -40,6 +40,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> int:
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         plain = resolved_config(cfg)
+        settings = recipe_settings(plain)
         if plain.get("study"):
             root, variants = plan_study([o for o in overrides or [] if not o.lstrip("+~").startswith("study=")],
                                         plain["study"])
@@ -49,7 +50,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> int:
         console.print(f"[red]config error:[/] {err}")
         return 2
     try:
-        if plain["pipeline"]["dry_run"]:
+        if settings.pipeline.dry_run:
             if plain.get("study"):
                 for variant in variants:
                     validate_plan(variant.plan, dry_run=True)

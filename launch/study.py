@@ -29,6 +29,7 @@ from rich.table import Table
 
 from launch.compose import compose_recipe
 from launch.plan import Plan, build_plan, check_keys
+from launch.stage import RecipeSettings, recipe_settings
 
 TABLES = ("table5", "table6", "table7")
 
@@ -78,8 +79,8 @@ def check_study(study: Mapping[str, Any]) -> None:
         raise ValueError(f"study.reference: {study['reference']!r} is not a variant ({sorted(study['variants'])})")
 
 
-def study_dir(cfg: Mapping[str, Any], study: Mapping[str, Any]) -> Path:
-    run_dir = cfg["pipeline"]["run_dir"] or f"runs/{cfg['experiment_name']}+study-{study['name']}"
+def study_dir(settings: RecipeSettings, study: Mapping[str, Any]) -> Path:
+    run_dir = settings.pipeline.run_dir or f"runs/{settings.experiment_name}+study-{study['name']}"
     return Path(run_dir).expanduser().resolve()
 
 
@@ -112,7 +113,7 @@ def plan_study(overrides: Sequence[str], study: Mapping[str, Any]) -> tuple[Path
     for name, spec in study["variants"].items():
         extra = list((spec or {}).get("overrides") or [])
         cfg = compose_recipe([*overrides, *common, *extra])
-        root = root or study_dir(cfg, study)
+        root = root or study_dir(recipe_settings(cfg), study)
         cfg["pipeline"]["run_dir"] = str(root / name)  # set after composition: no Hydra grammar on paths
         plan = build_plan(cfg)
         preferred = study.get("prefer_benchmark")
@@ -148,7 +149,7 @@ def print_dry_run(root: Path, variants: Sequence[Variant], console: Console) -> 
     naive = study = 0.0
     for variant in variants:
         for stage in variant.plan.stages:
-            hours = gpu_hours(stage, variant.plan.cfg) or 0.0
+            hours = gpu_hours(stage) or 0.0
             owner = shared.get((variant.name, stage.name))
             naive += hours
             study += 0.0 if owner else hours

@@ -91,10 +91,10 @@ class EasyR1GRPO(GPUGRPO):
                 "log": stage.stage_dir / "checkpoints" / "experiment_log.jsonl",
                 "earlier_logs": stage.stage_dir / "experiment_log.earlier.jsonl"}
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    def render(self, stage: StagePlan) -> dict[str, Any]:
         """The EasyR1 config of one DE stage (the recipe's grpo.config + the stage's args + planner-owned keys)."""
         paths = self.paths(stage)
-        conf, gpus = self.common_settings(stage, cfg, answer_key="answer",
+        conf, gpus = self.common_settings(stage, answer_key="answer",
                                           override_chat_template=str(paths["chat_template"]))
         data, worker, trainer = (conf.setdefault(k, {}) for k in ("data", "worker", "trainer"))
         actor, rollout, reward = (worker.setdefault(k, {}) for k in ("actor", "rollout", "reward"))
@@ -159,11 +159,11 @@ class EasyR1GRPO(GPUGRPO):
         step = json.loads(tracker.read_text(encoding="utf-8"))["last_global_step"]
         return self.paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
 
-    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+    def merge_command(self, stage: StagePlan, actor: Path) -> tuple[list[str], Path]:
         """EasyR1's ``scripts/model_merger.py`` writes ``<actor>/huggingface``."""
-        return [str(merger_script(stage, cfg)), "--local_dir", str(actor)], actor / "huggingface"
+        return [str(merger_script(stage)), "--local_dir", str(actor)], actor / "huggingface"
 
 
-def merger_script(stage: StagePlan, cfg: Mapping[str, Any]) -> Path:
+def merger_script(stage: StagePlan) -> Path:
     """EasyR1's ``scripts/model_merger.py``: ``grpo.merger``, or the copy in the environment."""
-    return Path(cfg["grpo"].get("merger") or Path(stage.python).parents[1] / MERGER)
+    return Path(stage.settings.grpo.merger or Path(stage.python).parents[1] / MERGER)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from launch.stage import StageFailed
+from launch.stage import ClusterSettings, GRPOSettings, StageFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,35 +60,37 @@ def backend_env(threads: int, python: str = sys.executable) -> dict[str, str]:
 
 
 def cluster_shape(cluster: Mapping[str, Any]) -> tuple[int, int]:
-    """``(nnodes, gpus_per_node)`` of a cluster profile; unset or null means one node without GPUs."""
+    """``(nnodes, gpus_per_node)`` of a cluster profile as a mapping (the executors'); unset or null means one node
+    without GPUs."""
     return int(cluster.get("nnodes") or 1), int(cluster.get("gpus_per_node") or 0)
 
 
-def torchrun_env(cluster: Mapping[str, Any]) -> dict[str, str]:
+def torchrun_env(cluster: ClusterSettings) -> dict[str, str]:
     """LLaMA-Factory's torchrun variables when a stage spans several GPUs or nodes, else nothing.
 
     NODE_RANK and MASTER_ADDR are this node's; a multi-node executor replaces them per node.
     """
-    nnodes, gpus = cluster_shape(cluster)
+    nnodes, gpus = cluster.nnodes, cluster.gpus_per_node
     if nnodes <= 1 and gpus <= 1:
         return {}
     return {"FORCE_TORCHRUN": "1", "NNODES": str(nnodes), "NODE_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(cluster.get("master_port") or 29500), "NPROC_PER_NODE": str(max(gpus, 1))}
+            "MASTER_PORT": str(cluster.master_port), "NPROC_PER_NODE": str(max(gpus, 1))}
 
 
 ENGINE_ENVS = ("easyr1", "verl")  # engines with an environment of their own
 CHECK_TIMEOUT_S = 900
 
 
-def engine_python(engine: str, grpo: Mapping[str, Any]) -> Path:
+def engine_python(engine: str, grpo: GRPOSettings) -> Path:
     """The interpreter of an engine's environment (``grpo.python``; relative to the repository root)."""
-    python = Path(str(grpo.get("python") or f".engines/{engine}/bin/python")).expanduser()
+    python = Path(grpo.python or f".engines/{engine}/bin/python").expanduser()
     return python if python.is_absolute() else REPO_ROOT / python
 
 
-def stage_python(engine: str, cfg: Mapping[str, Any]) -> Path:
-    """The interpreter a stage of ``engine`` runs with: the engine's environment, or the driver's own."""
-    return engine_python(engine, cfg["grpo"]) if engine in ENGINE_ENVS else Path(sys.executable)
+def stage_python(engine: str, grpo: GRPOSettings) -> Path:
+    """The interpreter a stage of ``engine`` runs with: the engine's environment (``grpo.python``), or the driver's
+    own."""
+    return engine_python(engine, grpo) if engine in ENGINE_ENVS else Path(sys.executable)
 
 
 def missing_env_hint(engine: str, python: Path) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.benchmarks import check_limits
-from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
-from launch.stage import Backend, StageJob, StagePlan, pipeline_settings
+from launch.engines.environment import REPO_ROOT, backend_env
+from launch.stage import Backend, StageJob, StagePlan
 
 REPORT = "report.json"
 DEFAULTS = REPO_ROOT / "recipes" / "eval" / "default.yaml"
@@ -33,12 +33,12 @@ class Evaluation(Backend):
 
     stage_code = ("eval.run_benchmark",)  # the code behind the stage's predictions, scores and report
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    def render(self, stage: StagePlan) -> dict[str, Any]:
         """The whole eval/run_benchmark.py config of the pipeline's eval stage; unknown override keys are errors."""
         from omegaconf import OmegaConf
         from omegaconf.errors import ConfigKeyError
 
-        settings = pipeline_settings(cfg).eval
+        settings = stage.settings.pipeline.eval
         defaults = OmegaConf.load(DEFAULTS)
         defaults.pop("hydra", None)
         config = {"benchmark": settings.benchmark, "model": stage.input_model, "out_dir": str(stage.output_dir),
@@ -64,9 +64,9 @@ class Evaluation(Backend):
             raise ValueError(f"pipeline.eval.{err}") from None
         return rendered
 
-    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+    def jobs(self, stage: StagePlan) -> list[StageJob]:
         return [StageJob(stage=stage.name, argv=argv(stage), env=backend_env(stage.threads), cwd=str(REPO_ROOT),
-                         log_path=str(stage.log_path), num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
+                         log_path=str(stage.log_path), num_gpus=min(stage.settings.cluster.gpus_per_node, 1))]
 
     def has_output(self, stage: StagePlan) -> bool:
         return (stage.output_dir / REPORT).is_file()

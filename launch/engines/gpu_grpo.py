@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape, missing_env_hint, run_check
+from launch.engines.environment import REPO_ROOT, backend_env, missing_env_hint, run_check
 from launch.engines.reward_probe import write_probe
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
@@ -37,9 +37,9 @@ def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, An
     return base
 
 
-def stage_settings(stage: StagePlan, cfg: Mapping[str, Any]) -> dict[str, Any]:
+def stage_settings(stage: StagePlan) -> dict[str, Any]:
     """The recipe's ``grpo.config`` with the stage's own ``args`` merged in (a fresh copy)."""
-    return merge_config(copy.deepcopy(dict(cfg["grpo"]["config"])), stage.spec.get("args") or {})
+    return merge_config(copy.deepcopy(stage.settings.grpo.config), stage.spec.get("args") or {})
 
 
 def write_val_file(train: Path, val: Path, rows: int) -> list[str]:
@@ -210,35 +210,35 @@ class GPUGRPO(Backend):
         """The actor folder of the last checkpoint; raises when training left none."""
 
     @abstractmethod
-    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+    def merge_command(self, stage: StagePlan, actor: Path) -> tuple[list[str], Path]:
         """The merger's arguments after the environment's Python, and the Hugging Face folder it writes."""
 
-    def common_settings(self, stage: StagePlan, cfg: Mapping[str, Any], **data_keys: Any) -> tuple[dict[str, Any], int]:
+    def common_settings(self, stage: StagePlan, **data_keys: Any) -> tuple[dict[str, Any], int]:
         """The recipe's ``grpo.config`` with the stage's args and the keys both engines name alike: the data files,
         prompt key (and the engine's ``data_keys``) and seed under ``data``; epochs, cluster shape and experiment
         name under ``trainer``. Returns the settings and the GPUs per node; ``render`` adds the engine's own keys."""
-        conf = stage_settings(stage, cfg)
-        nnodes, gpus = cluster_shape(cfg["cluster"])
+        conf, settings = stage_settings(stage), stage.settings
+        nnodes, gpus = settings.cluster.nnodes, settings.cluster.gpus_per_node
         paths = self.paths(stage)
         conf.setdefault("data", {}).update(train_files=str(paths["train"]), val_files=str(paths["val"]),
-                                           prompt_key="prompt", **data_keys, seed=int(cfg["seed"]))
+                                           prompt_key="prompt", **data_keys, seed=settings.seed)
         conf.setdefault("trainer", {}).update(total_epochs=int(stage.epochs), nnodes=nnodes, n_gpus_per_node=gpus,
-                                              experiment_name=f"{cfg['experiment_name']}-{stage.name}")
+                                              experiment_name=f"{settings.experiment_name}-{stage.name}")
         return conf, gpus
 
-    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+    def jobs(self, stage: StagePlan) -> list[StageJob]:
         """One training job on the cluster's GPUs; on several nodes it is the driver of a Ray job."""
-        nnodes, gpus = cluster_shape(cfg["cluster"])
+        cluster = stage.settings.cluster
         return [StageJob(stage=stage.name, argv=[stage.python, *self.train_args(stage)],
                          env={**backend_env(stage.threads, stage.python), **self.train_env(stage)},
-                         cwd=str(REPO_ROOT), log_path=str(stage.log_path), num_gpus=gpus, nnodes=nnodes,
-                         multinode="ray_driver")]
+                         cwd=str(REPO_ROOT), log_path=str(stage.log_path), num_gpus=cluster.gpus_per_node,
+                         nnodes=cluster.nnodes, multinode="ray_driver")]
 
     def check_data(self, stage: StagePlan) -> None:
         """Every row of train.jsonl passes ``check_row``; the row count is the stage's."""
         check_rows(stage, self.paths(stage)["train"], self.check_row)
 
-    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+    def prepare(self, stage: StagePlan) -> Path | None:
         """Write the validation file (and what ``start_settings`` writes), check the data with the engine's own
         dataset code, keep the last attempt's log aside; returns where an interrupted attempt resumes."""
         from transformers import AutoTokenizer
@@ -248,7 +248,7 @@ class GPUGRPO(Backend):
         paths = self.paths(stage)
         tokenizer = AutoTokenizer.from_pretrained(stage.input_model)
         settings = self.start_settings(stage, engine_chat_template(stage.template, tokenizer))
-        head = write_val_file(paths["train"], paths["val"], int(cfg["grpo"]["val_rows"]))
+        head = write_val_file(paths["train"], paths["val"], stage.settings.grpo.val_rows)
         with tempfile.TemporaryDirectory(prefix=f"prouie-{stage.engine}-") as tmp:
             report = check_in_engine(stage, self.check_module, settings, self.reward_kwargs(stage.config),
                                      Path(tmp), list(self.data_check_args(stage)), log=True)
@@ -261,9 +261,9 @@ class GPUGRPO(Backend):
         """The check module's arguments when the stage starts (``--data``: the data through the engine)."""
         return ("--data",)
 
-    def finish(self, stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+    def finish(self, stage: StagePlan, run_job: RunJob) -> None:
         """Merge the last checkpoint with the engine's merger and copy it to ``output/`` (keeping the EOS ids)."""
-        argv, merged = self.merge_command(stage, cfg, self.last_actor_dir(stage))
+        argv, merged = self.merge_command(stage, self.last_actor_dir(stage))
         run_job(StageJob(stage=stage.name, argv=[stage.python, *argv], env=backend_env(stage.threads, stage.python),
                          cwd=str(REPO_ROOT), log_path=str(stage.log_path)))
         publish(stage, merged)

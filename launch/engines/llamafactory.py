@@ -24,7 +24,7 @@ from typing import Any
 
 from converters.chat import is_reasoning
 from launch.engines import hf_output
-from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape, torchrun_env
+from launch.engines.environment import REPO_ROOT, backend_env, torchrun_env
 from launch.stage import Backend, StageFailed, StageJob, StagePlan
 
 DEEPSPEED_DIR = REPO_ROOT / "recipes" / "deepspeed"
@@ -60,10 +60,10 @@ class LlamaFactorySFT(Backend):
 
     stage_code = ("converters.stages",)  # the code behind the stage's data
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    def render(self, stage: StagePlan) -> dict[str, Any]:
         """The flat LLaMA-Factory config of one SFT stage."""
-        sft = cfg["sft"]
-        args = {**sft["args"], **(stage.spec.get("args") or {})}
+        sft = stage.settings.sft
+        args = {**sft.args, **(stage.spec.get("args") or {})}
         template = stage.template
         args.update(
             model_name_or_path=stage.input_model,
@@ -73,13 +73,13 @@ class LlamaFactorySFT(Backend):
             output_dir=str(stage.output_dir),
             overwrite_output_dir=False,  # with checkpoint-* present LLaMA-Factory auto-resumes an interrupted stage
             num_train_epochs=float(stage.epochs),
-            seed=int(cfg["seed"]),
+            seed=stage.settings.seed,
         )
         if is_reasoning(template):  # ProUIE runs without thinking: the prompt ends with an empty thought
             args["enable_thinking"] = False
-        if sft.get("deepspeed"):
-            args["deepspeed"] = str(DEEPSPEED_DIR / sft["deepspeed"])
-        if not cluster_shape(cfg["cluster"])[1]:
+        if sft.deepspeed:
+            args["deepspeed"] = str(DEEPSPEED_DIR / sft.deepspeed)
+        if not stage.settings.cluster.gpus_per_node:
             args.setdefault("use_cpu", True)
         return args
 
@@ -125,16 +125,16 @@ class LlamaFactorySFT(Backend):
                               f"LLaMA-Factory cannot find dataset {stage.config['dataset']!r}: {err}; delete the "
                               f"stage's data/ folder and rerun to rebuild it") from err
 
-    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
-        cluster = cfg["cluster"]
-        nnodes, gpus = cluster_shape(cluster)
+    def jobs(self, stage: StagePlan) -> list[StageJob]:
+        cluster = stage.settings.cluster
         return [StageJob(
             stage=stage.name, argv=["llamafactory-cli", "train", str(stage.config_path)],
             env={**backend_env(stage.threads), **torchrun_env(cluster)}, cwd=str(REPO_ROOT),
-            log_path=str(stage.log_path), num_gpus=gpus, nnodes=nnodes, multinode="torchrun",
+            log_path=str(stage.log_path), num_gpus=cluster.gpus_per_node, nnodes=cluster.nnodes,
+            multinode="torchrun",
         )]
 
-    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+    def prepare(self, stage: StagePlan) -> Path | None:
         """Before an attempt: resume from the last complete checkpoint, or start from an empty output folder."""
         return hf_output.prepare_resume(stage.output_dir)
 

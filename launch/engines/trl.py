@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from launch.engines import grpo_curves, hf_output
-from launch.engines.environment import REPO_ROOT, backend_env, cluster_shape
+from launch.engines.environment import REPO_ROOT, backend_env
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
 
@@ -32,9 +32,9 @@ class TRLGRPO(Backend):
 
     stage_code = ("converters.stages", "rewards.trl")  # the code behind the stage's data and reward
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    def render(self, stage: StagePlan) -> dict[str, Any]:
         """The runner's config for one GRPO stage."""
-        args = {**cfg["grpo"]["args"], **(stage.spec.get("args") or {})}
+        args = {**stage.settings.grpo.args, **(stage.spec.get("args") or {})}
         n = int(stage.rollout_n)
         batch = int(args.get("per_device_train_batch_size", 8))
         args.update(
@@ -42,9 +42,9 @@ class TRLGRPO(Backend):
             per_device_train_batch_size=math.ceil(batch / n) * n,
             num_train_epochs=float(stage.epochs),
             output_dir=str(stage.output_dir),
-            seed=int(cfg["seed"]),
+            seed=stage.settings.seed,
         )
-        if not cluster_shape(cfg["cluster"])[1]:
+        if not stage.settings.cluster.gpus_per_node:
             args.setdefault("use_cpu", True)
         return {
             "model_name_or_path": stage.input_model,
@@ -66,15 +66,15 @@ class TRLGRPO(Backend):
             raise StageFailed(stage.name, stage.config_path, "GRPO needs rollout_n >= 2; fix stages.<name>.rollout_n")
         return []
 
-    def jobs(self, stage: StagePlan, cfg: dict[str, Any]) -> list[StageJob]:
+    def jobs(self, stage: StagePlan) -> list[StageJob]:
         return [StageJob(stage=stage.name, argv=[sys.executable, "-m", "launch.engines.trl", str(stage.config_path)],
                          env=backend_env(stage.threads), cwd=str(REPO_ROOT), log_path=str(stage.log_path),
-                         num_gpus=min(cluster_shape(cfg["cluster"])[1], 1))]
+                         num_gpus=min(stage.settings.cluster.gpus_per_node, 1))]
 
-    def prepare(self, stage: StagePlan, cfg: dict[str, Any]) -> Path | None:
+    def prepare(self, stage: StagePlan) -> Path | None:
         return hf_output.prepare_resume(stage.output_dir)
 
-    def finish(self, stage: StagePlan, cfg: dict[str, Any], run_job: RunJob) -> None:
+    def finish(self, stage: StagePlan, run_job: RunJob) -> None:
         """The stage's per-step curves from the trainer log: ``curves.json`` and ``curves.png`` in the stage folder."""
         grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir)
 

@@ -54,9 +54,9 @@ class VerlGRPO(GPUGRPO):
                 "train": stage.data_dir / "train.jsonl", "val": stage.data_dir / "val.jsonl",
                 "log": stage.stage_dir / "metrics.jsonl", "earlier_logs": stage.stage_dir / "metrics.earlier.jsonl"}
 
-    def render(self, stage: StagePlan, cfg: dict[str, Any]) -> dict[str, Any]:
+    def render(self, stage: StagePlan) -> dict[str, Any]:
         """ProUIE's settings of one DE stage in verl's key space (see the module docstring)."""
-        conf, gpus = self.common_settings(stage, cfg)
+        conf, gpus = self.common_settings(stage)
         arr = conf.setdefault("actor_rollout_ref", {})
         model, rollout = arr.setdefault("model", {}), arr.setdefault("rollout", {})
         model["path"] = stage.input_model
@@ -126,7 +126,7 @@ class VerlGRPO(GPUGRPO):
                               f"verl finished without a checkpoint ({TRACKER}); see stage.log")
         return self.paths(stage)["checkpoints"] / f"global_step_{step}" / "actor"
 
-    def merge_command(self, stage: StagePlan, cfg: Mapping[str, Any], actor: Path) -> tuple[list[str], Path]:
+    def merge_command(self, stage: StagePlan, actor: Path) -> tuple[list[str], Path]:
         """verl's model merger writes ``checkpoints/merged``."""
         merged = self.paths(stage)["checkpoints"] / "merged"
         return ["-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),

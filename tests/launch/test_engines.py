@@ -59,7 +59,7 @@ def engine_stage(request, tmp_path_factory, engine_envs):
     module = backend(engine)
     module.check_data(stage)
     write_config(stage)
-    assert module.prepare(stage, plan.cfg) is None  # nothing to resume
+    assert module.prepare(stage) is None  # nothing to resume
     return engine, plan, stage
 
 
@@ -105,7 +105,7 @@ def test_a_reward_that_scores_differently_is_caught(engine_stage, tmp_path, monk
 
 def test_the_real_entry_point_gets_to_the_gpu_request(engine_stage):
     engine, plan, stage = engine_stage
-    job = backend(engine).jobs(stage, plan.cfg)[0]
+    job = backend(engine).jobs(stage)[0]
     assert job.argv[0] == stage.python and job.env["PATH"].startswith(str(Path(stage.python).parent))
     result = subprocess.run(job.argv, cwd=job.cwd, env={**os.environ, **job.env}, capture_output=True,
                             text=True, timeout=600, start_new_session=True)  # its Ray cleans up its own group
@@ -131,7 +131,7 @@ def test_merge_of_an_engine_checkpoint_gives_the_same_model(engine_stage):
     else:
         (checkpoints / "latest_checkpointed_iteration.txt").write_text("1")
     executor = LocalExecutor()
-    backend(engine).finish(stage, plan.cfg, lambda job: executor.run(job) == 0 or pytest.fail(job.argv))
+    backend(engine).finish(stage, lambda job: executor.run(job) == 0 or pytest.fail(job.argv))
     before = load_file(Path(stage.input_model) / "model.safetensors")
     after = load_file(stage.output_dir / "model.safetensors")
     if "lm_head.weight" in after:  # the tiny model ties it to the embeddings; EasyR1's merger writes it out

@@ -32,7 +32,7 @@ def test_verl_settings_name_the_stage_files_chat_template_and_reward(tmp_path):
                                                         "+reward_kwargs": stage.reward}
     assert conf["trainer"]["default_local_dir"] == str(stage.stage_dir / "checkpoints")
     assert conf["data"]["val_files"] == str(stage.data_dir / "val.jsonl")
-    job = verl.VerlGRPO().jobs(stage, plan.cfg)[0]
+    job = verl.VerlGRPO().jobs(stage)[0]
     assert job.argv == [stage.python, "-m", "verl.trainer.main_ppo", f"--config-path={stage.stage_dir}",
                         "--config-name=ppo_trainer"]
     assert job.env["VERL_FILE_LOGGER_PATH"] == str(stage.stage_dir / "metrics.jsonl")

@@ -212,7 +212,7 @@ def test_threads_are_resolved_once_and_every_stage_job_gets_them(tmp_path, monke
     for stages, want in ((auto.stages, 3), (fixed.stages, 2)):
         for stage in stages:
             assert stage.threads == want
-            for job in backend(stage.engine).jobs(stage, auto.cfg):
+            for job in backend(stage.engine).jobs(stage):
                 assert {v: job.env[v] for v in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, str(want))
     # the thread count is recorded in DONE, not fingerprinted: a rerun on a machine with other cores stays cached
     assert [s.fingerprint for s in auto.stages] == [s.fingerprint for s in fixed.stages]

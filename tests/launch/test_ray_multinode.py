@@ -71,7 +71,7 @@ def prouie_4b_two_nodes(tmp_path_factory) -> tuple[dict, Path, object]:
 
 def _stage_job(plan, cfg, name: str) -> StageJob:
     stage = next(s for s in plan.stages if s.name == name)
-    [job] = backend(stage.engine).jobs(stage, cfg)
+    [job] = backend(stage.engine).jobs(stage)
     return job
 
 

@@ -69,7 +69,7 @@ def test_the_dry_run_names_shared_stages_and_the_gpu_hour_saving(tmp_path):
     totals = print_dry_run(root, variants, Console(stderr=True, quiet=True))
     from launch.estimate import gpu_hours
 
-    full = {s.name: gpu_hours(s, variants[0].plan.cfg) or 0.0 for s in variants[0].plan.stages}
+    full = {s.name: gpu_hours(s) or 0.0 for s in variants[0].plan.stages}
     de = full["de_ner"] + full["de_re"] + full["de_ee"]
     assert totals["study_gpu_hours"] == pytest.approx(sum(full.values()) + de)  # the full run + w/o SA's DE
     assert totals["naive_gpu_hours"] > 1.7 * totals["study_gpu_hours"]

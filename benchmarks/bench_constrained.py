@@ -3,11 +3,11 @@
 For every bundled test dataset (the first ``--limit`` records, the prompt of ``--style``) the model decodes each
 batch twice on the transformers backend, free and under the JSON Schema of the target (``eval.constrained``),
 the two alternating batch by batch (this machine's speed drifts), after one untimed batch. Per dataset it prints
-how many outputs are valid (``ParseResult.valid``: parsed, schema-conformant, grounded) and the strict F1 (EE: trigger and argument), then the
-generated tokens per second of each mode. Every F1 carries its 95 % bootstrap interval over the records, and
-constrained minus free its paired interval (``eval.bootstrap``: the same records resampled for both); per task the
-same for the mean over its datasets (stratified). ``--out FILE.json`` also writes the numbers and a markdown table
-beside it (``FILE.md``).
+how many outputs are valid (``ParseResult.valid``: parsed, schema-conformant, grounded) and the strict F1 (EE:
+trigger and argument), then the generated tokens per second of each mode. Every F1 carries its 95 % bootstrap
+interval over the records, and constrained minus free its paired interval (``eval.bootstrap``: the same records
+resampled for both); per task the same for the mean over its datasets (stratified). ``--out FILE.json`` also
+writes the numbers and a markdown table beside it (``FILE.md``).
 
     python benchmarks/bench_constrained.py --model DIR [--template qwen3_nothink] [--style sa] [--limit 20] [--out F]
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -96,6 +98,28 @@ def _trend_cells(trend: Mapping[str, Any] | None) -> tuple[str, bool]:
             bool(ci) and ci[0] > 0)
 
 
+def records_needed(half_width: float, records: int, difference: float = 0.03) -> int:
+    """Test records for a paired 95 % interval of half-width ``difference``, from one of ``half_width`` on
+    ``records`` records: the width shrinks as 1/sqrt(n) while the per-record spread of the difference stays."""
+    return math.ceil(records * (half_width / difference) ** 2)
+
+
+def _power_lines(study: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
+    """Per task: the median half-width of the study's paired intervals (strict) and the records that 3 points need."""
+    lines = ["| task | test records | median half-width of a paired difference | records for +/- 3 points |",
+             "| --- | ---: | ---: | ---: |"]
+    for task in ("ner", "re", "ee"):
+        widths = sorted((d["high"] - d["low"]) / 2 for v in study["variants"].values() if v.get("vs_reference")
+                        for d in [v["vs_reference"]["strict"][task]] if d)
+        n = sum(d["validity"]["n"] for d in report["datasets"] if d["task"] == task)
+        if not widths or not n:
+            lines.append(f"| {task.upper()} | {n} | – | – |")
+            continue
+        w = statistics.median(widths)
+        lines.append(f"| {task.upper()} | {n} | {100 * w:.1f} | {records_needed(w, n)} |")
+    return lines
+
+
 def _f1_target_lines(final: Mapping[str, Any]) -> list[str]:
     lines = []
     for metric, target in F1_TARGETS.items():
@@ -155,6 +179,11 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
         lines.append(f"| {de['study']} | {de['variant']} | {de['stage']} | {steps} | {cells} | "
                      f"[{name}.png](curves/{name}.png) |")
     final = next(r for r in data["rows"] if r["final"])
+    table5 = json.loads((study_dirs["table5"] / "study.json").read_text(encoding="utf-8"))
+    lines += ["", "## How many test records a 3-point difference takes", "",
+              "From the table5 study's paired intervals (each variant minus `full`, strict F1), scaled as 1/sqrt(n): "
+              "the records per task for a 95 % paired interval of +/- 3 points.", "",
+              *_power_lines(table5, json.loads(Path(final["report"]).read_text(encoding="utf-8")))]
     seconds = sum(walls.values()) if walls else total
     what = "the two commands" if walls else "sum of the stages that ran; republished"
     lines += ["", "## Targets (issue #22)", "", *_f1_target_lines(final),

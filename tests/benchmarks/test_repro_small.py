@@ -67,3 +67,10 @@ def test_the_targets_are_checked_on_the_full_runs_final_model(published):
     assert "- re: final – vs at least 20 -> FAIL" in text
     assert "- DE reward rises (interval of last - first above 0): 0 of 12 stages -> FAIL" in text
     assert "(sum of the stages that ran; republished)" in text
+
+
+def test_records_needed_scales_the_interval_as_one_over_root_n(published):
+    repro, _, _, text = published
+    assert repro.records_needed(0.06, 100) == 400  # half the width takes four times the records
+    assert repro.records_needed(0.03, 250) == 250 and repro.records_needed(0.031, 100) == 107
+    assert "| NER | 0 | – | – |" in text  # the played evaluations score no record

@@ -6,9 +6,9 @@
 Runs ``+experiment=repro_small +study=table5`` (full, w/o SA, w/o DE, CM only; Table 6 from the same evaluations),
 then ``+study=table7`` (SFR, coarse-only, fine-only) with the table5 study's full run in ``pipeline.reuse``, so CM,
 SA and the SFR variant's DE stages and final evaluation are linked, not recomputed. Publishing copies each study's
-report (``study.md``, ``study.json``, the PNGs), the full run's progression table and plot, and every DE stage's
-curves, and writes ``RUN.md``: the commands, the machine, the wall time of every stage, each DE stage's reward trend
-with its interval, and issue #22's targets checked (measured here, never asserted in a test).
+report (``study.md``, ``study.json``, the PNGs), the progression table and plot of the full and w/o SA runs, and
+every DE stage's curves, and writes ``RUN.md``: the commands, the machine, the wall time of every stage, each DE
+stage's reward trend with its interval, and issue #22's targets checked (measured here, never asserted in a test).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from eval import progression  # noqa: E402
 
 EXPERIMENT = "repro_small"
 STUDIES = ("table5", "table7")
+# the table5 variants whose progression is published (folder under the output), each showing what its DE stages add
+PROGRESSIONS = {"full": ".", "wo_sa": "wo_sa"}
 TIME_TARGET = 150 * 60  # seconds: both studies on 2 cores (issue #22)
 # issue #22: the final model's strict micro-F1 (%) on the in-domain test records
 F1_TARGETS = {"ner": 30.0, "re": 20.0, "ee_trigger": 50.0, "ee_argument": 35.0}
@@ -138,9 +140,11 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
     study_dirs = {s: runs / f"{EXPERIMENT}+study-{s}" for s in STUDIES}
     for study, study_dir in study_dirs.items():
         copy_study(study_dir, out / study)
-    full = _variants(study_dirs["table5"])["full"]
-    data = progression.from_summary(full)
-    progression.write({**data, "rows": [{**r, "report": _rel(r["report"])} for r in data["rows"]]}, out)
+    table5_runs = _variants(study_dirs["table5"])
+    for variant, where in PROGRESSIONS.items():  # DE's effect from the checkpoint it started from, paired
+        data = progression.from_summary(table5_runs[variant])
+        progression.write({**data, "rows": [{**r, "report": _rel(r["report"])} for r in data["rows"]]}, out / where)
+    data = progression.from_summary(table5_runs["full"])
     curves = out / "curves"
     curves.mkdir(exist_ok=True)
     lines = ["# repro_small: paper Tables 5, 6 and 7 at laptop scale, as published", "",
@@ -148,7 +152,9 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
              "", *[f"    python {' '.join(c)}".replace(str(REPO) + "/", "") for c in commands(runs).values()], "",
              f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
              "Reports: [table5/study.md](table5/study.md) (Tables 5 and 6), [table7/study.md](table7/study.md), "
-             "the full run's progression [progression.md](progression.md); what they show: [NOTES.md](NOTES.md) "
+             "the progressions of the full run [progression.md](progression.md) (DE after SA: final minus sa) and "
+             "of w/o SA [wo_sa/progression.md](wo_sa/progression.md) (DE after CM: final minus cm_all); "
+             "what they show: [NOTES.md](NOTES.md) "
              "(written by hand, not regenerated).", "", "## Wall time of every stage", ""]
     total = 0.0
     for study, study_dir in study_dirs.items():

@@ -40,7 +40,7 @@ def published(tmp_path_factory):
 def test_it_copies_both_reports_and_the_full_runs_progression(published):
     _, runs, out, _ = published
     for name in ("table5/study.md", "table5/table5.png", "table7/study.md", "table7/table7.png",
-                 "progression.md", "progression.png"):
+                 "progression.md", "progression.png", "wo_sa/progression.md", "wo_sa/progression.png"):
         assert (out / name).is_file(), name
     data = json.loads((out / "table7" / "study.json").read_text())
     assert data["variants"]["sfr"]["run_dir"] == os.path.relpath(runs / "repro_small+study-table7" / "sfr", REPO)

@@ -36,6 +36,7 @@ EXPERIMENT = "repro_small"
 STUDIES = ("table5", "table7")
 # the table5 variants whose progression is published (folder under the output), each showing what its DE stages add
 PROGRESSIONS = {"full": ".", "wo_sa": "wo_sa"}
+WALLS = f"{EXPERIMENT}-walls.json"  # in --runs: the wall time of each study's command, kept for --publish-only
 TIME_TARGET = 150 * 60  # seconds: both studies on 2 cores (issue #22)
 # issue #22: the final model's strict micro-F1 (%) on the in-domain test records
 F1_TARGETS = {"ner": 30.0, "re": 20.0, "ee_trigger": 50.0, "ee_argument": 35.0}
@@ -161,9 +162,9 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
         wall = f", the command {walls[study]:.0f} s" if walls and study in walls else ""
         lines += [f"### {study}{wall}", "", "| variant | stage | status | seconds |", "| --- | --- | --- | ---: |"]
         for variant, run_dir in _variants(study_dir).items():
-            rows, seconds = stage_time_rows(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
-            lines += [f"| {variant} {row}" for row in rows]
-            total += seconds
+            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            lines += [f"| {variant} {row}" for row in stage_time_rows(summary)[0]]
+            total += sum(r.get("seconds", 0) for r in summary["stages"] if r.get("status") == "ran")
         lines.append("")
     lines += ["Status `linked`/`cached`: the stage was found finished (in an earlier variant or the reused run) and "
               "costs its check only; the seconds of a linked stage are those of the run that computed it.", "",
@@ -208,13 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--publish-only", action="store_true")
     args = parser.parse_args(argv)
     runs = Path(args.runs).resolve()
-    walls: dict[str, float] | None = None
+    walls_file = runs / WALLS
     if not args.publish_only:
         walls = {}
         for study, command in commands(runs).items():
             start = time.monotonic()
             subprocess.run([sys.executable, *command], cwd=REPO, check=True)
             walls[study] = time.monotonic() - start
+        walls_file.write_text(json.dumps(walls) + "\n", encoding="utf-8")
+    walls = json.loads(walls_file.read_text(encoding="utf-8")) if walls_file.is_file() else None
     print(publish(runs, Path(args.out), walls).read_text(encoding="utf-8"))
     return 0
 

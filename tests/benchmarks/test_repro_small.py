@@ -74,3 +74,17 @@ def test_records_needed_scales_the_interval_as_one_over_root_n(published):
     assert repro.records_needed(0.06, 100) == 400  # half the width takes four times the records
     assert repro.records_needed(0.03, 250) == 250 and repro.records_needed(0.031, 100) == 107
     assert "| NER | 0 | – | – |" in text  # the played evaluations score no record
+
+
+def test_publish_only_reports_the_walls_the_run_recorded_and_counts_linked_stages_once(published, tmp_path):
+    repro, runs, _, text = published
+    ran = sum(r.get("seconds", 0) for study in ("table5", "table7")
+              for run in (runs / f"repro_small+study-{study}").iterdir() if (run / "summary.json").is_file()
+              for r in json.loads((run / "summary.json").read_text())["stages"] if r.get("status") == "ran")
+    assert f"- time: {ran:.0f} s (sum of the stages that ran; republished)" in text
+    (runs / repro.WALLS).write_text(json.dumps({"table5": 3601.2, "table7": 1240.4}))
+    try:
+        again = repro.publish(runs, tmp_path, json.loads((runs / repro.WALLS).read_text())).read_text()
+    finally:
+        (runs / repro.WALLS).unlink()
+    assert "### table5, the command 3601 s" in again and "- time: 4842 s (the two commands)" in again

@@ -166,8 +166,8 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
             lines += [f"| {variant} {row}" for row in stage_time_rows(summary)[0]]
             total += sum(r.get("seconds", 0) for r in summary["stages"] if r.get("status") == "ran")
         lines.append("")
-    lines += ["Status `linked`/`cached`: the stage was found finished (in an earlier variant or the reused run) and "
-              "costs its check only; the seconds of a linked stage are those of the run that computed it.", "",
+    lines += ["Status `shared`: the stage was found finished (in an earlier variant or the reused run) and "
+              "linked, costing its check only; its seconds are those of the run that computed it.", "",
               "## DE: reward over the steps of each stage", "",
               "Mean reward of the first and last 20 % of optimizer steps, their difference and its 95 % Welch "
               "interval over per-step means (launch/engines/grpo_curves.py); curves per stage in `curves/`.", "",

@@ -76,10 +76,10 @@ DETECTED = ("killed", "timeout", "segfault")
 # module -> its fast tests (files or node ids); each mutant runs the ones among these that reach its function.
 MODULES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("converters/format/profiles.py", "converters/format/render.py", "converters/format/parse.py"),
-                    ("tests/converters/test_format.py", "tests/converters/test_model_outputs.py",
-                     "tests/converters/test_roundtrip.py")),
+                    ("tests/converters/test_format.py", "tests/converters/test_format_render.py",
+                     "tests/converters/test_model_outputs.py", "tests/converters/test_roundtrip.py")),
     "converters/records.py": ("tests/converters/test_records.py", "tests/converters/test_format.py",
-                              "tests/converters/test_roundtrip.py"),
+                              "tests/converters/test_format_render.py", "tests/converters/test_roundtrip.py"),
     "rewards/sfr.py": ("tests/rewards",),
     "rewards/sets.py": ("tests/rewards/test_sets.py", "tests/rewards/test_sfr.py"),
     "rewards/matching.py": ("tests/rewards/test_sets.py", "tests/rewards/test_sfr.py"),

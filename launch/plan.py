@@ -120,19 +120,21 @@ def resolve_model(name_or_path: str) -> str:
     return str(Path(name_or_path).expanduser().resolve())
 
 
-def ablation_tag(cfg: Mapping[str, Any]) -> str:
-    """Suffix of the default run folder for ablations, so they never overwrite the full run."""
+def ablation_tag(settings: RecipeSettings, reward: Mapping[str, Any] | None = None) -> str:
+    """Suffix of the default run folder for ablations (skipped stages, a reward variant other than the full SFR),
+    so they never overwrite the full run."""
     parts = []
-    if cfg["pipeline"]["skip"]:
-        parts.append("skip-" + "-".join(cfg["pipeline"]["skip"]))
-    variant = cfg.get("reward", {}).get("variant", "sfr")
+    if settings.pipeline.skip:
+        parts.append("skip-" + "-".join(settings.pipeline.skip))
+    variant = (reward or {}).get("variant", "sfr")
     if variant != "sfr":
         parts.append(f"reward-{variant}")
     return "+" + "+".join(parts) if parts else ""
 
 
-def resolve_run_dir(cfg: Mapping[str, Any]) -> Path:
-    run_dir = cfg["pipeline"]["run_dir"] or f"runs/{cfg['experiment_name']}{ablation_tag(cfg)}"
+def resolve_run_dir(settings: RecipeSettings, reward: Mapping[str, Any] | None = None) -> Path:
+    """``pipeline.run_dir``, or ``runs/<experiment_name><ablation tag>`` under the working directory."""
+    run_dir = settings.pipeline.run_dir or f"runs/{settings.experiment_name}{ablation_tag(settings, reward)}"
     return Path(run_dir).expanduser().resolve()
 
 
@@ -222,7 +224,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
 
     settings = recipe_settings(cfg)
     _check_names(list(cfg["stages"]), settings)
-    run_dir = resolve_run_dir(cfg)
+    run_dir = resolve_run_dir(settings, cfg.get("reward"))
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(settings.pipeline.skip)
     model = resolve_model(settings.model.name_or_path)

@@ -28,6 +28,13 @@ OnLine = Callable[[str], None]
 OUTPUT = "output"  # a stage folder's model (or report) folder: the next stage's input, what DONE's sha256 covers
 
 
+def _at_least(path: str, value: int | None, low: int, high: int | None = None) -> None:
+    """A range check of a typed setting (None: not set), as an error naming its path."""
+    if value is not None and (value < low or (high is not None and value > high)):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{path}: must be {bound}, got {value!r}")
+
+
 @dataclass
 class EvalSettings:
     """``pipeline.eval``: which models the run evaluates, on what, how much of it."""
@@ -39,6 +46,11 @@ class EvalSettings:
     limit: Optional[int] = None                # test records per dataset (None: all)
     limits: Optional[dict[str, int]] = None    # per dataset, over ``limit``
     overrides: list[str] = field(default_factory=list)    # key=value entries of recipes/eval/default.yaml
+
+    def __post_init__(self) -> None:
+        _at_least("pipeline.eval.limit", self.limit, 1)
+        for dataset, limit in (self.limits or {}).items():
+            _at_least(f"pipeline.eval.limits.{dataset}", limit, 1)
 
 
 @dataclass
@@ -71,6 +83,15 @@ class ClusterSettings:
     master_port: int = 29500
     runtime_env: dict[str, Any] = field(default_factory=dict)   # Ray's own runtime_env keys
     gpu_type: Optional[str] = None             # for dry-run GPU-hour estimates (a key of estimate.throughput)
+
+    def __post_init__(self) -> None:
+        _at_least("cluster.nnodes", self.nnodes, 1)
+        _at_least("cluster.gpus_per_node", self.gpus_per_node, 0)
+        _at_least("cluster.cpus_per_node", self.cpus_per_node, 1)
+        _at_least("cluster.retries", self.retries, 0)
+        _at_least("cluster.master_port", self.master_port, 1, 65535)
+        if not self.poll_interval_s > 0:
+            raise ValueError(f"cluster.poll_interval_s: must be positive, got {self.poll_interval_s!r}")
 
 
 @dataclass
@@ -183,10 +204,21 @@ def _about_settings(key: str) -> str:
             f"({SETTINGS_SOURCES.get(key, 'recipes/config.yaml')})")
 
 
+# The recipe's top-level groups outside ``RecipeSettings``, each read by its own parser.
+OTHER_GROUPS = {"reward": "rewards.config", "data": "converters.stages", "stages": "launch.plan's stage specs",
+                "study": "launch.study"}
+
+
 def recipe_settings(cfg: Mapping[str, Any]) -> RecipeSettings:
-    """A composed recipe's settings as the launcher reads them, typed (``RecipeSettings``; other groups are left
-    out); a key outside the schema or a value of the wrong type is an error naming its path, e.g.
-    ``cluster.gpus_per_nod: Key 'gpus_per_nod' not in 'ClusterSettings'``."""
+    """A composed recipe's settings as the launcher reads them, typed (``RecipeSettings``; the ``OTHER_GROUPS``
+    are left out); a key outside the schema, at the top level too, or a value of the wrong type is an error naming
+    its path, e.g. ``cluster.gpus_per_nod: Key 'gpus_per_nod' not in 'ClusterSettings'``."""
+    known = [f.name for f in fields(RecipeSettings)] + list(OTHER_GROUPS)
+    unknown = [str(key) for key in cfg if key not in known]
+    if unknown:
+        others = ", ".join(f"{key} ({parser})" for key, parser in OTHER_GROUPS.items())
+        raise ValueError(f"{unknown[0]}: not a key of the recipe; its top-level keys are those of "
+                         f"launch.stage.RecipeSettings ({', '.join(known[:-len(OTHER_GROUPS)])}) and {others}")
     return typed(RecipeSettings, {f.name: cfg[f.name] for f in fields(RecipeSettings) if f.name in cfg},
                  about=_about_settings)
 

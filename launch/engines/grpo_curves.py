@@ -47,7 +47,8 @@ def welch_interval(first: Sequence[float], last: Sequence[float], level: float =
     """Interval for ``mean(last) - mean(first)``: Welch's t over the steps of each window.
 
     Each step's mean reward counts as one observation, so the spread between steps (other prompts, sampling)
-    sets the width. None when a window has fewer than two steps (no spread to measure)."""
+    sets the width. None when a window has fewer than two steps or neither window varies (no spread to measure:
+    a zero-width interval would claim a certainty two equal steps cannot give)."""
     from scipy.stats import t
 
     if min(len(first), len(last)) < 2:
@@ -56,7 +57,7 @@ def welch_interval(first: Sequence[float], last: Sequence[float], level: float =
     v_first, v_last = variance(first) / len(first), variance(last) / len(last)
     se = math.sqrt(v_first + v_last)
     if se == 0:
-        return [gain, gain]
+        return None
     df = se**4 / (v_first**2 / (len(first) - 1) + v_last**2 / (len(last) - 1))
     half = float(t.ppf(0.5 + level / 2, df)) * se
     return [gain - half, gain + half]
@@ -80,13 +81,16 @@ def paths(stage_dir: Path) -> dict[str, str]:
     return {"json": str(stage_dir / JSON_NAME), "plot": str(stage_dir / PLOT_NAME)}
 
 
-def write(stage: str, rows: Sequence[Mapping[str, Any]], stage_dir: Path) -> dict[str, str]:
-    """``curves.json`` (the rows and the reward trend) and ``curves.png`` in ``stage_dir``."""
+def write(stage: str, rows: Sequence[Mapping[str, Any]], stage_dir: Path,
+          prompt_trend: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """``curves.json`` (the rows, the reward trend and the per-prompt trend of ``launch.engines.grpo_records``,
+    None with one epoch) and ``curves.png`` in ``stage_dir``."""
     from launch.run_dir import atomic_write_json
 
     out, trend = paths(stage_dir), reward_trend(rows)
-    atomic_write_json(Path(out["json"]), {"stage": stage, "steps": list(rows), "reward_trend": trend})
-    plot(stage, rows, trend, Path(out["plot"]))
+    atomic_write_json(Path(out["json"]), {"stage": stage, "steps": list(rows), "reward_trend": trend,
+                                          "prompt_trend": prompt_trend})
+    plot(stage, rows, trend, Path(out["plot"]), prompt_trend)
     return out
 
 
@@ -99,9 +103,21 @@ def trend_text(trend: Mapping[str, Any] | None) -> str:
     return f": last {k} - first {k} steps {trend['gain']:+.3f}{ci}"
 
 
-def plot(stage: str, rows: Sequence[Mapping[str, Any]], trend: Mapping[str, Any] | None, path: Path) -> None:
+def prompt_trend_text(trend: Mapping[str, Any] | None) -> str:
+    """The per-prompt trend as a plot caption (empty with one epoch)."""
+    if trend is None:
+        return ""
+    interval = trend["gain_ci95"]
+    ci = f", 95% CI [{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else ""
+    visits = ", ".join(f"{m:+.3f}" for m in trend["visit_means"])
+    return (f"same {trend['prompts']} prompts, last visit - first: {trend['gain']:+.3f}{ci}; "
+            f"mean reward per visit: {visits}")
+
+
+def plot(stage: str, rows: Sequence[Mapping[str, Any]], trend: Mapping[str, Any] | None, path: Path,
+         prompt_trend: Mapping[str, Any] | None = None) -> None:
     """Four panels per step: reward mean ± within-group std (with the trend), zero-std groups, completion length,
-    entropy and KL (its own axis: it is orders of magnitude smaller)."""
+    entropy and KL (its own axis: it is orders of magnitude smaller); the per-prompt trend as the caption."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,7 +154,10 @@ def plot(stage: str, rows: Sequence[Mapping[str, Any]], trend: Mapping[str, Any]
     for ax in axes[1]:
         ax.set_xlabel("optimizer step")
     fig.suptitle(f"{stage}: GRPO per step")
-    fig.tight_layout()
+    caption = prompt_trend_text(prompt_trend)
+    if caption:
+        fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, wrap=True)
+    fig.tight_layout(rect=(0, 0.04 if caption else 0, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

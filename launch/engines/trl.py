@@ -12,7 +12,8 @@ and eval.
 Rewards: ``rewards.trl.sfr_reward_funcs`` (the SFR reward, plus its sub-scores logged with weight 0), scored
 against the ``answer`` column. Batches: TRL needs the generation batch divisible by ``num_generations``
 (= the stage's ``rollout_n``); ``render`` rounds the per-device batch up to a multiple of it.
-Curves: after the run, ``finish`` writes the per-step curves from the trainer log (``launch.engines.grpo_curves``).
+Curves: the reward function records each completion's reward (``launch.engines.grpo_records``); after the run,
+``finish`` writes the per-step curves from the trainer log and the per-prompt trend (``launch.engines.grpo_curves``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launch.engines import grpo_curves, hf_output
+from launch.engines import grpo_curves, grpo_records, hf_output
 from launch.engines.environment import REPO_ROOT, backend_env
 from launch.stage import Backend, RunJob, StageFailed, StageJob, StagePlan
 
@@ -51,6 +52,7 @@ class TRLGRPO(Backend):
             "train_file": str(stage.data_dir / "train.jsonl"),
             "template": stage.template,
             "reward": dict(stage.reward),
+            "records": str(stage.stage_dir / grpo_records.RECORDS_NAME),
             "trainer": args,
         }
 
@@ -75,8 +77,10 @@ class TRLGRPO(Backend):
         return hf_output.prepare_resume(stage.output_dir)
 
     def finish(self, stage: StagePlan, run_job: RunJob) -> None:
-        """The stage's per-step curves from the trainer log: ``curves.json`` and ``curves.png`` in the stage folder."""
-        grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir)
+        """The stage's per-step curves from the trainer log and its per-prompt trend from the reward records:
+        ``curves.json`` and ``curves.png`` in the stage folder."""
+        grpo_curves.write(stage.name, grpo_curves.curve_rows(hf_output.trainer_log(stage.output_dir)), stage.stage_dir,
+                          _prompt_trend(stage))
 
     def results(self, stage: StagePlan) -> dict[str, Any]:
         """Headline rewards, the reward trend over the stage's steps, and where its curves are."""
@@ -84,7 +88,12 @@ class TRLGRPO(Backend):
         return {"mean_reward": hf_output.mean_value(log, "reward"), "final_reward": hf_output.last_value(log, "reward"),
                 "final_loss": hf_output.last_value(log, "loss"), "steps": hf_output.last_value(log, "step"),
                 "reward_trend": grpo_curves.reward_trend(grpo_curves.curve_rows(log)),
+                "prompt_trend": _prompt_trend(stage),
                 "curves": grpo_curves.paths(stage.stage_dir)}
+
+
+def _prompt_trend(stage: StagePlan) -> dict[str, Any] | None:
+    return grpo_records.prompt_trend(grpo_records.read(stage.stage_dir / grpo_records.RECORDS_NAME))
 
 
 # ------------------------------------------------------------------------------------------------ runner
@@ -129,10 +138,13 @@ def train(config: dict[str, Any]) -> None:
     dataset = dataset.map(lambda row: {"prompt": chat_prompt(row["prompt"], template, tokenizer)})
     funcs = sfr_reward_funcs(**config["reward"])
     args = GRPOConfig(**config["trainer"], reward_weights=sfr_reward_weights(funcs))
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
-                          processing_class=tokenizer)
     output_dir = Path(args.output_dir)
     resume = hf_output.checkpoints(output_dir)
+    if config.get("records"):  # each completion's reward, for the per-prompt trend (launch.engines.grpo_records)
+        grpo_records.start(Path(config["records"]), int(resume[-1].name.split("-")[-1]) if resume else None)
+        funcs[0] = grpo_records.RecordedReward(funcs[0], Path(config["records"]))
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                          processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=str(resume[-1]) if resume else None)
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))

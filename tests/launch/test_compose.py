@@ -95,6 +95,34 @@ def test_a_value_of_the_wrong_type_fails_at_composition_naming_its_path(override
         compose_recipe(["+experiment=smoke", *override.split()])
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("cluster.nnodes=0", r"^cluster\.nnodes: must be at least 1, got 0$"),
+    ("cluster.gpus_per_node=-1", r"^cluster\.gpus_per_node: must be at least 0, got -1$"),
+    ("cluster.cpus_per_node=0", r"^cluster\.cpus_per_node: must be at least 1, got 0$"),
+    ("cluster.retries=-2", r"^cluster\.retries: must be at least 0, got -2$"),
+    ("cluster.master_port=70000", r"^cluster\.master_port: must be between 1 and 65535, got 70000$"),
+    ("cluster.master_port=0", r"^cluster\.master_port: must be between 1 and 65535, got 0$"),
+    ("cluster.poll_interval_s=0", r"^cluster\.poll_interval_s: must be positive, got 0\.0$"),
+    ("pipeline.eval.limit=0", r"^pipeline\.eval\.limit: must be at least 1, got 0$"),
+    ("+pipeline.eval.limits={bundled_ncbi:0}", r"^pipeline\.eval\.limits\.bundled_ncbi: must be at least 1, got 0$"),
+])
+def test_a_value_out_of_its_range_fails_at_composition_naming_its_path(override, message):
+    with pytest.raises(ValueError, match=message):
+        compose_recipe(["+experiment=smoke", override])
+    # the bounds themselves are accepted
+    for ok in ("cluster.nnodes=1", "cluster.gpus_per_node=0", "cluster.master_port=65535", "pipeline.eval.limit=1"):
+        compose_recipe(["+experiment=smoke", ok])
+
+
+def test_an_unknown_top_level_key_fails_at_composition_naming_it():
+    with pytest.raises(ValueError, match=r"^pipline: not a key of the recipe; its top-level keys are those of "
+                                         r"launch\.stage\.RecipeSettings \(experiment_name, seed, .*\) and "
+                                         r"reward \(rewards\.config\), .*study \(launch\.study\)$"):
+        compose_recipe(["+experiment=smoke", "+pipline.skip=[sa]"])
+    cfg = compose_recipe(["+experiment=smoke", "+study=table5"])  # the groups read by their own parsers pass
+    assert {"reward", "data", "stages", "study"} <= set(cfg)
+
+
 def test_an_experiment_file_is_checked_too(tmp_path):
     """Hydra merges an experiment file without struct checks: the schema is what refuses its misspelt keys."""
     (tmp_path / "experiment").mkdir()

@@ -10,7 +10,7 @@ from scipy.stats import ttest_ind
 
 from launch.compose import compose_recipe
 from launch.driver import execute_plan
-from launch.engines import grpo_curves
+from launch.engines import grpo_curves, grpo_records
 from launch.executors.local import LocalExecutor
 from launch.plan import build_plan
 
@@ -51,7 +51,7 @@ def test_reward_trend_compares_the_first_and_last_fifth_of_the_steps():
     assert grpo_curves.reward_trend(rows[:4])["window_steps"] == 1
     assert grpo_curves.reward_trend(rows[:4])["gain_ci95"] is None  # one step a window: no spread to measure
     assert grpo_curves.reward_trend(rows[:1]) is None
-    assert grpo_curves.reward_trend([{"reward_mean": 0.0}] * 10)["gain_ci95"] == [0.0, 0.0]
+    assert grpo_curves.reward_trend([{"reward_mean": 0.0}] * 10)["gain_ci95"] is None  # no spread in either window
 
 
 def test_write_puts_the_rows_the_trend_and_a_plot_in_the_stage_folder(tmp_path):
@@ -75,21 +75,33 @@ def test_de_stages_log_every_step(experiment, tmp_path):
 
 def test_a_trl_de_stage_writes_its_curves(tmp_path):
     """The smoke recipe's de_ner for real (TRL on the tiny model), at its smallest: 6 prompts, 2 rollouts each,
-    one prompt a step, short completions; beta > 0 so TRL also logs the KL."""
+    one prompt a step, two epochs (each prompt seen twice), short completions; beta > 0 so TRL also logs the KL."""
     plan = build_plan(compose_recipe([
         "+experiment=smoke", f"pipeline.run_dir={tmp_path}",
         "pipeline.skip=[cm_ner,cm_ner_re,cm_all,sa,de_re,de_ee,eval]",
-        "stages.de_ner.count=6", "stages.de_ner.rollout_n=2", "grpo.args.per_device_train_batch_size=2",
+        "stages.de_ner.count=6", "stages.de_ner.rollout_n=2", "stages.de_ner.epochs=2",
+        "grpo.args.per_device_train_batch_size=2",
         "grpo.args.max_completion_length=8", "grpo.args.beta=0.04"]))
     [row] = execute_plan(plan, LocalExecutor())
     stage_dir = tmp_path / "de_ner"
     curves = json.loads((stage_dir / "curves.json").read_text())
-    assert [step["step"] for step in curves["steps"]] == [1, 2, 3, 4, 5, 6]  # one row per optimizer step
+    assert [step["step"] for step in curves["steps"]] == list(range(1, 13))  # one row per optimizer step
     for step in curves["steps"]:
         assert set(step) == set(grpo_curves.FIELDS)
         assert all(isinstance(step[key], float) for key in grpo_curves.FIELDS if key != "step"), step
         assert 0.0 <= step["frac_reward_zero_std"] <= 1.0 and 0 < step["completion_mean_length"] <= 8
     assert (stage_dir / "curves.png").stat().st_size > 10_000
     assert row["curves"] == {"json": str(stage_dir / "curves.json"), "plot": str(stage_dir / "curves.png")}
-    assert row["reward_trend"] == curves["reward_trend"] and row["reward_trend"]["window_steps"] == 2
+    assert row["reward_trend"] == curves["reward_trend"] and row["reward_trend"]["window_steps"] == 3
+    # each completion's reward, recorded by the step that trains it: 2 rollouts of one prompt a step
+    records = grpo_records.read(stage_dir / grpo_records.RECORDS_NAME)
+    assert [line["step"] for line in records] == [step for step in range(1, 13) for _ in range(2)]
+    per_step = {}
+    for line in records:
+        per_step.setdefault(line["step"], []).append(line["reward"])
+    logged = {step["step"]: step["reward_mean"] for step in curves["steps"]}
+    assert {s: sum(r) / len(r) for s, r in per_step.items()} == pytest.approx(logged)  # what TRL logged as reward
+    ids = {line["id"] for line in records}
+    assert row["prompt_trend"] == curves["prompt_trend"] == grpo_records.prompt_trend(records)
+    assert row["prompt_trend"]["prompts"] == len(ids) and len(row["prompt_trend"]["visit_means"]) >= 2
     assert json.loads((stage_dir / "DONE").read_text())["results"]["curves"] == row["curves"]

@@ -307,24 +307,29 @@ def test_an_unknown_engine_is_named_with_the_known_ones():
         plan_of("+experiment=smoke", "stages.cm_ner.kind=rl")
 
 
+def _settings(**pipeline):
+    from launch.stage import PipelineSettings, RecipeSettings
+
+    return RecipeSettings(experiment_name="x", pipeline=PipelineSettings(**pipeline))
+
+
 def test_ablation_tags_name_every_skipped_stage_and_the_reward_variant():
     from launch.plan import ablation_tag
 
-    assert ablation_tag({"pipeline": {"skip": []}}) == ""  # no reward group: the full SFR
-    assert ablation_tag({"pipeline": {"skip": []}, "reward": {"variant": "sfr"}}) == ""
-    assert ablation_tag({"pipeline": {"skip": ["sa", "de_ner"]}, "reward": {}}) == "+skip-sa-de_ner"
-    assert ablation_tag({"pipeline": {"skip": ["sa"]}, "reward": {"variant": "fine_only"}}) == \
-        "+skip-sa+reward-fine_only"
+    assert ablation_tag(_settings(skip=[])) == ""  # no reward group: the full SFR
+    assert ablation_tag(_settings(skip=[]), {"variant": "sfr"}) == ""
+    assert ablation_tag(_settings(skip=["sa", "de_ner"]), {}) == "+skip-sa-de_ner"
+    assert ablation_tag(_settings(skip=["sa"]), {"variant": "fine_only"}) == "+skip-sa+reward-fine_only"
 
 
 def test_the_default_run_folder_is_under_runs_of_the_working_directory(tmp_path, monkeypatch):
     from launch.plan import resolve_run_dir
 
     monkeypatch.chdir(tmp_path)
-    cfg = {"experiment_name": "x", "pipeline": {"run_dir": None, "skip": ["sa"]}}
-    assert resolve_run_dir(cfg) == tmp_path / "runs" / "x+skip-sa"
+    assert resolve_run_dir(_settings(run_dir=None, skip=["sa"])) == tmp_path / "runs" / "x+skip-sa"
+    assert resolve_run_dir(_settings(skip=[]), {"variant": "coarse_only"}) == tmp_path / "runs" / "x+reward-coarse_only"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert resolve_run_dir({**cfg, "pipeline": {"run_dir": "~/r", "skip": []}}) == tmp_path / "home" / "r"
+    assert resolve_run_dir(_settings(run_dir="~/r", skip=[])) == tmp_path / "home" / "r"
 
 
 def test_a_source_group_with_datasets_expands_to_one_spec_each():

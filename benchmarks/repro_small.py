@@ -87,7 +87,7 @@ def de_stages(study_dirs: Mapping[str, Path]) -> list[dict[str, Any]]:
                 if real not in seen:
                     seen.add(real)
                     found.append({"study": study, "variant": variant, "stage": row["stage"], "dir": real,
-                                  "trend": row.get("reward_trend")})
+                                  "trend": row.get("reward_trend"), "prompt_trend": row.get("prompt_trend")})
     return found
 
 
@@ -99,6 +99,15 @@ def _trend_cells(trend: Mapping[str, Any] | None) -> tuple[str, bool]:
     span = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
     return (f"{trend['first_mean']:+.3f} | {trend['last_mean']:+.3f} | {trend['gain']:+.3f}{span}",
             bool(ci) and ci[0] > 0)
+
+
+def _prompt_trend_cell(trend: Mapping[str, Any] | None) -> str:
+    """``gain [interval] (n prompts)`` of the same prompts' last visit minus their first, or ``–`` (one visit)."""
+    if not trend:
+        return "–"
+    low, high = trend["gain_ci95"] or (None, None)
+    span = f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""
+    return f"{trend['gain']:+.3f}{span} ({trend['prompts']} prompts)"
 
 
 def records_needed(half_width: float, records: int, difference: float = 0.03) -> int:
@@ -170,9 +179,12 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
               "linked, costing its check only; its seconds are those of the run that computed it.", "",
               "## DE: reward over the steps of each stage", "",
               "Mean reward of the first and last 20 % of optimizer steps, their difference and its 95 % Welch "
-              "interval over per-step means (launch/engines/grpo_curves.py); curves per stage in `curves/`.", "",
-              "| study | variant | stage | steps | first | last | last - first [95 %] | curves |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+              "interval over per-step means (launch/engines/grpo_curves.py); where a stage visits its prompts more "
+              "than once, the same prompts' mean reward at their last visit minus their first, with its paired 95 % "
+              "interval over prompts (launch/engines/grpo_records.py); curves per stage in `curves/`.", "",
+              "| study | variant | stage | steps | first | last | last - first [95 %] "
+              "| same prompts: last - first visit [95 %] | curves |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     rising = []
     for de in de_stages(study_dirs):
         name = f"{de['variant']}-{de['stage']}"
@@ -184,7 +196,7 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
         rising.append(up)
         steps = (de["trend"] or {}).get("steps", "–")
         lines.append(f"| {de['study']} | {de['variant']} | {de['stage']} | {steps} | {cells} | "
-                     f"[{name}.png](curves/{name}.png) |")
+                     f"{_prompt_trend_cell(de['prompt_trend'])} | [{name}.png](curves/{name}.png) |")
     final = next(r for r in data["rows"] if r["final"])
     table5 = json.loads((study_dirs["table5"] / "study.json").read_text(encoding="utf-8"))
     lines += ["", "## How many test records a 3-point difference takes", "",

@@ -88,3 +88,12 @@ def test_publish_only_reports_the_walls_the_run_recorded_and_counts_linked_stage
     finally:
         (runs / repro.WALLS).unlink()
     assert "### table5, the command 3601 s" in again and "- time: 4842 s (the two commands)" in again
+
+
+def test_a_de_row_shows_the_same_prompts_trend_where_they_were_revisited(published):
+    repro, _, _, text = published
+    rows = [line for line in text.splitlines() if line.startswith("| table5 |") and "curves/" in line]
+    assert rows and all(r.split(" | ")[-2] == "–" for r in rows)  # the played stages visit each prompt once
+    trend = {"prompts": 16, "gain": 0.39140625, "gain_ci95": [0.18661, 0.59619]}
+    assert repro._prompt_trend_cell(trend) == "+0.391 [+0.187, +0.596] (16 prompts)"
+    assert repro._prompt_trend_cell({**trend, "gain_ci95": None}) == "+0.391 (16 prompts)"

@@ -47,6 +47,7 @@ from converters.readers import ReadLog, read_source, source_files
 log = logging.getLogger(__name__)
 
 SFT_COLUMNS = {"prompt": "instruction", "response": "output"}
+MANIFEST = "manifest.json"  # beside every stage dataset: what was built from what (read by launch.plan and eval)
 PROMPT_FORMATS = ("text", "messages")  # GRPO prompt column: a plain string, or one user turn of chat messages
 _BLOCK = 1 << 20  # I/O buffer of spools and outputs
 
@@ -238,7 +239,7 @@ def _build(kind: str, name: str, plan: Mapping[str, int], sources: Mapping[str, 
         "labels": {d.task: d.labels() for d in draws},
         "outputs": [{"file": out_file.name, "sha256": file_sha256(out_file), "rows": rows}],
     }
-    (out_file.parent / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+    (out_file.parent / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                     encoding="utf-8")
     if progress:
         print_summary(manifest)

@@ -27,6 +27,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from converters.stages import MANIFEST
 from launch.engines import hf_output
 from launch.engines.environment import ENGINE_ENVS, missing_env_hint
 from launch.estimate import gpu_hours, throughput
@@ -90,7 +91,7 @@ def build_data(stage: StagePlan) -> dict[str, Any] | None:
         return None
     marker = stage.data_dir / DATA_COMPLETE
     if marker.is_file():
-        return read_json(stage.data_dir / "manifest.json")
+        return read_json(stage.data_dir / MANIFEST)
     from converters.stages import build_grpo_stage, build_sft_stage
 
     request = {k: v for k, v in stage.data.items() if k != "builder"}

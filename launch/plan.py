@@ -17,8 +17,8 @@ from typing import Any
 
 from launch.code_stamp import code_stamp
 from launch.engines.environment import REPO_ROOT, stage_python
-from launch.run_dir import files_stamp, fingerprint
-from launch.stage import Backend, RecipeSettings, StageFailed, StagePlan, recipe_settings, typed
+from launch.run_dir import files_stamp, fingerprint, read_json
+from launch.stage import DATA, OUTPUT, Backend, RecipeSettings, StageFailed, StagePlan, recipe_settings, typed
 
 EVAL_STAGE = "eval"
 
@@ -118,6 +118,29 @@ def resolve_model(name_or_path: str) -> str:
 
         return str(ensure_smollm2())
     return str(Path(name_or_path).expanduser().resolve())
+
+
+def input_style(settings: RecipeSettings, model: str) -> str:
+    """The prompt style the run's input model was last trained on, so that a DE stage and an evaluation of it ask
+    the way it answers: ``model.prompt_style`` when set; else the style in the stage record beside a stage's output
+    folder of one of our runs (``model.name_or_path=runs/x/sa/output``: ``runs/x/sa/data/manifest.json``); else cm,
+    a base model's."""
+    from converters.format.profiles import STYLES
+    from converters.stages import MANIFEST
+
+    if settings.model.prompt_style:
+        return settings.model.prompt_style
+    path = Path(model)
+    record = path.parent / DATA / MANIFEST
+    if path.name != OUTPUT or not record.is_file():
+        return "cm"
+    manifest = read_json(record)
+    style = manifest.get("style") if manifest else None
+    if style not in STYLES:
+        found = f"'style' {style!r}" if manifest else "not readable as a JSON object"
+        raise ValueError(f"{record}: {found}, expected one of {STYLES}; set model.prompt_style to the style "
+                         f"{model} was trained on")
+    return style
 
 
 def ablation_tag(settings: RecipeSettings, reward: Mapping[str, Any] | None = None) -> str:
@@ -228,6 +251,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
     sources = expand_sources(cfg["data"]["sources"])
     skip = set(settings.pipeline.skip)
     model = resolve_model(settings.model.name_or_path)
+    start_style = input_style(settings, model)
     template_of(settings.model.template)  # an unknown template is a config error, before anything else
     run = {"profile": get_profile(settings.format_profile).name, "template": settings.model.template,
            "threads": resolve_threads(settings.pipeline.threads), "settings": settings}
@@ -247,7 +271,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         kind = spec["kind"]
         engine_name = templates[kind].engine
         data = _data_request(name, spec, settings, run["profile"], sources,
-                             previous.data["style"] if previous else "cm")
+                             previous.data["style"] if previous else start_style)
         samples = sum(data["mixture"].values()) if kind == "sft" else data["count"]
         input_model, input_stage, upstream = _upstream(previous, model)
         stage = StagePlan(
@@ -269,7 +293,7 @@ def build_plan(cfg: Mapping[str, Any]) -> Plan:
         for name, evaluated, source in eval_targets(settings, list(cfg["stages"]), stages):
             evaluated_stage = last if source == "final" else trained.get(source)  # None: the base model
             # a model is asked the way it was last trained; the base model as the final one is
-            style = (evaluated_stage or last).data["style"] if (evaluated_stage or last) else "cm"
+            style = (evaluated_stage or last).data["style"] if (evaluated_stage or last) else start_style
             input_model, input_stage, upstream = _upstream(evaluated_stage, model)
             stage = StagePlan(name=name, kind="eval", engine="eval", stage_dir=run_dir / name,
                               input_model=input_model, input_stage=input_stage, samples=0,

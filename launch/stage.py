@@ -24,8 +24,11 @@ from typing import Any, ClassVar, Optional, Protocol, TypeVar, get_type_hints
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
+from converters.format.profiles import STYLES
+
 OnLine = Callable[[str], None]
 OUTPUT = "output"  # a stage folder's model (or report) folder: the next stage's input, what DONE's sha256 covers
+DATA = "data"      # a stage folder's dataset and its manifest (converters.stages)
 
 
 def _at_least(path: str, value: int | None, low: int, high: int | None = None) -> None:
@@ -123,6 +126,11 @@ class ModelSettings:
 
     name_or_path: str = MISSING                # tiny | smollm2 | a local folder
     template: str = MISSING                    # LLaMA-Factory's template name (converters.chat)
+    prompt_style: Optional[str] = None         # cm | sa: how the model was last trained (None: launch.plan.input_style)
+
+    def __post_init__(self) -> None:
+        if self.prompt_style not in (None, *STYLES):
+            raise ValueError(f"model.prompt_style: must be one of {STYLES} or null, got {self.prompt_style!r}")
 
 
 @dataclass
@@ -255,7 +263,7 @@ class StagePlan:
 
     @property
     def data_dir(self) -> Path:
-        return self.stage_dir / "data"
+        return self.stage_dir / DATA
 
     @property
     def output_dir(self) -> Path:

@@ -61,8 +61,8 @@ NA_KEPT = "relation typed NA: kept as the relation type NA (labels.json lists it
 EMPTY_TYPE_AS_NA = "relation typed '': typed NA, as InstructUIE's gold writes it"
 STRIPPED = "mention with surrounding whitespace: stripped"
 EMPTY_SIDE = "relation with an empty head or tail: left out of the gold (kept in set_aside)"
-EMPTY_SIDE_SCORING = ("strict: not in the gold; instructuie: in the gold, as InstructUIE has it (a miss no answer "
-                      "can avoid)")
+EMPTY_SIDE_SCORING = ("strict: not in the gold; instructuie: in the gold, as InstructUIE has it (a miss unless the "
+                      "answer writes the pair with its empty side, 'TK, ')")
 NOT_IN_TEXT = "mention not a substring of the sentence: record left out"
 NOT_IN_TEXT_SCORING = "record not scored (InstructUIE scores it)"
 EMPTY_SENTENCE = "empty sentence: kept as a record without annotations"

@@ -164,6 +164,8 @@ def test_re_colon_pieces_na_pairs_and_set_aside() -> None:
     assert (strict["tp"], strict["fn"], strict["n_gold"]) == (0, 2, 2)
     perfect = score("re", gold, [out(NA="Ann, Bob"), out(work_for="Ann, Acme"), out()], scorer="instructuie")
     assert (perfect["tp"], perfect["fp"], perfect["fn"]) == (2, 0, 1)
+    empty_side = score("re", gold[2:], [out(work_for="TK, ")], scorer="instructuie")  # the pair as InstructUIE has it
+    assert (empty_side["tp"], empty_side["fp"], empty_side["fn"]) == (1, 0, 0)
 
 
 def test_eet_whole_string_accuracy_order_repeats_and_apostrophes() -> None:

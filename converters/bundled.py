@@ -68,15 +68,22 @@ BUNDLED: dict[str, dict[str, Any]] = {
 }
 
 
-def bundled_spec(name: str, split: str) -> dict[str, Any]:
-    """The full ``read_source`` spec (absolute path) of one bundled dataset split."""
+def bundled_spec(name: str, split: str, root: str | Path | None = None) -> dict[str, Any]:
+    """The full ``read_source`` spec (absolute path) of one bundled dataset split.
+
+    ``root``: a folder holding the source's original download in the same layout as ``data/`` (the slices keep each
+    source's layout byte for byte), so the full training sets are read by the same spec; None reads the slice."""
     if name not in BUNDLED:
         raise ValueError(f"unknown bundled dataset {name!r}; known: {sorted(BUNDLED)}")
     entry = BUNDLED[name]
     if split not in entry["splits"]:
         raise ValueError(f"bundled dataset {name!r} has no split {split!r}; known: {sorted(entry['splits'])}")
     rel, extra = entry["splits"][split]
-    return {**entry["spec"], **extra, "path": str(DATA_DIR / rel), "dataset": name, "split": split,
+    path = (Path(root).expanduser() if root is not None else DATA_DIR) / rel
+    if root is not None and not path.is_file():
+        raise FileNotFoundError(f"bundled dataset {name!r} split {split!r} under root {str(root)!r}: no file {path} "
+                                f"(root holds the original download in the layout of data/, data/README.md)")
+    return {**entry["spec"], **extra, "path": str(path), "dataset": name, "split": split,
             "task": entry["task"]}
 
 

@@ -1,7 +1,8 @@
 """Stage data builders: exact, seeded task mixtures written as LLaMA-Factory (SFT) or GRPO datasets + manifest.
 
 Both builders take plain mappings (they come from Hydra configs). ``sources`` maps a task to a list of reader
-specs; a spec is either ``{"bundled": "ncbi", "split": "train"}`` or a full ``read_source`` spec.
+specs; a spec is either ``{"bundled": "ncbi", "split": "train"}`` (with ``"root": <folder>``: the same file of
+the source's original download, recipes/data/originals.yaml) or a full ``read_source`` spec.
 
 Sampling (one recorded seed per stage): per task, records of all its sources are pooled (in source order)
 and exactly ``count`` are drawn uniformly without replacement, with ``random.Random(f"{seed}/{task}")`` so a
@@ -55,8 +56,8 @@ _BLOCK = 1 << 20  # I/O buffer of spools and outputs
 def resolve_spec(spec: Mapping[str, Any], strict: bool = True) -> dict[str, Any]:
     """A full ``read_source`` spec: bundled shortcuts expanded; the stage's ``strict`` unless the spec sets it."""
     if "bundled" in spec:
-        full = bundled_spec(spec["bundled"], spec.get("split", "train"))
-        full.update({k: v for k, v in spec.items() if k not in ("bundled", "split")})
+        full = bundled_spec(spec["bundled"], spec.get("split", "train"), spec.get("root"))
+        full.update({k: v for k, v in spec.items() if k not in ("bundled", "split", "root")})
     else:
         full = dict(spec)
     full.setdefault("strict", strict)

@@ -31,6 +31,8 @@ INPUTS: dict[str, tuple[str, str, str]] = {
     "ie_instructions_sample": ("data/ie_instructions_sample", "RE/semval-RE/test.json",
                                "the real IE_INSTRUCTIONS sample"),
     "paper": ("paper/prouie-paper.txt", "", "the ProUIE paper's text"),
+    "originals": ("data", "ncbi_disease/data/NCBI-disease-IOB/train.tsv",
+                  "the bundled datasets' original downloads (recipes/data/originals.yaml)"),
 }
 
 

@@ -30,6 +30,7 @@ class BenchmarkDataset:
     ood: bool = False
     folder: str | None = None
     bundled: str | None = None
+    original: bool = False       # with ``bundled``: the source's full test split under data_dir, not the slice
     task_folder: str | None = None
 
     def source_spec(self, data_dir: str | Path | None) -> dict[str, Any]:
@@ -37,7 +38,11 @@ class BenchmarkDataset:
         if self.bundled:
             from converters.bundled import bundled_spec
 
-            return bundled_spec(self.bundled, "test")
+            if self.original and not data_dir:
+                raise ValueError(f"dataset {self.key!r} is the full test split of the bundled source "
+                                 f"{self.bundled!r}: set data_dir to the folder of the original downloads "
+                                 "(recipes/data/originals.yaml's root)")
+            return bundled_spec(self.bundled, "test", data_dir if self.original else None)
         if not data_dir:
             raise ValueError(f"dataset {self.key!r} is read from IE_INSTRUCTIONS: set data_dir to its root folder")
         spec = {"format": "ie_instructions", "path": str(data_dir), "task": self.task, "dataset": self.folder,
@@ -79,6 +84,20 @@ def resolve(benchmark: str, catalog: dict[str, Any] | None = None) -> list[Bench
 
     keys = list(dict.fromkeys(expand(benchmark, ())))
     return [BenchmarkDataset(key=k, **datasets[k]) for k in keys]
+
+
+def describe(benchmark: str, catalog: dict[str, Any] | None = None) -> str:
+    """What a benchmark name stands for, in words, for report titles: ``smoke`` reads as the smoke-test model
+    otherwise, though it is the bundled test slices every CPU experiment is scored on."""
+    try:
+        datasets = resolve(benchmark, catalog)
+    except ValueError:
+        return "not in the catalogue"
+    kinds = {"the bundled test slices of data/" if d.bundled and not d.original
+             else "the bundled sources' full test splits" if d.bundled else "IE_INSTRUCTIONS test sets"
+             for d in datasets}
+    where = kinds.pop() if len(kinds) == 1 else "test sets of several kinds"
+    return f"{len(datasets)} dataset{'s' if len(datasets) != 1 else ''}, {where}"
 
 
 def check_limits(benchmark: str, limits: dict[str, Any] | None,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from eval import intervals
+from eval.benchmarks import describe
 from eval.intervals import Replicates
 from eval.report import compact_json, difference_cell, error_bars, load_paper_results, score_cell, table6_lines
 
@@ -95,7 +96,7 @@ def markdown(data: Mapping[str, Any], paper: Mapping[str, Any] | None = None) ->
     paper = paper if paper is not None else load_paper_results()
     rows = data["rows"]
     bench = rows[0]["benchmark"] if rows else "?"
-    lines = [f"# What each stage adds (benchmark `{bench}`)", "",
+    lines = [f"# What each stage adds (benchmark `{bench}`: {describe(bench)})", "",
              "F1 in %, unweighted mean over the benchmark's datasets; `strict` = our set-based micro-F1 (case kept), "
              "`iuie` = InstructUIE's evaluator (the rules of the paper's tables). Valid = outputs that are the "
              "promised JSON, schema-conformant and grounded in the input. In brackets: the 95 % bootstrap interval "

@@ -240,6 +240,11 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
                             "intervals": v["intervals"], "vs_reference": v["vs_reference"],
                             "paper": paper.get(key, {}).get(v["paper"])}
                            for name, v in data["variants"].items() if v["paper"]]
+    if not {"table5", "table7"} & set(study.get("tables") or []):
+        data["variants_table"] = [{"variant": name, "row": v["paper"] or name, "overrides": v["overrides"],
+                                   "ours": v["instructuie"], "strict": v["strict"], "intervals": v["intervals"],
+                                   "vs_reference": v["vs_reference"], "paper": None}
+                                  for name, v in data["variants"].items()]
     if "table6" in (study.get("tables") or []):
         rows = {}
         for variant in variants:
@@ -271,8 +276,28 @@ def _differences(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]
     return [*lines, ""]
 
 
+def _scores_cell(row: Mapping[str, Any], task: str) -> str:
+    """One task's InstructUIE score with its interval, the strict one in brackets: ``41.2 [38.0, 44.5] (40.1 [..])``."""
+    from eval.report import score_cell
+
+    spans = row.get("intervals") or {}
+    return (f"{score_cell((row['ours'] or {}).get(task), (spans.get('instructuie') or {}).get(task))} "
+            f"({score_cell((row['strict'] or {}).get(task), (spans.get('strict') or {}).get(task))})")
+
+
+def _variant_lines(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]:
+    """Markdown for a study of the user's own (no paper table): every variant's scores with their intervals and
+    overrides, then the paired differences to the reference variant."""
+    lines = ["## Variants", "", "| variant | overrides | NER | RE | EE |", "| --- | --- | ---: | ---: | ---: |"]
+    for r in rows:
+        cells = [_scores_cell(r, t) for t in ("ner", "re", "ee")]
+        overrides = " ".join(f"`{o}`" for o in r["overrides"]) or "–"
+        lines.append(f"| {r['row']} | {overrides} | " + " | ".join(cells) + " |")
+    return [*lines, "", *_differences(rows, reference)]
+
+
 def markdown(data: Mapping[str, Any]) -> str:
-    from eval.report import score_cell, table6_lines
+    from eval.report import table6_lines
 
     lines = [f"# Study `{data['study']}`", "",
              "Ours: F1 in % on the recipe's benchmark with InstructUIE's evaluator (`strict` in brackets), each with "
@@ -285,13 +310,11 @@ def markdown(data: Mapping[str, Any]) -> str:
         lines += [f"## {title}", "", "| row | variant | NER ours | NER paper | RE ours | RE paper | EE ours | "
                   "EE paper |", "| --- | --- |" + " ---: |" * 6]
         for r in data[table]:
-            ours, strict, paper = r["ours"] or {}, r["strict"] or {}, r["paper"] or {}
-            spans = r.get("intervals") or {}
-            cells = [f"{score_cell(ours.get(t), (spans.get('instructuie') or {}).get(t))} "
-                     f"({score_cell(strict.get(t), (spans.get('strict') or {}).get(t))}) | {paper.get(t, '–')}"
-                     for t in ("ner", "re", "ee")]
+            cells = [f"{_scores_cell(r, t)} | {(r['paper'] or {}).get(t, '–')}" for t in ("ner", "re", "ee")]
             lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
         lines += ["", *_differences(data[table], data["reference"])]
+    if "variants_table" in data:
+        lines += _variant_lines(data["variants_table"], data["reference"])
     if "table6" in data:
         ours = data["table6"]["ours"]
         unit = next(iter(ours.values()))["unit"] if ours else "tokens"
@@ -312,14 +335,17 @@ def _plot_rows(rows: Sequence[Mapping[str, Any]], title: str, path: Path) -> Non
 
     from eval.report import error_bars
 
+    with_paper = any(r["paper"] for r in rows)  # a study of the user's own has no paper bars
+    shift, width = (0.2, 0.4) if with_paper else (0.0, 0.6)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
     for ax, task in zip(axes, ("ner", "re", "ee")):
         xs = range(len(rows))
         ours = [100 * ((r["ours"] or {}).get(task) or 0) for r in rows]
         spans = [((r.get("intervals") or {}).get("instructuie") or {}).get(task) for r in rows]
-        ax.bar([x - 0.2 for x in xs], ours, 0.4, label="ours (95 % interval)", yerr=error_bars(ours, spans),
+        ax.bar([x - shift for x in xs], ours, width, label="ours (95 % interval)", yerr=error_bars(ours, spans),
                capsize=2)
-        ax.bar([x + 0.2 for x in xs], [(r["paper"] or {}).get(task) or 0 for r in rows], 0.4, label="paper")
+        if with_paper:
+            ax.bar([x + shift for x in xs], [(r["paper"] or {}).get(task) or 0 for r in rows], width, label="paper")
         ax.set_xticks(list(xs), [r["row"] for r in rows], rotation=30, ha="right", fontsize=7)
         ax.set_title(task.upper())
     axes[0].set_ylabel("F1 (%)")
@@ -357,7 +383,8 @@ def _plot_table6(table6: Mapping[str, Any], path: Path) -> None:
 
 
 def write_report(root: Path, variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[str, Any]:
-    """``study.json``, ``study.md`` and ``<table>.png`` per table of the study, in the study folder."""
+    """``study.json``, ``study.md`` and ``<table>.png`` per table of the study (``variants.png`` for a study without
+    table5/table7), in the study folder."""
     from eval.report import compact_json
 
     data = report_data(variants, study)
@@ -367,6 +394,8 @@ def write_report(root: Path, variants: Sequence[Variant], study: Mapping[str, An
     for table, title in (("table5", "Table 5: stage-wise ablation"), ("table7", "Table 7: reward granularity")):
         if table in data:
             _plot_rows(data[table], title, root / f"{table}.png")
+    if "variants_table" in data:
+        _plot_rows(data["variants_table"], f"study {data['study']}", root / "variants.png")
     if "table6" in data and data["table6"]["ours"]:
         _plot_table6(data["table6"], root / "table6.png")
     return data

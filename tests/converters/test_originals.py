@@ -54,3 +54,30 @@ def test_the_real_downloads_are_the_full_train_splits() -> None:
     # data/README.md's sources: NCBI 5,424 train sentences, CrossNER 100 / 200, SemEval 8,000 minus every 10th
     # (its dev holdout), PHEE 2,898 sentences
     assert counts == {"ncbi": 5424, "crossner_ai": 100, "crossner_politics": 200, "semeval": 7200, "phee": 2898}
+
+
+def test_the_originals_benchmark_reads_the_full_test_splits_under_data_dir(tmp_path: Path) -> None:
+    from eval.benchmarks import resolve
+
+    root = _originals_root(tmp_path)
+    test = root / "ncbi_disease/data/NCBI-disease-IOB/test.tsv"
+    test.write_text(test.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + (root / NCBI_TRAIN).read_text(
+        encoding="utf-8"), encoding="utf-8")  # 200 test + 400 train sentences
+    ncbi = {d.key: d for d in resolve("originals")}["original_ncbi"]
+    assert len(ncbi.records(root)) == 600 and len(resolve("bundled_ncbi")[0].records(root)) == 200
+    with pytest.raises(ValueError, match=r"'original_ncbi' is the full test split .*set data_dir"):
+        ncbi.records(None)
+    with pytest.raises(FileNotFoundError, match=r"'phee' split 'test' under root"):
+        {d.key: d for d in resolve("originals")}["original_phee"].records(tmp_path)
+
+
+def test_the_real_full_test_splits_hold_the_bundled_test_slices() -> None:
+    from eval.benchmarks import resolve
+
+    root = upstream_input("originals")
+    full = {d.bundled: [r["text"] for r in d.records(root)] for d in resolve("originals")}
+    assert {k: len(v) for k, v in full.items()} == {
+        "ncbi": 940, "crossner_ai": 431, "crossner_literature": 416, "crossner_music": 465, "crossner_politics": 651,
+        "crossner_science": 543, "semeval": 2717, "phee": 968}
+    for d in resolve("smoke"):
+        assert set(r["text"] for r in d.records(None)) <= set(full[d.bundled]), d.key

@@ -13,7 +13,7 @@ from converters.readers import ie_instructions as ie
 from converters.records import gold_units
 from converters.stages import build_sft_stage
 from eval import bootstrap
-from eval.benchmarks import load_catalog, resolve
+from eval.benchmarks import describe, load_catalog, resolve
 from eval.infer import extract
 from eval.infer import main as infer_main
 from eval.intervals import counts
@@ -41,6 +41,17 @@ def test_catalogue_matches_the_paper_tables() -> None:
     for table in ("table1_ner", "table2_re"):
         rows = [v for k, v in paper[table].items() if k != "avg"]
         assert sum(rows) / len(rows) == pytest.approx(paper[table]["avg"], abs=0.01)
+
+
+def test_a_benchmark_is_described_by_where_its_test_sets_come_from() -> None:
+    catalog = load_catalog()
+    assert describe("smoke") == "8 datasets, the bundled test slices of data/"
+    assert describe("ner") == "25 datasets, IE_INSTRUCTIONS test sets" and describe("ncbi") == "1 dataset, " \
+        "IE_INSTRUCTIONS test sets"
+    mixed = {**catalog, "benchmarks": {**catalog["benchmarks"], "mixed": ["ncbi", "bundled_ncbi"]}}
+    assert describe("mixed", mixed) == "2 datasets, test sets of several kinds"
+    assert describe("originals") == "8 datasets, the bundled sources' full test splits"
+    assert describe("toy") == "not in the catalogue"
 
 
 def _oracle(style: str, template: str, model_dir: Path):

@@ -47,6 +47,7 @@ def test_rows_carry_intervals_and_paired_differences_to_the_previous_and_the_fir
     assert final["vs_previous"]["strict"]["ner"] == {"diff": 0.0, "low": 0.0, "high": 0.0, "significant": False}
     assert final["vs_first"]["instructuie"]["ner"] == pytest.approx(diff)
     md = markdown(data, paper={})
+    assert md.startswith("# What each stage adds (benchmark `toy`: not in the catalogue)\n")
     assert f"| cm_ner | {score_cell(stage['scores']['strict']['ner'], stage['intervals']['strict']['ner'])} | " in md
     pairs = ("| cm_ner | base |", "| final | cm_ner |", "| final | base |")
     lines = [x for x in md.splitlines() if x.startswith(pairs)]

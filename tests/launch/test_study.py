@@ -186,3 +186,40 @@ def test_the_study_report_gives_intervals_and_paired_differences_to_the_referenc
     assert "Minus the reference variant `full`" in md
     with pytest.raises(ValueError, match=r"study.reference: 'fulll' is not a variant"):
         plan_study(SMOKE, {**study("table5"), "reference": "fulll"})
+
+
+def test_a_study_without_a_paper_table_reports_every_variant_with_intervals_and_paired_differences(tmp_path):
+    """A user's own study (no ``tables:``): the markdown has a Variants table and the differences to the reference."""
+    import numpy as np
+
+    from eval import bootstrap
+    from eval.progression import from_summary
+    from eval.report import difference_cell, score_cell
+    from launch.study import write_report
+
+    spec = {"name": "scaling", "reference": "small", "common": ["pipeline.order=[cm_ner]"],
+            "variants": {"small": {"overrides": ["stages.cm_ner.mixture={ner: 8}"]},
+                         "large": {"overrides": ["stages.cm_ner.mixture={ner: 16}"]}}}
+    executor = RecordingExecutor()
+    root, variants = plan_study([*SMOKE, f"pipeline.run_dir={tmp_path / 'scaling'}"], spec)
+    execute_study(root, variants, executor, Console(stderr=True, quiet=True), spec)
+    assert ran(executor, root) == ["small/cm_ner", "small/eval_base", "small/eval", "large/cm_ner", "large/eval"]
+    good, bad = [(1, 1, 1), (1, 2, 1), (1, 1, 1)] * 8, [(0, 1, 1), (1, 2, 1), (0, 1, 1)] * 8
+    for v in variants:
+        final = next(r for r in from_summary(v.plan.run_dir)["rows"] if r["final"])
+        assert final["model"] == "cm_ner"
+        _report_with_counts(Path(final["report"]), *((bad, bad, bad) if v.name == "small" else (good, bad, bad)))
+    data = write_report(root, variants, spec)
+    assert [r["variant"] for r in data["variants_table"]] == ["small", "large"]
+    ner = data["variants"]["large"]["vs_reference"]["strict"]["ner"]
+    expected = bootstrap.paired_difference([np.array(good)], [np.array(bad)])
+    assert (ner["diff"], ner["low"], ner["high"]) == pytest.approx(expected, abs=1e-15) and ner["significant"]
+    md = (root / "study.md").read_text()
+    large = data["variants"]["large"]
+    cell = (f"{score_cell(large['instructuie']['ner'], large['intervals']['instructuie']['ner'])} "
+            f"({score_cell(large['strict']['ner'], large['intervals']['strict']['ner'])})")
+    assert f"| large | `stages.cm_ner.mixture={{ner: 16}}` | {cell} | – (–) | – (–) |" in md  # no RE, no EE
+    assert f"| large | large | {difference_cell(large['vs_reference']['instructuie']['ner'])} | " \
+           f"{difference_cell(ner)} | " in md
+    assert "Minus the reference variant `small`" in md and (root / "variants.png").is_file()
+    assert "variants_table" not in write_report(root, variants, {**spec, "tables": ["table7"]})

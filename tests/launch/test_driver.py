@@ -113,3 +113,7 @@ def test_evaluating_several_models_ends_with_their_progression(tmp_path):
     assert (tmp_path / "progression.md").is_file() and (tmp_path / "progression.png").is_file()
     run(tmp_path / "ablation", RecordingExecutor(), "pipeline.eval.models=[base,sa,final]", "pipeline.skip=[sa]")
     assert json.loads((tmp_path / "ablation" / "progression.json").read_text())["full_run"] is False
+    run(tmp_path / "cm_only", RecordingExecutor(), "pipeline.order=[cm_ner]")  # skips nothing, trains CM only
+    progression = json.loads((tmp_path / "cm_only" / "progression.json").read_text())
+    assert progression["full_run"] is False and "ProUIE (CM+SA+DE)" not in (tmp_path / "cm_only" / "progression.md")\
+        .read_text()

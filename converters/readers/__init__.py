@@ -8,6 +8,7 @@ line/index and field; with ``strict: false`` it is skipped and recorded in the `
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator, Mapping
@@ -34,8 +35,16 @@ def _module(spec: Mapping[str, Any]) -> ModuleType:
 
 
 def read_source(spec: Mapping[str, Any], read_log: ReadLog | None = None) -> Iterator[dict[str, Any]]:
-    """Canonical records of one source, streamed; skips (non-strict) and documented drops go to ``read_log``."""
-    return _module(spec).read(spec, read_log if read_log is not None else ReadLog())
+    """Canonical records of one source, streamed; skips (non-strict) and documented drops go to ``read_log``.
+
+    ``max_records: N`` (any format) keeps the source's first N records, so that one large source does not swamp
+    the pool it shares with small ones (a mixture draws from the pooled records of a task in proportion)."""
+    limit = spec.get("max_records")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"source spec {spec.get('path', dict(spec))!s}: 'max_records' must be a positive integer, "
+                         f"got {limit!r}")
+    records = _module(spec).read(spec, read_log if read_log is not None else ReadLog())
+    return records if limit is None else islice(records, limit)
 
 
 def source_files(spec: Mapping[str, Any]) -> list[Path]:

@@ -231,3 +231,20 @@ def test_grpo_parquet_holds_the_jsonl_rows(tmp_path: Path) -> None:
     assert loaded[0]["reward_model"]["ground_truth"] == loaded[0]["answer"]
     with pytest.raises(ValueError, match="file_format"):
         build_grpo_stage("x", "re", 1, {"re": RE}, tmp_path / "bad", seed=0, file_format="csv")
+
+
+def test_max_records_caps_a_source_in_the_pool(tmp_path: Path) -> None:
+    """A capped source contributes its first N records to the pool; the others are untouched."""
+    from converters.readers import read_source
+    from converters.stages import resolve_spec
+
+    capped = [{**NER[0], "max_records": 20}, *NER[1:]]
+    m = build_sft_stage("stage", {"ner": 10}, {"ner": capped}, tmp_path, seed=7)
+    pools = {s["spec"]["dataset"]: s["pool"] for s in m["tasks"]["ner"]["sources"]}
+    full = sum(1 for _ in read_source(resolve_spec(NER[1])))
+    assert pools == {NER[0]["bundled"]: 20, NER[1]["bundled"]: full} and m["tasks"]["ner"]["pool"] == 20 + full
+    first = [r["text"] for r in read_source(resolve_spec(NER[0]))][:20]
+    assert [r["text"] for r in read_source(resolve_spec(capped[0]))] == first
+    for bad in (0, -1, 2.5, True, "20"):
+        with pytest.raises(ValueError, match=r"NCBI-disease-IOB/train\.tsv: 'max_records' must be a positive"):
+            read_source(resolve_spec({**NER[0], "max_records": bad}))

@@ -11,7 +11,8 @@ ablations of Table 5 share CM with the full run, and ``w/o DE`` and ``CM only`` 
 full run already has. Interrupting a study and rerunning the command resumes it. The report
 (``<study dir>/study.md``, ``study.json`` and one PNG per table) puts the paper's tables beside our numbers, each
 with its 95 % bootstrap interval, and every variant's paired difference to the reference variant (``reference``,
-else the first: the full run of Table 5, the full SFR of Table 7).
+else the first: the full run of Table 5, the full SFR of Table 7); a study of one's own, without a paper table,
+gets a Variants table of the same (``recipes/study/data_scaling.yaml``).
 
 The study folder is ``pipeline.run_dir`` when set, else ``runs/<experiment>+study-<name>``.
 """

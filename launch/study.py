@@ -12,7 +12,10 @@ full run already has. Interrupting a study and rerunning the command resumes it.
 (``<study dir>/study.md``, ``study.json`` and one PNG per table) puts the paper's tables beside our numbers, each
 with its 95 % bootstrap interval, and every variant's paired difference to the reference variant (``reference``,
 else the first: the full run of Table 5, the full SFR of Table 7); a study of one's own, without a paper table,
-gets a Variants table of the same (``recipes/study/data_scaling.yaml``).
+gets a Variants table of the same (``recipes/study/data_scaling.yaml``). A variant with ``replicate_of: <variant>``
+repeats that one with another seed: the Settings table gives each setting's mean over its runs with its interval,
+the spread between the runs (training noise, which no interval over test records covers) and the paired
+differences of the means (eval/METRICS.md, "Seeds of one setting").
 
 The study folder is ``pipeline.run_dir`` when set, else ``runs/<experiment>+study-<name>``.
 """
@@ -41,6 +44,7 @@ class VariantSpec:
 
     overrides: list[str] = field(default_factory=list)  # recipe overrides on top of the command's and ``common``
     paper: str | None = None                            # the paper's row it stands for
+    replicate_of: str | None = None                     # the variant it repeats with another seed (same setting)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Variant:
     overrides: list[str]
     paper: str | None
     plan: Plan
+    replicate_of: str | None = None
 
 
 def check_study(study: Mapping[str, Any]) -> None:
@@ -78,6 +83,12 @@ def check_study(study: Mapping[str, Any]) -> None:
         raise ValueError(f"study.tables: unknown {bad_tables}; known: {list(TABLES)}")
     if study.get("reference") is not None and study["reference"] not in study["variants"]:
         raise ValueError(f"study.reference: {study['reference']!r} is not a variant ({sorted(study['variants'])})")
+    for name, variant in study["variants"].items():
+        of = (variant or {}).get("replicate_of")
+        if of is not None and (of == name or of not in study["variants"]
+                               or (study["variants"][of] or {}).get("replicate_of") is not None):
+            raise ValueError(f"study.variants.{name}.replicate_of: {of!r} must name another variant that is no "
+                             "replicate itself")
 
 
 def study_dir(settings: RecipeSettings, study: Mapping[str, Any]) -> Path:
@@ -122,7 +133,7 @@ def plan_study(overrides: Sequence[str], study: Mapping[str, Any]) -> tuple[Path
             cfg = compose_recipe([*overrides, *common, *extra, f"pipeline.eval.benchmark={preferred}"])
             cfg["pipeline"]["run_dir"] = str(root / name)
             plan = build_plan(cfg)
-        variants.append(Variant(name, extra, (spec or {}).get("paper"), plan))
+        variants.append(Variant(name, extra, (spec or {}).get("paper"), plan, (spec or {}).get("replicate_of")))
     return root, variants
 
 
@@ -246,6 +257,8 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
                                    "ours": v["instructuie"], "strict": v["strict"], "intervals": v["intervals"],
                                    "vs_reference": v["vs_reference"], "paper": None}
                                   for name, v in data["variants"].items()]
+    if any(v.replicate_of for v in variants):
+        data["settings"] = _settings(variants, reps, data["variants"], reference)
     if "table6" in (study.get("tables") or []):
         rows = {}
         for variant in variants:
@@ -258,23 +271,61 @@ def report_data(variants: Sequence[Variant], study: Mapping[str, Any]) -> dict[s
     return data
 
 
-def _differences(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]:
-    """Markdown: each variant minus the reference variant, with paired intervals."""
+def _settings(variants: Sequence[Variant], reps: Mapping[str, Any], scored: Mapping[str, Any],
+              reference: str) -> list[dict[str, Any]]:
+    """Per setting (a variant and its ``replicate_of`` repeats): the mean score over its runs, the bootstrap
+    interval of that mean over the test records (each resample scores every run on the same records), the spread
+    between runs (sample standard deviation, min and max: what the seed moves, which the interval does not
+    cover), and the paired difference of the means to the reference variant's setting."""
+    import numpy as np
+
+    from eval.intervals import difference, interval_of, mean_of
+
+    members: dict[str, list[str]] = {}
+    for v in variants:
+        members.setdefault(v.replicate_of or v.name, []).append(v.name)
+    means = {setting: {s: {t: mean_of([reps[m][s][t] for m in names]) for t in ("ner", "re", "ee")}
+                       for s in ("strict", "instructuie")} for setting, names in members.items()}
+    ref = next(setting for setting, names in members.items() if reference in names)
+    out = []
+    for setting, names in members.items():
+        row: dict[str, Any] = {"setting": setting, "runs": names, "spread": {}}
+        for scorer in ("strict", "instructuie"):
+            values = {t: [scored[m][scorer][t] for m in names if scored[m][scorer] and scored[m][scorer][t]
+                          is not None] for t in ("ner", "re", "ee")}
+            row[scorer] = {t: float(np.mean(x)) if len(x) == len(names) else None for t, x in values.items()}
+            row["spread"][scorer] = {t: {"sd": float(np.std(x, ddof=1)), "min": min(x), "max": max(x)}
+                                     if len(x) == len(names) > 1 else None for t, x in values.items()}
+        mean = means[setting]
+        row["intervals"] = {s: {t: interval_of(r) for t, r in by_task.items()} for s, by_task in mean.items()}
+        row["vs_reference"] = None if setting == ref else {
+            s: {t: difference(r, means[ref][s][t]) for t, r in by_task.items()} for s, by_task in mean.items()}
+        out.append(row)
+    return out
+
+
+def _differences(rows: Sequence[Mapping[str, Any]], reference: str, names: Sequence[str] = ("row", "variant"),
+                 what: str = "variant") -> list[str]:
+    """Markdown: each row minus the reference, with paired intervals; ``names``: the rows' label columns."""
     from eval.report import difference_cell
 
     others = [r for r in rows if r.get("vs_reference")]
     if not others:
         return []
-    lines = [f"Minus the reference variant `{reference}`, in F1 points, with the 95 % paired bootstrap interval "
+    lines = [f"Minus the reference {what} `{reference}`, in F1 points, with the 95 % paired bootstrap interval "
              "(both resampled on the same test records); `*` where it excludes 0; `–` where the two evaluations did "
              "not score the same records or a report has no per-record counts.", "",
-             "| row | variant | " + " | ".join(f"{t} iuie | {t} strict" for t in ("NER", "RE", "EE")) + " |",
-             "| --- | --- |" + " ---: |" * 6]
+             "| " + " | ".join(names) + " | " + " | ".join(f"{t} iuie | {t} strict" for t in ("NER", "RE", "EE"))
+             + " |", "|" + " --- |" * len(names) + " ---: |" * 6]
     for r in others:
         cells = [difference_cell(r["vs_reference"][s][t]) for t in ("ner", "re", "ee")
                  for s in ("instructuie", "strict")]
-        lines.append(f"| {r['row']} | {r['variant']} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_label(r[n]) for n in names) + " | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _label(value: Any) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 def _scores_cell(row: Mapping[str, Any], task: str) -> str:
@@ -294,7 +345,28 @@ def _variant_lines(rows: Sequence[Mapping[str, Any]], reference: str) -> list[st
         cells = [_scores_cell(r, t) for t in ("ner", "re", "ee")]
         overrides = " ".join(f"`{o}`" for o in r["overrides"]) or "–"
         lines.append(f"| {r['row']} | {overrides} | " + " | ".join(cells) + " |")
-    return [*lines, "", *_differences(rows, reference)]
+    return [*lines, "", *_differences(rows, reference, ("variant",))]
+
+
+def _setting_lines(rows: Sequence[Mapping[str, Any]], reference: str) -> list[str]:
+    """Markdown: per setting, the mean over its runs with its interval over the test records, and the spread
+    between the runs; then the paired differences of the means to the reference's setting."""
+    def spread(row: Mapping[str, Any], task: str) -> str:
+        s = (row["spread"].get("instructuie") or {}).get(task)
+        return "–" if s is None else f"{100 * s['sd']:.1f} ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
+
+    lines = ["## Settings, over their runs", "",
+             "A setting is a variant and the variants that repeat it (`replicate_of`: another seed). Mean F1 over "
+             "its runs (InstructUIE's evaluator, strict in brackets) with the 95 % bootstrap interval of that mean "
+             "over the test records; `between runs`: the standard deviation of the runs' InstructUIE F1 and their "
+             "range, the training noise that no interval over test records covers. A difference smaller than it "
+             "is not evidence, whatever its interval.", "",
+             "| setting | runs | NER | NER between runs | RE | RE between runs | EE | EE between runs |",
+             "| --- | --- |" + " ---: |" * 6]
+    for r in rows:
+        cells = [f"{_scores_cell({'ours': r['instructuie'], **r}, t)} | {spread(r, t)}" for t in ("ner", "re", "ee")]
+        lines.append(f"| {r['setting']} | {len(r['runs'])} | " + " | ".join(cells) + " |")
+    return [*lines, "", *_differences(rows, reference, ("setting", "runs"), "setting")]
 
 
 def markdown(data: Mapping[str, Any]) -> str:
@@ -316,6 +388,9 @@ def markdown(data: Mapping[str, Any]) -> str:
         lines += ["", *_differences(data[table], data["reference"])]
     if "variants_table" in data:
         lines += _variant_lines(data["variants_table"], data["reference"])
+    if "settings" in data:
+        ref = next(r["setting"] for r in data["settings"] if data["reference"] in r["runs"])
+        lines += _setting_lines(data["settings"], ref)
     if "table6" in data:
         ours = data["table6"]["ours"]
         unit = next(iter(ours.values()))["unit"] if ours else "tokens"

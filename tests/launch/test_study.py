@@ -136,7 +136,12 @@ def test_a_study_with_an_unknown_key_is_a_config_error():
 
 
 def _report_with_counts(path: Path, ner: list, trigger: list, argument: list) -> None:
-    """An eval report holding per-record counts (as eval/run_benchmark.py writes them), NER and EE."""
+    """An eval report holding per-record counts (as eval/run_benchmark.py writes them), NER and EE, and the
+    averages they give (RE absent)."""
+    import numpy as np
+
+    from eval import bootstrap
+
     def part(rows: list) -> dict:
         return {"score": 0.0, "records": {k: [r[i] for r in rows] for i, k in enumerate(("tp", "n_pred", "n_gold"))}}
 
@@ -148,7 +153,9 @@ def _report_with_counts(path: Path, ner: list, trigger: list, argument: list) ->
     report = json.loads(path.read_text())
     datasets = [dataset("n", "ner", part(ner)), dataset("e", "ee", {"trigger": part(trigger),
                                                                     "argument": part(argument)})]
-    path.write_text(json.dumps({**report, "datasets": datasets}))
+    averages = {f"{m}/{s}": bootstrap.estimate([np.array(c)]) for m, c in
+                (("ner", ner), ("ee_trigger", trigger), ("ee_argument", argument)) for s in ("strict", "instructuie")}
+    path.write_text(json.dumps({**report, "datasets": datasets, "averages": averages}))
 
 
 def test_the_study_report_gives_intervals_and_paired_differences_to_the_reference_variant(tmp_path):
@@ -216,10 +223,67 @@ def test_a_study_without_a_paper_table_reports_every_variant_with_intervals_and_
     assert (ner["diff"], ner["low"], ner["high"]) == pytest.approx(expected, abs=1e-15) and ner["significant"]
     md = (root / "study.md").read_text()
     large = data["variants"]["large"]
-    cell = (f"{score_cell(large['instructuie']['ner'], large['intervals']['instructuie']['ner'])} "
-            f"({score_cell(large['strict']['ner'], large['intervals']['strict']['ner'])})")
-    assert f"| large | `stages.cm_ner.mixture={{ner: 16}}` | {cell} | – (–) | – (–) |" in md  # no RE, no EE
-    assert f"| large | large | {difference_cell(large['vs_reference']['instructuie']['ner'])} | " \
-           f"{difference_cell(ner)} | " in md
+    cell = {t: (f"{score_cell(large['instructuie'][t], large['intervals']['instructuie'][t])} "
+                f"({score_cell(large['strict'][t], large['intervals']['strict'][t])})") for t in ("ner", "ee")}
+    assert f"| large | `stages.cm_ner.mixture={{ner: 16}}` | {cell['ner']} | – (–) | {cell['ee']} |" in md  # no RE
+    assert f"| large | {difference_cell(large['vs_reference']['instructuie']['ner'])} | " \
+           f"{difference_cell(ner)} | " in md  # one label column: the variant's name, once
     assert "Minus the reference variant `small`" in md and (root / "variants.png").is_file()
     assert "variants_table" not in write_report(root, variants, {**spec, "tables": ["table7"]})
+    assert "settings" not in data and "## Settings" not in md  # no replicates, no settings table
+
+
+def test_replicates_of_a_variant_are_reported_as_one_setting_with_the_spread_between_runs(tmp_path):
+    """Seeds of one setting (``replicate_of``): their mean with its interval over the test records (every run
+    resampled on the same records), the standard deviation between runs, and the paired difference of the means."""
+    import numpy as np
+
+    from eval import bootstrap
+    from eval.progression import from_summary
+    from eval.report import difference_cell
+    from launch.study import write_report
+
+    mix = "stages.cm_ner.mixture={ner: %d}"
+    spec = {"name": "seeds", "reference": "small", "common": ["pipeline.order=[cm_ner]"],
+            "variants": {"small": {"overrides": [mix % 8]},
+                         "small_s43": {"overrides": [mix % 8, "seed=43"], "replicate_of": "small"},
+                         "large": {"overrides": [mix % 16]},
+                         "large_s43": {"overrides": [mix % 16, "seed=43"], "replicate_of": "large"},
+                         "large_s44": {"overrides": [mix % 16, "seed=44"], "replicate_of": "large"}}}
+    root, variants = plan_study([*SMOKE, f"pipeline.run_dir={tmp_path / 'seeds'}"], spec)
+    execute_study(root, variants, RecordingExecutor(), Console(stderr=True, quiet=True), spec)
+    ner = {"small": [(0, 1, 1), (1, 2, 1), (0, 1, 1)] * 8, "small_s43": [(1, 1, 1), (0, 2, 1), (0, 1, 1)] * 8,
+           "large": [(1, 1, 1), (1, 2, 1), (1, 1, 1)] * 8, "large_s43": [(1, 1, 1), (0, 1, 1), (1, 1, 1)] * 8,
+           "large_s44": [(0, 1, 1), (1, 1, 1), (1, 2, 1)] * 8}
+    ee = [(1, 1, 1)] * 24
+    for v in variants:
+        final = next(r for r in from_summary(v.plan.run_dir)["rows"] if r["final"])
+        _report_with_counts(Path(final["report"]), ner[v.name], ee, ee)
+    data = write_report(root, variants, spec)
+    settings = {r["setting"]: r for r in data["settings"]}
+    assert list(settings) == ["small", "large"] and settings["large"]["runs"] == ["large", "large_s43", "large_s44"]
+    f1 = {name: bootstrap.estimate([np.array(c)]) for name, c in ner.items()}
+    runs = [f1["large"], f1["large_s43"], f1["large_s44"]]
+    assert settings["large"]["strict"]["ner"] == pytest.approx(np.mean(runs))
+    assert settings["large"]["spread"]["strict"]["ner"] == pytest.approx(
+        {"sd": float(np.std(runs, ddof=1)), "min": min(runs), "max": max(runs)})
+    reps = {name: bootstrap.replicates([np.array(c)]) for name, c in ner.items()}
+    small = (reps["small"] + reps["small_s43"]) / 2
+    large = (reps["large"] + reps["large_s43"] + reps["large_s44"]) / 3
+    assert settings["large"]["intervals"]["strict"]["ner"] == pytest.approx(
+        list(bootstrap.percentile_interval(large)))
+    diff = settings["large"]["vs_reference"]["strict"]["ner"]
+    assert [diff["low"], diff["high"]] == pytest.approx(list(bootstrap.percentile_interval(large - small)))
+    assert diff["diff"] == pytest.approx(np.mean(runs) - (f1["small"] + f1["small_s43"]) / 2)
+    assert settings["small"]["vs_reference"] is None and settings["large"]["spread"]["strict"]["ee"]["sd"] == 0.0
+    md = (root / "study.md").read_text()
+    sd = settings["large"]["spread"]["instructuie"]["ner"]
+    assert "| large | 3 | " in md and f"| {100 * sd['sd']:.1f} ({100 * sd['min']:.1f}–{100 * sd['max']:.1f}) |" in md
+    assert "Minus the reference setting `small`" in md
+    iuie = settings["large"]["vs_reference"]["instructuie"]["ner"]
+    assert f"| large | large, large_s43, large_s44 | {difference_cell(iuie)} | {difference_cell(diff)} |" in md
+    for name, of in (("small_s43", "small_s43"), ("small_s43", "nope"), ("large_s44", "large_s43")):
+        wrong = {**spec, "variants": {**spec["variants"], name: {"replicate_of": of}}}
+        with pytest.raises(ValueError, match=rf"study.variants.{name}.replicate_of: '{of}' must name another "
+                                             "variant that is no replicate itself"):
+            plan_study(SMOKE, wrong)

@@ -13,13 +13,10 @@ stage's reward trend with its interval, and issue #22's targets checked (measure
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.publish import machine, stage_time_rows  # noqa: E402
+from benchmarks.publish import copy_study, machine, rel, run_and_publish, stage_time_rows, study_variants  # noqa: E402
 from eval import progression  # noqa: E402
 
 EXPERIMENT = "repro_small"
@@ -52,33 +49,12 @@ def commands(runs: Path) -> dict[str, list[str]]:
                        f"pipeline.reuse=[{table5 / 'full'}]"]}
 
 
-def _rel(path: str | Path) -> str:
-    return os.path.relpath(path, REPO)
-
-
-def _variants(study_dir: Path) -> dict[str, Path]:
-    """The variant run folders of a finished study, in the study's order."""
-    data = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
-    return {name: Path(v["run_dir"]) for name, v in data["variants"].items()}
-
-
-def copy_study(study_dir: Path, out: Path) -> None:
-    """The study's report into ``out``, its run folders named relative to the repository."""
-    out.mkdir(parents=True, exist_ok=True)
-    data = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
-    for v in data["variants"].values():
-        v["run_dir"] = _rel(v["run_dir"])
-    (out / "study.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    for path in [study_dir / "study.md", *sorted(study_dir.glob("*.png"))]:
-        shutil.copyfile(path, out / path.name)
-
-
 def de_stages(study_dirs: Mapping[str, Path]) -> list[dict[str, Any]]:
     """Every DE stage that trained, once (a linked stage is the one it links to), with the variant that ran it."""
     seen: set[Path] = set()
     found = []
     for study, study_dir in study_dirs.items():
-        for variant, run_dir in _variants(study_dir).items():
+        for variant, run_dir in study_variants(study_dir).items():
             summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
             for row in summary["stages"]:
                 if not row.get("curves"):
@@ -150,10 +126,10 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
     study_dirs = {s: runs / f"{EXPERIMENT}+study-{s}" for s in STUDIES}
     for study, study_dir in study_dirs.items():
         copy_study(study_dir, out / study)
-    table5_runs = _variants(study_dirs["table5"])
+    table5_runs = study_variants(study_dirs["table5"])
     for variant, where in PROGRESSIONS.items():  # DE's effect from the checkpoint it started from, paired
         data = progression.from_summary(table5_runs[variant])
-        progression.write({**data, "rows": [{**r, "report": _rel(r["report"])} for r in data["rows"]]}, out / where)
+        progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out / where)
     data = progression.from_summary(table5_runs["full"])
     curves = out / "curves"
     curves.mkdir(exist_ok=True)
@@ -170,7 +146,7 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
     for study, study_dir in study_dirs.items():
         wall = f", the command {walls[study]:.0f} s" if walls and study in walls else ""
         lines += [f"### {study}{wall}", "", "| variant | stage | status | seconds |", "| --- | --- | --- | ---: |"]
-        for variant, run_dir in _variants(study_dir).items():
+        for variant, run_dir in study_variants(study_dir).items():
             summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
             lines += [f"| {variant} {row}" for row in stage_time_rows(summary)[0]]
             total += sum(r.get("seconds", 0) for r in summary["stages"] if r.get("status") == "ran")
@@ -215,23 +191,8 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default=str(REPO / "runs"), help="where the two study folders go")
-    parser.add_argument("--out", default=str(REPO / "docs" / EXPERIMENT))
-    parser.add_argument("--publish-only", action="store_true")
-    args = parser.parse_args(argv)
-    runs = Path(args.runs).resolve()
-    walls_file = runs / WALLS
-    if not args.publish_only:
-        walls = {}
-        for study, command in commands(runs).items():
-            start = time.monotonic()
-            subprocess.run([sys.executable, *command], cwd=REPO, check=True)
-            walls[study] = time.monotonic() - start
-        walls_file.write_text(json.dumps(walls) + "\n", encoding="utf-8")
-    walls = json.loads(walls_file.read_text(encoding="utf-8")) if walls_file.is_file() else None
-    print(publish(runs, Path(args.out), walls).read_text(encoding="utf-8"))
-    return 0
+    return run_and_publish(argv, __doc__.split("\n\n")[0], REPO / "docs" / EXPERIMENT, WALLS,
+                           lambda runs, _: commands(runs), publish)
 
 
 if __name__ == "__main__":

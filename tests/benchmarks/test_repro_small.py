@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import pytest
 from rich.console import Console
 
+from benchmarks import repro_small
 from launch.study import execute_study, plan_study
 from tests.helpers.recording_executor import RecordingExecutor
 from tests.helpers.smoke_runs import REPO
@@ -17,17 +17,10 @@ from tests.launch.test_study import study
 DE = ("de_ner", "de_re", "de_ee")
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("repro_small", REPO / "benchmarks" / "repro_small.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """Both studies on the smoke recipe with the backends played, run as the script's commands name them."""
-    repro = _script()
+    repro = repro_small
     runs = tmp_path_factory.mktemp("runs")
     for name, command in repro.commands(runs).items():
         overrides = ["+experiment=smoke", *(c for c in command if c.startswith("pipeline."))]

@@ -1,0 +1,113 @@
+"""CM on NER against training data at 135M (issue #22), run and published by one command.
+
+    python benchmarks/data_scaling.py --data-root /path/to/originals   # run (or resume) the study, publish
+    python benchmarks/data_scaling.py --publish-only                   # publish the finished study again
+
+Runs ``+experiment=repro_small +study=data_scaling data=originals data.root=<root>`` (``recipes/study/
+data_scaling.yaml``; the root holds the bundled sources' full downloads in data/'s layout, data/README.md) and
+publishes ``docs/data_scaling/``: the study's report (Variants and Settings tables, ``variants.png``) and ``RUN.md``:
+the command, the machine, and per variant what it trained on (rows per dataset, from the stage's manifest), its stage
+times and its strict F1 and valid rate per NER test set, the numbers the notes (``NOTES.md``, by hand) explain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.publish import copy_study, machine, run_and_publish, study_variants  # noqa: E402
+from converters.stages import MANIFEST  # noqa: E402
+from launch.stage import DATA  # noqa: E402
+
+EXPERIMENT, STUDY = "repro_small", "data_scaling"
+WALL = f"{EXPERIMENT}+study-{STUDY}-wall.json"  # in --runs: the command's wall time, kept for --publish-only
+
+
+def command(runs: Path, data_root: str) -> list[str]:
+    """The pipeline command of the study."""
+    return ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", f"+study={STUDY}", "data=originals",
+            f"data.root={data_root}", f"pipeline.run_dir={runs / f'{EXPERIMENT}+study-{STUDY}'}"]
+
+
+def _stage(summary: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return next((r for r in summary["stages"] if r["stage"] == name), {})
+
+
+def variant_row(run_dir: Path) -> dict[str, Any]:
+    """What one variant trained on and how it scored: seed, rows per training dataset (the CM-NER stage's
+    manifest), stage seconds, and per NER test set its strict F1 and valid rate (the final evaluation's report)."""
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    manifest = json.loads((run_dir / "cm_ner" / DATA / MANIFEST).read_text(encoding="utf-8"))
+    train = {key.split("/")[0]: n for key, n in manifest["tasks"]["ner"]["counts"].items()}
+    evaluation = _stage(summary, "eval")
+    report = json.loads(Path(evaluation["report"]).read_text(encoding="utf-8"))
+    return {"seed": manifest["seed"], "train": train, "train_seconds": _stage(summary, "cm_ner").get("seconds"),
+            "eval_seconds": evaluation.get("seconds"),
+            "test": {d["key"]: {"f1": d["scores"]["strict"]["score"], "valid": d["validity"]["valid_rate"],
+                                "n": d["validity"]["n"]} for d in report["datasets"] if d["task"] == "ner"}}
+
+
+def _table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    trained = sorted({d for r in rows.values() for d in r["train"]})
+    tested = list(dict.fromkeys(k for r in rows.values() for k in r["test"]))
+    lines = ["| variant | seed | " + " | ".join(f"train {d}" for d in trained) + " | train s | eval s | "
+             + " | ".join(f"{k} F1 (valid)" for k in tested) + " |",
+             "| --- |" + " ---: |" * (1 + len(trained) + 2 + len(tested))]
+    for name, r in rows.items():
+        scores = [f"{100 * r['test'][k]['f1']:.1f} ({100 * r['test'][k]['valid']:.0f} %)" if k in r["test"] else "–"
+                  for k in tested]
+        lines.append(f"| {name} | {r['seed']} | " + " | ".join(str(r["train"].get(d, 0)) for d in trained)
+                     + f" | {r['train_seconds'] or 0:.0f} | {r['eval_seconds'] or 0:.0f} | " + " | ".join(scores)
+                     + " |")
+    return lines
+
+
+def publish(runs: Path, out: Path, wall: float | None) -> Path:
+    """``docs/data_scaling/``: the study's report and ``RUN.md``."""
+    study_dir = runs / f"{EXPERIMENT}+study-{STUDY}"
+    copy_study(study_dir, out)
+    rows = {name: variant_row(run_dir) for name, run_dir in study_variants(study_dir).items()}
+    n = {k: t["n"] for r in rows.values() for k, t in r["test"].items()}
+    took = f"{wall:.0f} s, the command" if wall is not None else (
+        f"{sum((r['train_seconds'] or 0) + (r['eval_seconds'] or 0) for r in rows.values()):.0f} s, the sum of the "
+        "variants' stages (republished)")
+    lines = [f"# {STUDY}: CM on NER against training data at 135M, as published", "",
+             "Command: `python benchmarks/data_scaling.py --data-root <originals>`, which runs (from a warm cache: "
+             "SmolLM2 already converted)", "",
+             "    python " + " ".join(command(runs, "<originals>")).replace(str(REPO) + "/", ""), "",
+             f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`. Took {took}.",
+             "", "Report: [study.md](study.md) (every variant's F1 with its interval and its paired difference to "
+             "the reference; each setting's mean over its seeds with the spread between them), "
+             "[variants.png](variants.png); what it shows: [NOTES.md](NOTES.md) (written by hand, not regenerated).",
+             "", "## Per variant: training rows per dataset, stage seconds, strict F1 and valid rate per test set",
+             "", f"Test records per set: {', '.join(f'{k} {v}' for k, v in n.items())}. A `valid` answer parses "
+             "and names only labels of the schema and values found in the input (eval/METRICS.md).", "",
+             *_table(rows)]
+    (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "RUN.md"
+
+
+def _commands(runs: Path, args: argparse.Namespace) -> dict[str, list[str]]:
+    if not args.data_root:
+        args.error("--data-root is required to run the study (or --publish-only)")
+    return {STUDY: command(runs, args.data_root)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_and_publish(
+        argv, __doc__.split("\n\n")[0], REPO / "docs" / STUDY, WALL, _commands,
+        lambda runs, out, walls: publish(runs, out, (walls or {}).get(STUDY)),
+        lambda parser: parser.add_argument("--data-root", help="the folder of the full downloads (data/README.md, "
+                                                               "data=originals)"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

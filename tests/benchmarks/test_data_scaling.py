@@ -1,0 +1,67 @@
+"""benchmarks/data_scaling.py publishes the study: its report, and per variant what it trained on and scored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from benchmarks import data_scaling
+from launch.study import execute_study, plan_study
+from tests.helpers.recording_executor import RecordingExecutor
+from tests.launch.test_study import _report_with_counts, study
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The study's first three variants and a seed replicate on the smoke recipe and data, backends played."""
+    script = data_scaling
+    runs = tmp_path_factory.mktemp("runs")
+    spec = study("data_scaling")
+    spec = {**spec, "common": [c for c in spec["common"] if c not in ("data=originals", "pipeline.eval.limits=null")],
+            "variants": {k: spec["variants"][k] for k in ("ner_256", "ner_512", "ner_256_s43")}}
+    overrides = ["+experiment=smoke", next(c for c in script.command(runs, "x") if c.startswith("pipeline.run_dir"))]
+    root, variants = plan_study(overrides, spec)
+    execute_study(root, variants, RecordingExecutor(), Console(stderr=True, quiet=True), spec)
+    for i, v in enumerate(variants):  # a played report with per-record counts, one NER and one EE set
+        _report_with_counts(v.plan.run_dir / "eval" / "output" / "report.json", [(1, 1, 1), (0, 1, 1)] * (i + 1),
+                            [(1, 1, 1)], [(1, 1, 1)])
+    out = tmp_path_factory.mktemp("docs")
+    return script, root, out, script.publish(runs, out, None).read_text()
+
+
+def test_it_copies_the_report_with_its_settings_table(published):
+    _, _, out, _ = published
+    assert (out / "variants.png").is_file()
+    assert "## Settings, over their runs" in (out / "study.md").read_text()
+    data = json.loads((out / "study.json").read_text())
+    assert [s["runs"] for s in data["settings"]] == [["ner_256", "ner_256_s43"], ["ner_512"]]
+    assert not data["variants"]["ner_512"]["run_dir"].startswith("/")
+
+
+def test_each_variant_row_gives_its_seed_training_rows_and_scores_per_test_set(published):
+    script, root, _, text = published
+    rows = {name: script.variant_row(root / name) for name in ("ner_256", "ner_512", "ner_256_s43")}
+    assert [r["seed"] for r in rows.values()] == [42, 42, 43]
+    assert sum(rows["ner_256"]["train"].values()) == 256 and sum(rows["ner_512"]["train"].values()) == 512
+    manifest = json.loads((root / "ner_512" / "cm_ner" / "data" / "manifest.json").read_text())
+    assert rows["ner_512"]["train"] == {k.split("/")[0]: n for k, n in manifest["tasks"]["ner"]["counts"].items()}
+    report = json.loads((root / "ner_256" / "eval" / "output" / "report.json").read_text())
+    first = report["datasets"][0]
+    assert rows["ner_256"]["test"][first["key"]] == {"f1": first["scores"]["strict"]["score"],
+                                                     "valid": first["validity"]["valid_rate"],
+                                                     "n": first["validity"]["n"]}
+    line = next(x for x in text.splitlines() if x.startswith("| ner_256_s43 | 43 | "))
+    trained = sorted(rows["ner_256_s43"]["train"])
+    assert line.split(" | ")[2:2 + len(trained)] == [str(rows["ner_256_s43"]["train"][d]) for d in trained]
+    assert rows["ner_512"]["test"]["n"]["f1"] == 0.0  # the played parts' score, not recomputed
+    assert list(rows["ner_512"]["test"]) == ["n"]  # the NER sets only
+    assert "| n F1 (valid) |" in text and line.endswith(" | 0.0 (100 %) |")
+    assert "(republished)" in text and "data.root=<originals>" in text
+
+
+def test_running_needs_the_data_root(published):
+    script, _, _, _ = published
+    with pytest.raises(SystemExit):
+        script.main(["--runs", "/nonexistent"])

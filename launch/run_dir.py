@@ -48,7 +48,9 @@ def fingerprint(parts: Mapping[str, Any], run_dir: Path | None = None, stage_dir
 
 
 def files_stamp(paths: Iterable[Path]) -> list[list[Any]]:
-    """(path, size, mtime_ns) of each file under ``paths``: a cheap change detector for inputs on disk."""
+    """(name, size, sha256) of each file under ``paths``, named relative to its root (a file root by its own name):
+    a change detector that follows content only, so a model converted again, a fresh clone or a copied data folder
+    (new modification times, other locations, the same bytes) does not make finished stages run again."""
     stamp = []
     for root in paths:
         root = Path(root)
@@ -56,7 +58,9 @@ def files_stamp(paths: Iterable[Path]) -> list[list[Any]]:
         for path in files:
             if path.exists():
                 st = path.stat()
-                stamp.append([str(path), st.st_size, st.st_mtime_ns])
+                name = path.relative_to(root).as_posix() if root.is_dir() else path.name
+                with path.open("rb") as fh:
+                    stamp.append([name, st.st_size, hashlib.file_digest(fh, "sha256").hexdigest()])
     return stamp
 
 

@@ -82,11 +82,16 @@ def test_a_changed_source_file_reruns_the_stages_from_its_first_reader_on(tmp_pa
     check_reruns(inputs, tmp_path / "run", changed(before, fingerprints(inputs, tmp_path / "run")), FIRST_READER[task])
 
 
-def test_a_rewritten_base_model_reruns_every_stage(tmp_path, inputs):
+def test_a_base_model_saved_again_with_the_same_bytes_reruns_nothing_and_changed_bytes_rerun_every_stage(
+        tmp_path, inputs):
     before = fingerprints(inputs, tmp_path / "run")
     weights = inputs["model"] / "model.safetensors"
     stat = weights.stat()
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # saved again: same bytes, newer
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # converted again: same bytes, newer
+    assert changed(before, fingerprints(inputs, tmp_path / "run")) == []
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    weights.write_bytes(bytes(data))
     everything = list(before)
     assert changed(before, fingerprints(inputs, tmp_path / "run")) == everything
     (inputs["model"] / "generation_config.json").unlink()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,25 +48,28 @@ def _tree(root: Path) -> dict[str, Path]:
     return {name: root / name for name in files}
 
 
-def test_files_stamp_lists_every_file_under_a_folder_with_its_size_and_mtime(tmp_path):
+def test_files_stamp_lists_every_file_under_a_folder_by_its_relative_name_size_and_sha256(tmp_path):
     files = _tree(tmp_path / "data")
     single = tmp_path / "model.safetensors"
     single.write_bytes(b"12345")
-    want = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(files.values())]
-    assert files_stamp([tmp_path / "data", single]) == [*want, [str(single), 5, single.stat().st_mtime_ns]]
+    want = [[name, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()] for name, p in sorted(files.items())]
+    assert files_stamp([tmp_path / "data", single]) == [*want, ["model.safetensors", 5,
+                                                                hashlib.sha256(b"12345").hexdigest()]]
     assert files_stamp([tmp_path / "absent", tmp_path / "data" / "absent.json"]) == []
 
 
-def test_files_stamp_changes_with_content_size_or_modification_time(tmp_path):
-    files = _tree(tmp_path)
-    before = files_stamp([tmp_path])
+def test_files_stamp_follows_content_not_modification_time_or_location(tmp_path):
+    files = _tree(tmp_path / "a")
+    before = files_stamp([tmp_path / "a"])
     os.utime(files["sub/b.jsonl"], ns=(1, files["sub/b.jsonl"].stat().st_mtime_ns + 1_000_000))  # touched only
-    touched = files_stamp([tmp_path])
-    assert touched != before
-    files["a.json"].write_text("{} ")  # one byte more
-    assert files_stamp([tmp_path]) != touched
-    (tmp_path / "sub" / "new.txt").write_text("")
-    assert len(files_stamp([tmp_path])) == len(before) + 1
+    assert files_stamp([tmp_path / "a"]) == before
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")  # a fresh clone or a model converted again elsewhere
+    assert files_stamp([tmp_path / "copy"]) == before
+    files["a.json"].write_text("[]")  # same size, other bytes
+    changed = files_stamp([tmp_path / "a"])
+    assert changed != before and [row[1] for row in changed] == [row[1] for row in before]
+    (tmp_path / "a" / "sub" / "new.txt").write_text("")
+    assert len(files_stamp([tmp_path / "a"])) == len(before) + 1
 
 
 # ------------------------------------------------------------------------------------------ fingerprints

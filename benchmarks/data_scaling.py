@@ -12,7 +12,6 @@ times and its strict F1 and valid rate per NER test set, the numbers the notes (
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,9 +22,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.publish import copy_study, machine, run_and_publish, study_variants  # noqa: E402
-from converters.stages import MANIFEST  # noqa: E402
-from launch.stage import DATA  # noqa: E402
+from benchmarks.publish import (  # noqa: E402
+    add_data_root,
+    copy_study,
+    data_root,
+    machine,
+    run_and_publish,
+    stage_manifest,
+    study_variants,
+    train_counts,
+)
 
 EXPERIMENT, STUDY = "repro_small", "data_scaling"
 WALL = f"{EXPERIMENT}+study-{STUDY}-wall.json"  # in --runs: the command's wall time, kept for --publish-only
@@ -45,11 +51,11 @@ def variant_row(run_dir: Path) -> dict[str, Any]:
     """What one variant trained on and how it scored: seed, rows per training dataset (the CM-NER stage's
     manifest), stage seconds, and per NER test set its strict F1 and valid rate (the final evaluation's report)."""
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    manifest = json.loads((run_dir / "cm_ner" / DATA / MANIFEST).read_text(encoding="utf-8"))
-    train = {key.split("/")[0]: n for key, n in manifest["tasks"]["ner"]["counts"].items()}
+    manifest = stage_manifest(run_dir / "cm_ner")
     evaluation = _stage(summary, "eval")
     report = json.loads(Path(evaluation["report"]).read_text(encoding="utf-8"))
-    return {"seed": manifest["seed"], "train": train, "train_seconds": _stage(summary, "cm_ner").get("seconds"),
+    return {"seed": manifest["seed"], "train": train_counts(manifest, "ner"),
+            "train_seconds": _stage(summary, "cm_ner").get("seconds"),
             "eval_seconds": evaluation.get("seconds"),
             "test": {d["key"]: {"f1": d["scores"]["strict"]["score"], "valid": d["validity"]["valid_rate"],
                                 "n": d["validity"]["n"]} for d in report["datasets"] if d["task"] == "ner"}}
@@ -95,18 +101,11 @@ def publish(runs: Path, out: Path, wall: float | None) -> Path:
     return out / "RUN.md"
 
 
-def _commands(runs: Path, args: argparse.Namespace) -> dict[str, list[str]]:
-    if not args.data_root:
-        args.error("--data-root is required to run the study (or --publish-only)")
-    return {STUDY: command(runs, args.data_root)}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     return run_and_publish(
-        argv, __doc__.split("\n\n")[0], REPO / "docs" / STUDY, WALL, _commands,
-        lambda runs, out, walls: publish(runs, out, (walls or {}).get(STUDY)),
-        lambda parser: parser.add_argument("--data-root", help="the folder of the full downloads (data/README.md, "
-                                                               "data=originals)"))
+        argv, __doc__.split("\n\n")[0], REPO / "docs" / STUDY, WALL,
+        lambda runs, args: {STUDY: command(runs, data_root(args))},
+        lambda runs, out, walls: publish(runs, out, (walls or {}).get(STUDY)), add_data_root)
 
 
 if __name__ == "__main__":

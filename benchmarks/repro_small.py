@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import statistics
 import sys
 import time
@@ -26,7 +25,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.publish import copy_study, machine, rel, run_and_publish, stage_time_rows, study_variants  # noqa: E402
+from benchmarks.publish import (  # noqa: E402
+    DE_TREND_INTRO,
+    copy_study,
+    de_stages,
+    de_trend_table,
+    machine,
+    rel,
+    run_and_publish,
+    stage_time_rows,
+    study_variants,
+    target_lines,
+)
 from eval import progression  # noqa: E402
 
 EXPERIMENT = "repro_small"
@@ -35,8 +45,6 @@ STUDIES = ("table5", "table7")
 PROGRESSIONS = {"full": ".", "wo_sa": "wo_sa"}
 WALLS = f"{EXPERIMENT}-walls.json"  # in --runs: the wall time of each study's command, kept for --publish-only
 TIME_TARGET = 150 * 60  # seconds: both studies on 2 cores (issue #22)
-# issue #22: the final model's strict micro-F1 (%) on the in-domain test records
-F1_TARGETS = {"ner": 30.0, "re": 20.0, "ee_trigger": 50.0, "ee_argument": 35.0}
 
 
 def commands(runs: Path) -> dict[str, list[str]]:
@@ -47,43 +55,6 @@ def commands(runs: Path) -> dict[str, list[str]]:
             "table7": ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", "+study=table7",
                        f"pipeline.run_dir={runs / f'{EXPERIMENT}+study-table7'}",
                        f"pipeline.reuse=[{table5 / 'full'}]"]}
-
-
-def de_stages(study_dirs: Mapping[str, Path]) -> list[dict[str, Any]]:
-    """Every DE stage that trained, once (a linked stage is the one it links to), with the variant that ran it."""
-    seen: set[Path] = set()
-    found = []
-    for study, study_dir in study_dirs.items():
-        for variant, run_dir in study_variants(study_dir).items():
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-            for row in summary["stages"]:
-                if not row.get("curves"):
-                    continue
-                real = (run_dir / row["stage"]).resolve()
-                if real not in seen:
-                    seen.add(real)
-                    found.append({"study": study, "variant": variant, "stage": row["stage"], "dir": real,
-                                  "trend": row.get("reward_trend"), "prompt_trend": row.get("prompt_trend")})
-    return found
-
-
-def _trend_cells(trend: Mapping[str, Any] | None) -> tuple[str, bool]:
-    """``first | last | gain [interval]`` of a reward trend, and whether the gain's interval lies above 0."""
-    if not trend:
-        return "– | – | –", False
-    ci = trend.get("gain_ci95")
-    span = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
-    return (f"{trend['first_mean']:+.3f} | {trend['last_mean']:+.3f} | {trend['gain']:+.3f}{span}",
-            bool(ci) and ci[0] > 0)
-
-
-def _prompt_trend_cell(trend: Mapping[str, Any] | None) -> str:
-    """``gain [interval] (n prompts)`` of the same prompts' last visit minus their first, or ``–`` (one visit)."""
-    if not trend:
-        return "–"
-    low, high = trend["gain_ci95"] or (None, None)
-    span = f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""
-    return f"{trend['gain']:+.3f}{span} ({trend['prompts']} prompts)"
 
 
 def records_needed(half_width: float, records: int, difference: float = 0.03) -> int:
@@ -108,19 +79,6 @@ def _power_lines(study: Mapping[str, Any], report: Mapping[str, Any]) -> list[st
     return lines
 
 
-def _f1_target_lines(final: Mapping[str, Any]) -> list[str]:
-    lines = []
-    for metric, target in F1_TARGETS.items():
-        score = final["scores"]["strict"][metric]
-        span = (final["intervals"]["strict"] or {}).get(metric)
-        ours = "–" if score is None else f"{100 * score:.2f}"
-        if span:
-            ours += f" [{100 * span[0]:.2f}, {100 * span[1]:.2f}]"
-        ok = score is not None and 100 * score >= target
-        lines.append(f"- {metric}: final {ours} vs at least {target:.0f} -> {'PASS' if ok else 'FAIL'}")
-    return lines
-
-
 def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
     """``docs/repro_small/``: both studies' reports, the full run's progression, the DE curves and ``RUN.md``."""
     study_dirs = {s: runs / f"{EXPERIMENT}+study-{s}" for s in STUDIES}
@@ -131,8 +89,6 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
         data = progression.from_summary(table5_runs[variant])
         progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out / where)
     data = progression.from_summary(table5_runs["full"])
-    curves = out / "curves"
-    curves.mkdir(exist_ok=True)
     lines = ["# repro_small: paper Tables 5, 6 and 7 at laptop scale, as published", "",
              "Command: `python benchmarks/repro_small.py`, which runs (from a warm cache: SmolLM2 already converted)",
              "", *[f"    python {' '.join(c)}".replace(str(REPO) + "/", "") for c in commands(runs).values()], "",
@@ -153,26 +109,12 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
         lines.append("")
     lines += ["Status `shared`: the stage was found finished (in an earlier variant or the reused run) and "
               "linked, costing its check only; its seconds are those of the run that computed it.", "",
-              "## DE: reward over the steps of each stage", "",
-              "Mean reward of the first and last 20 % of optimizer steps, their difference and its 95 % Welch "
-              "interval over per-step means (launch/engines/grpo_curves.py); where a stage visits its prompts more "
-              "than once, the same prompts' mean reward at their last visit minus their first, with its paired 95 % "
-              "interval over prompts (launch/engines/grpo_records.py); curves per stage in `curves/`.", "",
-              "| study | variant | stage | steps | first | last | last - first [95 %] "
-              "| same prompts: last - first visit [95 %] | curves |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    rising = []
-    for de in de_stages(study_dirs):
-        name = f"{de['variant']}-{de['stage']}"
-        for suffix in ("json", "png"):
-            source = de["dir"] / f"curves.{suffix}"
-            if source.is_file():
-                shutil.copyfile(source, curves / f"{name}.{suffix}")
-        cells, up = _trend_cells(de["trend"])
-        rising.append(up)
-        steps = (de["trend"] or {}).get("steps", "–")
-        lines.append(f"| {de['study']} | {de['variant']} | {de['stage']} | {steps} | {cells} | "
-                     f"{_prompt_trend_cell(de['prompt_trend'])} | [{name}.png](curves/{name}.png) |")
+              "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, ""]
+    trained = de_stages(({"study": study, "variant": variant}, run_dir) for study, study_dir in study_dirs.items()
+                        for variant, run_dir in study_variants(study_dir).items())
+    table, rising = de_trend_table(trained, ["study", "variant"], out / "curves",
+                                   lambda de: f"{de['variant']}-{de['stage']}")
+    lines += table
     final = next(r for r in data["rows"] if r["final"])
     table5 = json.loads((study_dirs["table5"] / "study.json").read_text(encoding="utf-8"))
     lines += ["", "## How many test records a 3-point difference takes", "",
@@ -181,11 +123,7 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
               *_power_lines(table5, json.loads(Path(final["report"]).read_text(encoding="utf-8")))]
     seconds = sum(walls.values()) if walls else total
     what = "the two commands" if walls else "sum of the stages that ran; republished"
-    lines += ["", "## Targets (issue #22)", "", *_f1_target_lines(final),
-              f"- DE reward rises (interval of last - first above 0): {sum(rising)} of {len(rising)} stages -> "
-              f"{'PASS' if rising and all(rising) else 'FAIL'}",
-              f"- time: {seconds:.0f} s ({what}) vs at most {TIME_TARGET} s -> "
-              f"{'PASS' if seconds <= TIME_TARGET else 'FAIL'}"]
+    lines += ["", "## Targets (issue #22)", "", *target_lines(final, rising, seconds, what, TIME_TARGET)]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "RUN.md"
 

@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from benchmarks import repro_small
+from benchmarks.publish import prompt_trend_cell
 from launch.study import execute_study, plan_study
 from tests.helpers.recording_executor import RecordingExecutor
 from tests.helpers.smoke_runs import REPO
@@ -88,5 +89,5 @@ def test_a_de_row_shows_the_same_prompts_trend_where_they_were_revisited(publish
     rows = [line for line in text.splitlines() if line.startswith("| table5 |") and "curves/" in line]
     assert rows and all(r.split(" | ")[-2] == "–" for r in rows)  # the played stages visit each prompt once
     trend = {"prompts": 16, "gain": 0.39140625, "gain_ci95": [0.18661, 0.59619]}
-    assert repro._prompt_trend_cell(trend) == "+0.391 [+0.187, +0.596] (16 prompts)"
-    assert repro._prompt_trend_cell({**trend, "gain_ci95": None}) == "+0.391 (16 prompts)"
+    assert prompt_trend_cell(trend) == "+0.391 [+0.187, +0.596] (16 prompts)"
+    assert prompt_trend_cell({**trend, "gain_ci95": None}) == "+0.391 (16 prompts)"

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.publish import machine, stage_time_rows  # noqa: E402
+from benchmarks.publish import machine, run_time  # noqa: E402
 from eval import progression  # noqa: E402
 
 COMMAND = ["launch/run_pipeline.py", "+experiment=mini"]
@@ -63,15 +63,9 @@ def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
              f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
              "Recipe hashes of the evaluated models (the stage fingerprints in their eval reports): "
              + ", ".join(f"{k} `{v}`" for k, v in hashes.items()), "",
-             "## Wall time of the invocation that ran the stages", "", "| stage | status | seconds |",
-             "| --- | --- | ---: |"]
-    rows, stages = stage_time_rows(summary)
-    lines += rows
-    if wall is not None:
-        lines.append(f"| **total (this command)** | | {wall:.0f} |")
-    lines.append(f"| **sum of the stages** | | {stages:.0f} |")
-    timed = (wall, "the command") if wall is not None else (stages, "sum of the stages; republished")
-    lines += ["", "## Targets (issue #14)", "", *targets(data, *timed), "",
+             "## Wall time of the invocation that ran the stages", ""]
+    table, seconds, what = run_time(summary, wall)
+    lines += [*table, "", "## Targets (issue #14)", "", *targets(data, seconds, what), "",
               "The table and plot: [progression.md](progression.md), [progression.png](progression.png). What the "
               "published run does and does not show: [NOTES.md](NOTES.md) (written by hand, not regenerated)."]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

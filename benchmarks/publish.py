@@ -33,6 +33,16 @@ def stage_time_rows(summary: Mapping[str, Any]) -> tuple[list[str], float]:
     return rows, sum(r.get("seconds", 0) for r in summary["stages"])
 
 
+def run_time(summary: Mapping[str, Any], wall: float | None) -> tuple[list[str], float, str]:
+    """A one-command run's time table (``| stage | status | seconds |``, the command's wall time where measured, the
+    sum of the stages), and the seconds its time target is checked on with what they are."""
+    rows, stages = stage_time_rows(summary)
+    lines = ["| stage | status | seconds |", "| --- | --- | ---: |", *rows,
+             *([f"| **total (this command)** | | {wall:.0f} |"] if wall is not None else []),
+             f"| **sum of the stages** | | {stages:.0f} |"]
+    return (lines, wall, "the command") if wall is not None else (lines, stages, "sum of the stages; republished")
+
+
 def rel(path: str | Path) -> str:
     """A path as the published files name it: relative to the repository."""
     return os.path.relpath(path, REPO)

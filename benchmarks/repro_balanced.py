@@ -34,8 +34,8 @@ from benchmarks.publish import (  # noqa: E402
     machine,
     rel,
     run_and_publish,
+    run_time,
     stage_manifest,
-    stage_time_rows,
     target_lines,
     train_counts,
 )
@@ -93,9 +93,7 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
     data = progression.from_summary(run_dir)
     progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    rows, stages = stage_time_rows(summary)
-    wall = (walls or {}).get(EXPERIMENT)
-    seconds, what = (wall, "the command") if wall is not None else (stages, "sum of the stages; republished")
+    times, seconds, what = run_time(summary, (walls or {}).get(EXPERIMENT))
     table, rising = de_trend_table(de_stages([({}, run_dir)]), [], out / "curves", lambda de: de["stage"])
     lines = [f"# {EXPERIMENT}: repro_small's pipeline with CM-NER on a balanced pool, as published", "",
              f"Command: `python benchmarks/{EXPERIMENT}.py --data-root <originals>`, which runs (from a warm cache: "
@@ -107,9 +105,7 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
              "[NOTES.md](NOTES.md) (written by hand, not regenerated).", "",
              "## What each SFT stage trained on", "", *training_rows(run_dir, summary), "",
              "## Strict F1 per NER test set, with its 95 % interval over the set's records", "", *ner_rows(data), "",
-             "## Wall time of every stage", "", "| stage | status | seconds |", "| --- | --- | ---: |", *rows,
-             *([f"| **total (this command)** | | {wall:.0f} |"] if wall is not None else []),
-             f"| **sum of the stages** | | {stages:.0f} |", "",
+             "## Wall time of every stage", "", *times, "",
              "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "",
              "## Targets (issue #22)", "",
              *target_lines(next(r for r in data["rows"] if r["final"]), rising, seconds, what, TIME_TARGET)]

@@ -105,6 +105,15 @@ def run_and_publish(argv: Sequence[str] | None, description: str, out: Path, wal
     return 0
 
 
+def one_run_main(argv: Sequence[str] | None, doc: str, experiment: str,
+                 command: Callable[[Path, str], list[str]],
+                 publish: Callable[[Path, Path, Mapping[str, float] | None], Path]) -> int:
+    """``run_and_publish`` for a script of one pipeline command on the full downloads (``command(runs, data
+    root)``), published into ``docs/<experiment>/``, its wall time kept in ``<runs>/<experiment>-walls.json``."""
+    return run_and_publish(argv, doc.split("\n\n")[0], REPO / "docs" / experiment, f"{experiment}-walls.json",
+                           lambda runs, args: {experiment: command(runs, data_root(args))}, publish, add_data_root)
+
+
 # issue #22: the final model's strict micro-F1 (%) on the in-domain test records
 F1_TARGETS = {"ner": 30.0, "re": 20.0, "ee_trigger": 50.0, "ee_argument": 35.0}
 

@@ -14,7 +14,6 @@ on the final model (measured here, never asserted in a test).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -27,13 +26,11 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.publish import (  # noqa: E402
     DE_TREND_INTRO,
-    add_data_root,
-    data_root,
     de_stages,
     de_trend_table,
     machine,
+    one_run_main,
     rel,
-    run_and_publish,
     run_time,
     stage_manifest,
     target_lines,
@@ -44,14 +41,14 @@ from eval.intervals import dataset_interval  # noqa: E402
 from eval.metrics import score_part  # noqa: E402
 
 EXPERIMENT = "repro_balanced"
-WALLS = f"{EXPERIMENT}-walls.json"  # in --runs: the command's wall time, kept for --publish-only
+TITLE = "repro_small's pipeline with CM-NER on a balanced pool"
 TIME_TARGET = 150 * 60  # seconds: the laptop-scale budget of issue #22
 
 
-def command(runs: Path, root: str) -> list[str]:
+def command(runs: Path, root: str, experiment: str = EXPERIMENT) -> list[str]:
     """The pipeline command of the run."""
-    return ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", f"data.root={root}",
-            f"pipeline.run_dir={runs / EXPERIMENT}"]
+    return ["launch/run_pipeline.py", f"+experiment={experiment}", f"data.root={root}",
+            f"pipeline.run_dir={runs / experiment}"]
 
 
 def training_rows(run_dir: Path, summary: Mapping[str, Any]) -> list[str]:
@@ -87,18 +84,22 @@ def ner_rows(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
-    """``docs/repro_balanced/``: the run's progression, its DE curves and ``RUN.md``."""
-    run_dir = runs / EXPERIMENT
+def publish(runs: Path, out: Path, walls: Mapping[str, float] | None, experiment: str = EXPERIMENT,
+            title: str = TITLE, command_line: Sequence[str] | None = None,
+            sections: Sequence[str] = ()) -> Path:
+    """``docs/<experiment>/``: the run's progression, its DE curves and ``RUN.md`` (``sections``: more of it, before
+    the targets)."""
+    run_dir = runs / experiment
     data = progression.from_summary(run_dir)
     progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    times, seconds, what = run_time(summary, (walls or {}).get(EXPERIMENT))
+    times, seconds, what = run_time(summary, (walls or {}).get(experiment))
     table, rising = de_trend_table(de_stages([({}, run_dir)]), [], out / "curves", lambda de: de["stage"])
-    lines = [f"# {EXPERIMENT}: repro_small's pipeline with CM-NER on a balanced pool, as published", "",
-             f"Command: `python benchmarks/{EXPERIMENT}.py --data-root <originals>`, which runs (from a warm cache: "
+    shown = command_line or command(runs, "<originals>", experiment)
+    lines = [f"# {experiment}: {title}, as published", "",
+             f"Command: `python benchmarks/{experiment}.py --data-root <originals>`, which runs (from a warm cache: "
              "SmolLM2 already converted)", "",
-             "    python " + " ".join(command(runs, "<originals>")).replace(str(REPO) + "/", ""), "",
+             "    python " + " ".join(shown).replace(str(REPO) + "/", ""), "",
              f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
              "The progression (each model on the same test records, each step's paired difference): "
              "[progression.md](progression.md), [progression.png](progression.png); what it shows: "
@@ -106,20 +107,15 @@ def publish(runs: Path, out: Path, walls: Mapping[str, float] | None) -> Path:
              "## What each SFT stage trained on", "", *training_rows(run_dir, summary), "",
              "## Strict F1 per NER test set, with its 95 % interval over the set's records", "", *ner_rows(data), "",
              "## Wall time of every stage", "", *times, "",
-             "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "",
+             "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "", *sections,
              "## Targets (issue #22)", "",
              *target_lines(next(r for r in data["rows"] if r["final"]), rising, seconds, what, TIME_TARGET)]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "RUN.md"
 
 
-def _commands(runs: Path, args: argparse.Namespace) -> dict[str, list[str]]:
-    return {EXPERIMENT: command(runs, data_root(args))}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_and_publish(argv, __doc__.split("\n\n")[0], REPO / "docs" / EXPERIMENT, WALLS, _commands, publish,
-                           add_data_root)
+    return one_run_main(argv, __doc__, EXPERIMENT, command, publish)
 
 
 if __name__ == "__main__":

@@ -141,12 +141,18 @@ def differences_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
              "Each model minus the one evaluated before it, and minus the first model, in F1 points, with the 95 % "
              "paired bootstrap interval (both models resampled on the same test records); `*` where the interval "
              "excludes 0; `–` where the two reports did not score the same records or one has no per-record "
-             "counts.", "",
-             "| model | minus | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " |",
+             "counts.", "", *difference_lines([(row["model"], diff) for row, diff in pairs])]
+    return lines
+
+
+def difference_lines(pairs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Markdown ``| model | minus | ... |`` of ``(model, difference)`` pairs, a difference as a row's ``vs_previous``
+    (``{"model": the one subtracted, scorer: {metric: ...}}``)."""
+    lines = ["| model | minus | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " |",
              "| --- | --- |" + " ---: |" * (2 * len(METRICS))]
-    for row, diff in pairs:
+    for model, diff in pairs:
         cells = [difference_cell(diff[s][m]) for m, _ in METRICS for s in SCORERS]
-        lines.append(f"| {row['model']} | {diff['model']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {model} | {diff['model']} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -31,9 +31,12 @@ def test_on_the_real_downloads_cm_ner_draws_every_crossner_sentence_and_the_firs
         "crossner_politics/train": 200, "crossner_science/train": 200}
 
 
-def _played_reports(run_dir: Path) -> None:
-    """Each eval stage's report with per-record NER counts: set ``half`` half right (F1 0.5), ``all`` all right."""
+def _played_reports(run_dir: Path, stages: tuple[str, ...] = ()) -> None:
+    """Each eval stage's report (or those of ``stages``) with per-record NER counts: set ``half`` half right
+    (F1 0.5), ``all`` all right."""
     for report_path in run_dir.glob("eval*/output/report.json"):
+        if stages and report_path.parent.parent.name not in stages:
+            continue
         report = json.loads(report_path.read_text())
 
         def dataset(key: str, rows: list) -> dict:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.publish import machine, run_time  # noqa: E402
 from eval import progression  # noqa: E402
+from eval.report import difference_cell, score_cell  # noqa: E402
 
 COMMAND = ["launch/run_pipeline.py", "+experiment=mini"]
 METRICS = [m for m, _ in progression.METRICS]
@@ -34,17 +35,22 @@ TIME_TARGET = 20 * 60  # seconds, the whole command from a warm cache on 2 cores
 
 
 def targets(data: dict, seconds: float, what: str) -> list[str]:
-    """The issue's targets, checked on the progression and the run's time: one line each, PASS or FAIL."""
-    rows = {r["model"]: r for r in data["rows"]}
+    """The issue's targets, checked on the progression and the run's time: one line each, PASS or FAIL, each score
+    with its 95 % interval and, where the base model was evaluated, the paired difference to it."""
     final = next(r for r in data["rows"] if r["final"])
-    base = rows.get("base")
+    base = next((r for r in data["rows"] if r["model"] == "base"), None)
     lines = []
     for metric in METRICS:
-        ours = final["scores"]["strict"][metric] or 0.0
-        zero = (base["scores"]["strict"][metric] or 0.0) if base else None
-        ok = ours > 0 and (zero is None or ours > zero)
-        lines.append(f"- {metric}: final {100 * ours:.2f} vs base {100 * zero:.2f} -> {'PASS' if ok else 'FAIL'}"
-                     if zero is not None else f"- {metric}: final {100 * ours:.2f} -> {'PASS' if ok else 'FAIL'}")
+        score = final["scores"]["strict"][metric]
+        cell = score_cell(score, (final.get("intervals") or {}).get("strict", {}).get(metric))
+        ours = score or 0.0
+        if base is None or base is final:
+            lines.append(f"- {metric}: final {cell} -> {'PASS' if ours > 0 else 'FAIL'}")
+            continue
+        zero = base["scores"]["strict"][metric] or 0.0
+        diff = difference_cell(final["vs_first"]["strict"][metric])
+        lines.append(f"- {metric}: final {cell} vs base {100 * zero:.2f} ({diff}) -> "
+                     f"{'PASS' if 0 < ours and zero < ours else 'FAIL'}")
     lines.append(f"- time: {seconds:.0f} s ({what}) vs at most {TIME_TARGET} s -> "
                  f"{'PASS' if seconds <= TIME_TARGET else 'FAIL'}")
     return lines

@@ -1,0 +1,39 @@
+"""benchmarks/mini_run.py's publication: the stage times and issue #14's targets, each score with its interval."""
+
+from __future__ import annotations
+
+from benchmarks import mini_run
+from launch.compose import compose_recipe
+from launch.driver import execute_plan
+from launch.plan import build_plan
+from tests.benchmarks.test_repro_balanced import _played_reports
+from tests.helpers.recording_executor import RecordingExecutor
+
+
+def _published(tmp_path, models: str) -> str:
+    plan = build_plan(compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path / 'mini'}",
+                                      f"pipeline.eval.models=[{models}]"]))
+    execute_plan(plan, RecordingExecutor())
+    _played_reports(plan.run_dir)  # every model: NER 0.75 (one set half right, one all right)
+    out = tmp_path / "docs"
+    out.mkdir()
+    return mini_run.publish(plan.run_dir, out, 1300.0).read_text()
+
+
+def _target(text: str, metric: str) -> str:
+    [line] = [line for line in text.splitlines() if line.startswith(f"- {metric}: final")]
+    return line
+
+
+def test_without_the_base_model_a_target_line_gives_the_final_score_with_its_interval(tmp_path):
+    text = _published(tmp_path, "cm_all,sa,final")
+    ner = _target(text, "ner")
+    low, high = (float(x) for x in ner.removeprefix("- ner: final 75.0 [").removesuffix("] -> PASS").split(", "))
+    assert low < 75.0 < high
+    assert _target(text, "re") == "- re: final – -> FAIL"  # nothing scored: no score, not a zero that passes
+    assert "- time: 1300 s (the command) vs at most 1200 s -> FAIL" in text
+
+
+def test_with_the_base_model_a_target_line_gives_the_paired_difference_and_equal_scores_fail(tmp_path):
+    ner = _target(_published(tmp_path, "base,sa,final"), "ner")
+    assert ner.endswith(" vs base 75.00 (+0.0 [0.0, 0.0]) -> FAIL")  # the same records, the same hits

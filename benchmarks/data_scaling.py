@@ -32,6 +32,9 @@ from benchmarks.publish import (  # noqa: E402
     study_variants,
     train_counts,
 )
+from eval.intervals import dataset_interval  # noqa: E402
+from eval.metrics import score_part  # noqa: E402
+from eval.report import score_cell  # noqa: E402
 
 EXPERIMENT, STUDY = "repro_small", "data_scaling"
 WALL = f"{EXPERIMENT}+study-{STUDY}-wall.json"  # in --runs: the command's wall time, kept for --publish-only
@@ -49,7 +52,8 @@ def _stage(summary: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 def variant_row(run_dir: Path) -> dict[str, Any]:
     """What one variant trained on and how it scored: seed, rows per training dataset (the CM-NER stage's
-    manifest), stage seconds, and per NER test set its strict F1 and valid rate (the final evaluation's report)."""
+    manifest), stage seconds, and per NER test set its strict F1 with its 95 % bootstrap interval and its valid rate
+    (the final evaluation's report)."""
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     manifest = stage_manifest(run_dir / "cm_ner")
     evaluation = _stage(summary, "eval")
@@ -57,8 +61,10 @@ def variant_row(run_dir: Path) -> dict[str, Any]:
     return {"seed": manifest["seed"], "train": train_counts(manifest, "ner"),
             "train_seconds": _stage(summary, "cm_ner").get("seconds"),
             "eval_seconds": evaluation.get("seconds"),
-            "test": {d["key"]: {"f1": d["scores"]["strict"]["score"], "valid": d["validity"]["valid_rate"],
-                                "n": d["validity"]["n"]} for d in report["datasets"] if d["task"] == "ner"}}
+            "test": {d["key"]: {"f1": d["scores"]["strict"]["score"],
+                                "interval": dataset_interval(score_part(d["scores"]["strict"], None)),
+                                "valid": d["validity"]["valid_rate"], "n": d["validity"]["n"]}
+                     for d in report["datasets"] if d["task"] == "ner"}}
 
 
 def _table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -68,8 +74,8 @@ def _table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
              + " | ".join(f"{k} F1 (valid)" for k in tested) + " |",
              "| --- |" + " ---: |" * (1 + len(trained) + 2 + len(tested))]
     for name, r in rows.items():
-        scores = [f"{100 * r['test'][k]['f1']:.1f} ({100 * r['test'][k]['valid']:.0f} %)" if k in r["test"] else "–"
-                  for k in tested]
+        scores = [f"{score_cell(r['test'][k]['f1'], r['test'][k]['interval'])} ({100 * r['test'][k]['valid']:.0f} %)"
+                  if k in r["test"] else "–" for k in tested]
         lines.append(f"| {name} | {r['seed']} | " + " | ".join(str(r["train"].get(d, 0)) for d in trained)
                      + f" | {r['train_seconds'] or 0:.0f} | {r['eval_seconds'] or 0:.0f} | " + " | ".join(scores)
                      + " |")
@@ -93,7 +99,8 @@ def publish(runs: Path, out: Path, wall: float | None) -> Path:
              "", "Report: [study.md](study.md) (every variant's F1 with its interval and its paired difference to "
              "the reference; each setting's mean over its seeds with the spread between them), "
              "[variants.png](variants.png); what it shows: [NOTES.md](NOTES.md) (written by hand, not regenerated).",
-             "", "## Per variant: training rows per dataset, stage seconds, strict F1 and valid rate per test set",
+             "", "## Per variant: training rows per dataset, stage seconds, strict F1 (95 % interval over the set's "
+             "records) and valid rate per test set",
              "", f"Test records per set: {', '.join(f'{k} {v}' for k, v in n.items())}. A `valid` answer parses "
              "and names only labels of the schema and values found in the input (eval/METRICS.md).", "",
              *_table(rows)]

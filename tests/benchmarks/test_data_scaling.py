@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 
 from benchmarks import data_scaling
+from eval.intervals import dataset_interval
 from launch.study import execute_study, plan_study
 from tests.helpers.recording_executor import RecordingExecutor
 from tests.launch.test_study import _report_with_counts, study
@@ -50,6 +51,7 @@ def test_each_variant_row_gives_its_seed_training_rows_and_scores_per_test_set(p
     report = json.loads((root / "ner_256" / "eval" / "output" / "report.json").read_text())
     first = report["datasets"][0]
     assert rows["ner_256"]["test"][first["key"]] == {"f1": first["scores"]["strict"]["score"],
+                                                     "interval": dataset_interval(first["scores"]["strict"]),
                                                      "valid": first["validity"]["valid_rate"],
                                                      "n": first["validity"]["n"]}
     line = next(x for x in text.splitlines() if x.startswith("| ner_256_s43 | 43 | "))
@@ -57,7 +59,9 @@ def test_each_variant_row_gives_its_seed_training_rows_and_scores_per_test_set(p
     assert line.split(" | ")[2:2 + len(trained)] == [str(rows["ner_256_s43"]["train"][d]) for d in trained]
     assert rows["ner_512"]["test"]["n"]["f1"] == 0.0  # the played parts' score, not recomputed
     assert list(rows["ner_512"]["test"]) == ["n"]  # the NER sets only
-    assert "| n F1 (valid) |" in text and line.endswith(" | 0.0 (100 %) |")
+    low, high = rows["ner_256_s43"]["test"]["n"]["interval"]  # 6 records, every other one right
+    assert 0.0 < low < 0.5 < high < 1.0
+    assert "| n F1 (valid) |" in text and line.endswith(f" | 0.0 [{100 * low:.1f}, {100 * high:.1f}] (100 %) |")
     assert "(republished)" in text and "data.root=<originals>" in text
 
 

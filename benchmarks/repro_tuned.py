@@ -41,7 +41,12 @@ def _reports(run_dir: Path) -> dict[str, Path]:
 
 def against_baseline(runs: Path) -> list[str]:
     """RUN.md's section: each model this run trained itself minus the same stage's model of the baseline run, with
-    its paired interval (models the two runs share are left out: their difference is 0 by construction)."""
+    its paired interval (models the two runs share are left out: their difference is 0 by construction). Without
+    the baseline's run folder (its stages then ran in this run) the section says that nothing was paired."""
+    if not (runs / BASELINE / "summary.json").is_file():
+        return [f"## Against {BASELINE}", "",
+                f"Not paired: `{BASELINE}/` was not in the runs folder when this run was published, so its CM stages "
+                f"ran in this run and no model of {BASELINE} was there to pair with.", ""]
     ours, theirs = _reports(runs / EXPERIMENT), _reports(runs / BASELINE)
     pairs = []
     for model, report in ours.items():

@@ -87,3 +87,17 @@ def test_only_the_models_this_run_trained_are_paired_against_the_baseline(publis
     assert "repro_tuned: repro_balanced with NER in SA's mixture" in text
     [shown] = [line for line in text.splitlines() if line.startswith("    python launch/run_pipeline.py")]
     assert shown.endswith("/repro_balanced]") and "+experiment=repro_tuned" in shown
+
+
+def test_without_the_baselines_run_folder_the_section_says_nothing_was_paired(tmp_path):
+    """A machine with no repro_balanced run (its CM stages then run in this run): published, nothing paired."""
+    runs = tmp_path / "runs"
+    plan = build_plan(compose_recipe(["+experiment=smoke", "pipeline.eval.models=[cm_ner,cm_all,sa,final]",
+                                      *(c for c in repro_tuned.command(runs, "x") if c.startswith("pipeline."))]))
+    execute_plan(plan, RecordingExecutor())
+    _played_reports(plan.run_dir)
+    assert not any((plan.run_dir / stage).is_symlink() for stage in CM)
+    text = repro_tuned.publish(runs, tmp_path / "docs", None).read_text()
+    section = text.split("## Against repro_balanced\n")[1].split("\n## ")[0]
+    assert section.strip().startswith("Not paired: `repro_balanced/` was not in the runs folder")
+    assert not [line for line in section.splitlines() if line.startswith("| ")]

@@ -12,7 +12,7 @@ Fixtures for everyone:
 
 Tiers: a test that uses ``engine_envs``, ``smollm2_dir`` or ``smoke_run`` is marked ``slow`` here, so
 ``-m "not slow and not ray and not gpu"`` (``make test-fast``) never builds an engine environment, converts the real
-model or runs the whole pipeline.
+model or runs the whole pipeline. Every run ends with the time each tier took (tests.helpers.tiers).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers.smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
+from tests.helpers.tiers import TierClock  # noqa: E402
 
 HEAVY_FIXTURES = frozenset({"engine_envs", "smollm2_dir", "smoke_run"})
 
@@ -41,6 +42,22 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+_TIER_CLOCK = TierClock()
+FAST_BUDGET_S = 180
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Each test phase's time into its tier: the fast tier's time is read off a whole-suite run (.ci/run)."""
+    _TIER_CLOCK.add(report.nodeid, report.keywords, report.duration)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The time per tier at the end of the run (tests.helpers.tiers)."""
+    terminalreporter.write_sep("-", "time per tier")
+    terminalreporter.write_line(_TIER_CLOCK.line("fast", FAST_BUDGET_S))
+    terminalreporter.write_line(_TIER_CLOCK.line("slow"))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ same benchmark records; this module lines them up:
 
     python -m eval.progression runs/mini            # (re)write runs/mini/progression.{json,md,png}
     python -m eval.progression runs/mini --out docs/mini
+    python -m eval.progression --report a=runs/x/eval_sa/output/report.json --report b=... --out cmp/   # any reports
 """
 
 from __future__ import annotations
@@ -204,12 +205,36 @@ def from_summary(run_dir: str | Path) -> dict[str, Any]:
                        summary["full_run"])
 
 
+def from_reports(labelled: Sequence[str]) -> dict[str, Any]:
+    """The progression of eval reports named on the command line (``LABEL=PATH``, in order): models of different
+    runs or machines, paired on the records they share (no ``final`` row: they need not form a pipeline)."""
+    evaluated = []
+    for item in labelled:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise ValueError(f"--report {item!r}: expected LABEL=PATH (e.g. sa=runs/mini/eval_sa/output/report.json)")
+        if not Path(path).is_file():
+            raise ValueError(f"--report {item!r}: no report at {path}")
+        evaluated.append((label, path, False))
+    return progression(evaluated, full_run=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.progression", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", help="a finished pipeline run folder (holding summary.json)")
+    parser.add_argument("run_dir", nargs="?", help="a finished pipeline run folder (holding summary.json)")
+    parser.add_argument("--report", action="append", metavar="LABEL=PATH",
+                        help="an eval report instead of a run folder (repeat, in table order; needs --out)")
     parser.add_argument("--out", help="where to write the files (default: the run folder)")
     args = parser.parse_args(argv)
-    paths = write(from_summary(args.run_dir), args.out or args.run_dir)
+    if (args.run_dir is None) == (args.report is None):
+        parser.error("give a run folder or --report LABEL=PATH ..., not both")
+    if args.report and not args.out:
+        parser.error("--report needs --out")
+    try:
+        data = from_summary(args.run_dir) if args.run_dir else from_reports(args.report)
+    except ValueError as exc:
+        parser.error(str(exc))
+    paths = write(data, args.out or args.run_dir)
     print(paths["markdown"].read_text(encoding="utf-8"))
     return 0
 

@@ -94,3 +94,24 @@ def test_the_validity_rates_carry_the_interval_of_a_proportion_pooled_over_datas
     assert high - low == pytest.approx(2 * 1.96 * se, rel=0.12)
     md = markdown(progression([("final", tmp_path / "r.json", True)]), paper={})
     assert f"| {score_cell(1.0, [1.0, 1.0])} | {score_cell(165 / 250, [low, high])} |" in md
+
+
+def test_reports_named_on_the_command_line_are_paired_in_their_order(tmp_path: Path, capsys) -> None:
+    from eval.progression import main
+
+    a, b = write_report(tmp_path / "a.json", BASE), write_report(tmp_path / "b.json", STAGE)
+    out = str(tmp_path / "o")
+    assert main(["--report", f"sa (machine A)={a}", "--report", f"sa (machine B)={b}", "--out", out]) == 0
+    data = json.loads((tmp_path / "o" / "progression.json").read_text())
+    assert [r["model"] for r in data["rows"]] == ["sa (machine A)", "sa (machine B)"] and not data["full_run"]
+    expected = bootstrap.paired_difference([np.array(STAGE)], [np.array(BASE)])
+    diff = data["rows"][1]["vs_previous"]["strict"]["ner"]
+    assert (diff["diff"], diff["low"], diff["high"]) == pytest.approx(expected, abs=1e-15)
+    assert "| sa (machine B) | sa (machine A) |" in capsys.readouterr().out
+    for bad, message in ((["--report", str(a), "--out", "x"], "expected LABEL=PATH"),
+                         (["--report", f"x={tmp_path / 'none.json'}", "--out", "x"], "no report at"),
+                         (["--report", f"x={a}"], "--report needs --out"),
+                         ([str(tmp_path), "--report", f"x={a}", "--out", "x"], "not both")):
+        with pytest.raises(SystemExit):
+            main(bad)
+        assert message in capsys.readouterr().err

@@ -48,6 +48,12 @@ def _better_reports(run_dir: Path) -> None:
         path.write_text(json.dumps(report))
 
 
+def _smoke_run_plan(runs: Path, *overrides: str):
+    """The smoke recipe planned with the script's pipeline settings (run folder, repro_balanced's linked)."""
+    return build_plan(compose_recipe(["+experiment=smoke", *overrides,
+                                      *(c for c in repro_tuned.command(runs, "x") if c.startswith("pipeline."))]))
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """Both runs of the smoke recipe where the scripts put them (backends played); this run's SA changed, so its CM
@@ -61,8 +67,7 @@ def published(tmp_path_factory):
         marker = json.loads(done.read_text())
         write_done(done.parent, marker["fingerprint"],
                    {**marker["results"], "output_sha256": output_sha256(done.parent / "output")})
-    ours = build_plan(compose_recipe(["+experiment=smoke", models, "stages.sa.epochs=2",
-                                      *(c for c in repro_tuned.command(runs, "x") if c.startswith("pipeline."))]))
+    ours = _smoke_run_plan(runs, models, "stages.sa.epochs=2")
     execute_plan(ours, RecordingExecutor())
     _better_reports(ours.run_dir)
     out = tmp_path_factory.mktemp("docs")
@@ -92,8 +97,7 @@ def test_only_the_models_this_run_trained_are_paired_against_the_baseline(publis
 def test_without_the_baselines_run_folder_the_section_says_nothing_was_paired(tmp_path):
     """A machine with no repro_balanced run (its CM stages then run in this run): published, nothing paired."""
     runs = tmp_path / "runs"
-    plan = build_plan(compose_recipe(["+experiment=smoke", "pipeline.eval.models=[cm_ner,cm_all,sa,final]",
-                                      *(c for c in repro_tuned.command(runs, "x") if c.startswith("pipeline."))]))
+    plan = _smoke_run_plan(runs, "pipeline.eval.models=[cm_ner,cm_all,sa,final]")
     execute_plan(plan, RecordingExecutor())
     _played_reports(plan.run_dir)
     assert not any((plan.run_dir / stage).is_symlink() for stage in CM)

@@ -68,19 +68,25 @@ def rate_replicates(datasets: Sequence[Mapping[str, Any]], key: str, n_resamples
     ``datasets``, each weighted by its size, as the rate itself), records resampled within each dataset.
 
     A record counts ``(1, 1, 1)`` when it passes and ``(0, 1, 1)`` when not, so its stratum's micro-F1 is the rate.
-    The reports keep a rate and a size per dataset, not which records passed: that decides the interval, not the
-    pairing, so two models' rates get an interval each and no paired difference (``records`` holds no ids)."""
+    Reports keep which records passed (``validity.records``, 0/1 in record order) and which records were scored
+    (``records_id``), so two models' rates on the same records pair like their F1s (:func:`difference`). Older
+    reports keep only a rate and a size per dataset: that decides the interval, not the pairing, so their rates
+    get an interval each and no paired difference (``records`` then holds no ids)."""
     rows = [d for d in datasets if d["validity"]["n"]]
     if not rows:
         return None
-    strata = []
+    strata, ids = [], []
     for d in rows:
-        n = d["validity"]["n"]
-        passed = round(d["validity"][key] * n)
-        strata.append(np.array([(1.0, 1.0, 1.0)] * passed + [(0.0, 1.0, 1.0)] * (n - passed)))
+        v = d["validity"]
+        flags = (v.get("records") or {}).get(key.removesuffix("_rate"))
+        if flags is None:  # an older report: as many passing records as the rate says, in no known order
+            passed = round(v[key] * v["n"])
+            flags = [1] * passed + [0] * (v["n"] - passed)
+        strata.append(np.column_stack([np.asarray(flags, dtype=float), np.ones(len(flags)), np.ones(len(flags))]))
+        ids.append(d.get("records_id") if "records" in v else None)
     sizes = [len(s) for s in strata]
     return Replicates(bootstrap.estimate(strata, sizes), bootstrap.replicates(strata, n_resamples, seed, sizes),
-                      tuple((d["key"], None, n) for d, n in zip(rows, sizes)))
+                      tuple((d["key"], rid, n) for d, rid, n in zip(rows, ids, sizes)))
 
 
 def mean_of(parts: Sequence[Replicates | None]) -> Replicates | None:

@@ -168,7 +168,8 @@ def reason_kind(reason: str) -> str:
 
 def validity(parsed: Sequence[ParseResult]) -> dict[str, Any]:
     """How many outputs were parsable, schema-conformant (only schema slots and roles) and grounded (every
-    value an exact substring of the input), with the reasons counted by kind."""
+    value an exact substring of the input), with the reasons counted by kind, and which records were parsed and
+    valid (``records``: 0/1 per record in order, what pairs two models' rates in ``eval.intervals``)."""
     n = len(parsed)
     kinds: Counter = Counter()
     schema_ok = grounded = 0
@@ -182,7 +183,8 @@ def validity(parsed: Sequence[ParseResult]) -> dict[str, Any]:
 
     return {"n": n, "parsed_rate": rate(sum(r.parsed for r in parsed)),
             "valid_rate": rate(sum(r.valid for r in parsed)),
-            "schema_rate": rate(schema_ok), "grounded_rate": rate(grounded), "reasons": dict(kinds.most_common())}
+            "schema_rate": rate(schema_ok), "grounded_rate": rate(grounded), "reasons": dict(kinds.most_common()),
+            "records": {"parsed": [int(r.parsed) for r in parsed], "valid": [int(r.valid) for r in parsed]}}
 
 
 def prediction_check(result: ParseResult) -> dict[str, Any]:

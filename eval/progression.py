@@ -41,12 +41,10 @@ FINAL_STAGE = "eval"  # launch.plan.EVAL_STAGE: the eval stage of the final mode
 VALIDITY = {"parsed": "parsed_rate", "valid": "valid_rate"}
 
 
-def _validity(report: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, list[float] | None]]:
-    """Parsed and valid rates over every prediction of the report (datasets weighted by their size), and their
-    95 % bootstrap intervals (``eval.intervals.rate_replicates``)."""
-    reps = {name: intervals.rate_replicates(report["datasets"], key) for name, key in VALIDITY.items()}
-    return ({name: r.estimate if r else 0.0 for name, r in reps.items()},
-            {name: intervals.interval_of(r) for name, r in reps.items()})
+def _validity(report: Mapping[str, Any]) -> dict[str, Replicates | None]:
+    """Parsed and valid rates over every prediction of the report (datasets weighted by their size), with their
+    bootstrap replicates (``eval.intervals.rate_replicates``)."""
+    return {name: intervals.rate_replicates(report["datasets"], key) for name, key in VALIDITY.items()}
 
 
 def metric_replicates(report: Mapping[str, Any], scorer: str, metric: str) -> Replicates | None:
@@ -57,7 +55,8 @@ def metric_replicates(report: Mapping[str, Any], scorer: str, metric: str) -> Re
 
 def _differences(a: Mapping[str, Mapping[str, Replicates | None]], b: Mapping[str, Mapping[str, Replicates | None]],
                  ) -> dict[str, dict[str, Any]]:
-    return {s: {m: intervals.difference(a[s][m], b[s][m]) for m, _ in METRICS} for s in SCORERS}
+    """Paired differences of every score (``SCORERS`` x ``METRICS``) and of the validity rates (``validity``)."""
+    return {key: {m: intervals.difference(a[key][m], b[key][m]) for m in a[key]} for key in (*SCORERS, "validity")}
 
 
 def progression(evaluated: Sequence[tuple[str, str | Path, bool]], full_run: bool = True) -> dict[str, Any]:
@@ -66,18 +65,22 @@ def progression(evaluated: Sequence[tuple[str, str | Path, bool]], full_run: boo
 
     Each row has the 95 % bootstrap interval of every score and, after the first, the paired differences to the
     model evaluated before it (``vs_previous``) and to the first one, the base model when it is evaluated
-    (``vs_first``): ``{"model", scorer: {metric: {diff, low, high, significant} or None}}``.
+    (``vs_first``): ``{"model", scorer: {metric: {diff, low, high, significant} or None}, "validity": {"parsed",
+    "valid": the same}}`` (validity rates pair only where both reports keep which records passed).
     """
     rows: list[dict[str, Any]] = []
     reps: list[dict[str, dict[str, Replicates | None]]] = []
     for label, path, final in evaluated:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
-        reps.append({s: {m: metric_replicates(report, s, m) for m, _ in METRICS} for s in SCORERS})
-        validity, validity_intervals = _validity(report)
+        reps.append({**{s: {m: metric_replicates(report, s, m) for m, _ in METRICS} for s in SCORERS},
+                     "validity": _validity(report)})
+        validity = reps[-1]["validity"]
         row = {"model": label, "final": final, "report": str(path), "benchmark": report["benchmark"],
                "scores": {s: {m: report["averages"].get(f"{m}/{s}") for m, _ in METRICS} for s in SCORERS},
                "intervals": {s: {m: intervals.interval_of(r) for m, r in reps[-1][s].items()} for s in SCORERS},
-               "validity": validity, "validity_intervals": validity_intervals, "length_unit": report["length_unit"],
+               "validity": {k: r.estimate if r else 0.0 for k, r in validity.items()},
+               "validity_intervals": {k: intervals.interval_of(r) for k, r in validity.items()},
+               "length_unit": report["length_unit"],
                "lengths": {t: report["lengths"][t] for t in ("re", "ee") if t in report["lengths"]}}
         if rows:
             row["vs_previous"] = {"model": rows[-1]["model"], **_differences(reps[-1], reps[-2])}
@@ -139,20 +142,23 @@ def differences_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     if not pairs:
         return []
     lines = ["", "## What each stage changes: paired differences", "",
-             "Each model minus the one evaluated before it, and minus the first model, in F1 points, with the 95 % "
+             "Each model minus the one evaluated before it, and minus the first model, in F1 points (parsed and "
+             "valid: percentage points of outputs), with the 95 % "
              "paired bootstrap interval (both models resampled on the same test records); `*` where the interval "
              "excludes 0; `–` where the two reports did not score the same records or one has no per-record "
-             "counts.", "", *difference_lines([(row["model"], diff) for row, diff in pairs])]
+             "counts (validity: an older report, which keeps rates only).", "",
+             *difference_lines([(row["model"], diff) for row, diff in pairs])]
     return lines
 
 
 def difference_lines(pairs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """Markdown ``| model | minus | ... |`` of ``(model, difference)`` pairs, a difference as a row's ``vs_previous``
     (``{"model": the one subtracted, scorer: {metric: ...}}``)."""
-    lines = ["| model | minus | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS) + " |",
-             "| --- | --- |" + " ---: |" * (2 * len(METRICS))]
+    lines = ["| model | minus | " + " | ".join(f"{name} strict | {name} iuie" for _, name in METRICS)
+             + " | parsed | valid |", "| --- | --- |" + " ---: |" * (2 * len(METRICS) + len(VALIDITY))]
     for model, diff in pairs:
         cells = [difference_cell(diff[s][m]) for m, _ in METRICS for s in SCORERS]
+        cells += [difference_cell((diff.get("validity") or {}).get(k)) for k in VALIDITY]
         lines.append(f"| {model} | {diff['model']} | " + " | ".join(cells) + " |")
     return lines
 

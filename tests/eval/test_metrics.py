@@ -237,6 +237,7 @@ def test_validity_reasons() -> None:
     v = validity(parse_predictions(gold, preds))
     assert (v["parsed_rate"], v["valid_rate"], v["schema_rate"], v["grounded_rate"]) == (0.75, 0.25, 0.5, 0.5)
     assert v["reasons"]["unknown slot …"] == 1 and v["reasons"]["no JSON object in output"] == 1
+    assert v["records"] == {"parsed": [1, 1, 1, 0], "valid": [1, 0, 0, 0]}  # record by record, in order
 
 
 # ------------------------------------------------------------------------ ExactAcc on RE / EE, edge cases
@@ -356,7 +357,7 @@ def test_prediction_check_and_validity_of_nothing() -> None:
                      "reasons": ["unknown slot 'city'", "2 value(s) not in the input"],
                      "not_in_input": ["Anne", "Oslo"], "off_schema": ["city"]}
     assert validity([]) == {"n": 0, "parsed_rate": 0.0, "valid_rate": 0.0, "schema_rate": 0.0, "grounded_rate": 0.0,
-                            "reasons": {}}
+                            "reasons": {}, "records": {"parsed": [], "valid": []}}
 
 
 def test_exact_acc_wrong_mentions_and_records_of_another_task() -> None:

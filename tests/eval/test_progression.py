@@ -96,6 +96,48 @@ def test_the_validity_rates_carry_the_interval_of_a_proportion_pooled_over_datas
     assert f"| {score_cell(1.0, [1.0, 1.0])} | {score_cell(165 / 250, [low, high])} |" in md
 
 
+def _with_validity(path: Path, valid: list[int] | None) -> Path:
+    """The report at ``path`` with every record parsed and ``valid`` (0/1 per record; None: an older report that
+    keeps the rates only)."""
+    report = json.loads(path.read_text())
+    n = report["datasets"][0]["validity"]["n"]
+    flags = valid if valid is not None else [1] * n
+    report["datasets"][0]["validity"] = {"n": n, "parsed_rate": 1.0, "valid_rate": sum(flags) / n}
+    if valid is not None:
+        report["datasets"][0]["validity"]["records"] = {"parsed": [1] * n, "valid": valid}
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_validity_differences_are_paired_on_the_records_that_passed(tmp_path: Path) -> None:
+    """Against scipy's paired bootstrap (same seed: same resamples) of the difference of two rates on 40 records."""
+    from scipy import stats
+
+    before = [1] * 20 + [0] * 20  # 50 % valid
+    after = [1] * 28 + [0] * 12  # 70 %: the same 20 records and 8 more, so the paired interval is narrow
+    data = progression([("sa", _with_validity(write_report(tmp_path / "s.json", BASE), before), False),
+                        ("final", _with_validity(write_report(tmp_path / "f.json", STAGE), after), True)])
+    diff = data["rows"][1]["vs_previous"]["validity"]["valid"]
+    res = stats.bootstrap((np.array(after, float), np.array(before, float)),
+                          lambda a, b, axis=-1: a.mean(axis) - b.mean(axis), paired=True, n_resamples=1000,
+                          method="percentile", vectorized=True, rng=np.random.default_rng(bootstrap.SEED))
+    assert diff["diff"] == pytest.approx(0.2) and diff["significant"]
+    assert (diff["low"], diff["high"]) == pytest.approx((res.confidence_interval.low, res.confidence_interval.high),
+                                                        abs=1e-12)
+    assert data["rows"][1]["vs_previous"]["validity"]["parsed"] == {"diff": 0.0, "low": 0.0, "high": 0.0,
+                                                                    "significant": False}
+    md = markdown(data, paper={})
+    assert f"| final | sa | {difference_cell(data['rows'][1]['vs_previous']['strict']['ner'])} | " in md
+    assert md.splitlines()[[i for i, x in enumerate(md.splitlines()) if x.startswith("| final | sa |")][0]].endswith(
+        f"| +0.0 [0.0, 0.0] | {difference_cell(diff)} |")
+    # an older report (rates only) has an interval of its own but no paired difference
+    old = progression([("sa", _with_validity(write_report(tmp_path / "s.json", BASE), None), False),
+                       ("final", tmp_path / "f.json", True)])
+    assert old["rows"][0]["validity_intervals"]["valid"] == [1.0, 1.0]
+    assert old["rows"][1]["vs_previous"]["validity"] == {"parsed": None, "valid": None}
+    assert [x for x in markdown(old, paper={}).splitlines() if x.startswith("| final | sa |")][0].endswith("| – | – |")
+
+
 def test_reports_named_on_the_command_line_are_paired_in_their_order(tmp_path: Path, capsys) -> None:
     from eval.progression import main
 

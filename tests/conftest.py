@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers.smoke_runs import REPO, smoke_pipeline_argv  # noqa: E402
-from tests.helpers.tiers import TierClock  # noqa: E402
+from tests.helpers.tiers import TierClock, tier_of  # noqa: E402
 
 HEAVY_FIXTURES = frozenset({"engine_envs", "smollm2_dir", "smoke_run"})
 
@@ -42,6 +42,23 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _one_compute_thread_in_fast_tests(request):
+    """Fast tests compute with one torch thread (restored after): their models are tiny, and on a shared 2-core
+    machine an OpenMP thread that is not scheduled stalls every small operation (the tiny model's decoding test in
+    tests/eval/test_constrained.py: 107 s with torch's 2 threads beside another job, 1.1 s with one). Slow tests
+    (the real model) keep the default; stage subprocesses get the planner's ``pipeline.threads``."""
+    if tier_of(request.node.keywords) != "fast":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 _TIER_CLOCK = TierClock()

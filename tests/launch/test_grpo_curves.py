@@ -81,7 +81,8 @@ def test_a_trl_de_stage_writes_its_curves(tmp_path):
         "pipeline.skip=[cm_ner,cm_ner_re,cm_all,sa,de_re,de_ee,eval]",
         "stages.de_ner.count=6", "stages.de_ner.rollout_n=2", "stages.de_ner.epochs=2",
         "grpo.args.per_device_train_batch_size=2",
-        "grpo.args.max_completion_length=8", "grpo.args.beta=0.04"]))
+        "grpo.args.max_completion_length=8", "grpo.args.beta=0.04",
+        "pipeline.threads=1"]))  # a tiny model: a second thread only waits (conftest's one-thread fixture)
     [row] = execute_plan(plan, LocalExecutor())
     stage_dir = tmp_path / "de_ner"
     curves = json.loads((stage_dir / "curves.json").read_text())

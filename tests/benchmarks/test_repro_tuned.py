@@ -34,18 +34,22 @@ def test_the_recipe_shares_repro_balanceds_cm_stages_and_changes_sa_and_every_de
         "de_ner": (16, 4), "de_re": (16, 4), "de_ee": (16, 4)}
 
 
+def all_right(report: dict) -> dict:
+    """A played report (``_played_reports``) with every record right on the same records: F1 1.0, not 0.75."""
+    for d in report["datasets"]:
+        n = len(d["scores"]["strict"]["records"]["tp"])
+        d["scores"]["strict"] = {"score": 1.0, "records": {"tp": [1] * n, "n_pred": [1] * n, "n_gold": [1] * n}}
+    report["averages"] = {"ner/strict": 1.0}
+    return report
+
+
 def _better_reports(run_dir: Path) -> None:
     """The reports of the models this run trained (SA and final; the others are the baseline's, linked) on the
-    played test sets, every record right: F1 1.0 where the baseline's have 0.75."""
+    played test sets, every record right."""
     _played_reports(run_dir, ("eval_sa", "eval"))
     for stage in ("eval_sa", "eval"):
         path = run_dir / stage / "output" / "report.json"
-        report = json.loads(path.read_text())
-        for d in report["datasets"]:
-            n = len(d["scores"]["strict"]["records"]["tp"])
-            d["scores"]["strict"] = {"score": 1.0, "records": {"tp": [1] * n, "n_pred": [1] * n, "n_gold": [1] * n}}
-        report["averages"] = {"ner/strict": 1.0}
-        path.write_text(json.dumps(report))
+        path.write_text(json.dumps(all_right(json.loads(path.read_text()))))
 
 
 def _smoke_run_plan(runs: Path, *overrides: str):

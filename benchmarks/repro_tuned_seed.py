@@ -1,0 +1,178 @@
+"""repro_tuned's SA and DE stages again with another seed, from the published run's CM model: what the seed moves.
+
+    python benchmarks/repro_tuned_seed.py --seed 43 --data-root /path/to/originals   # run (or resume), publish
+    python benchmarks/repro_tuned_seed.py --seed 43 --publish-only                   # publish the finished run again
+
+The record bootstrap of a report measures test-set noise for one checkpoint; it says nothing about how far another
+training run of the same recipe would land. This script trains SA -> DE-NER -> DE-RE -> DE-EE of
+``+experiment=repro_tuned`` with ``seed=<seed>`` (SA's data draw, DE's prompts and every stage's training seed)
+from ``<runs>/repro_tuned/cm_all`` (CM is shared: only what follows it is replicated) into
+``<runs>/repro_tuned_s<seed>``, evaluates its SA and final models, and publishes ``docs/repro_tuned/seed<seed>/``:
+its progression, DE curves, and each model paired against the published seed-42 run's model of the same stage
+(``docs/repro_tuned/reports/``, committed so that any machine pairs with it), with the mean over the seeds, the
+spread between them, and DE's effect (final minus SA) per seed and averaged over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import repro_balanced, repro_tuned  # noqa: E402
+from benchmarks.publish import (  # noqa: E402
+    DE_TREND_INTRO,
+    add_data_root,
+    data_root,
+    de_stages,
+    de_trend_table,
+    machine,
+    rel,
+    run_time,
+)
+from eval import intervals, progression  # noqa: E402
+from eval.report import difference_cell, score_cell  # noqa: E402
+
+EXPERIMENT = repro_tuned.EXPERIMENT
+BASE_SEED = 42  # recipes/config.yaml's seed: the published run's
+BASELINE_REPORTS = {"sa": "sa.json", "de_ee": "final_de_ee.json"}  # in docs/repro_tuned/reports/, by stage
+SHARED = ("cm_ner", "cm_ner_re", "cm_all")
+STRICT = [(m, name) for m, name in progression.METRICS]
+
+
+def run_name(seed: int) -> str:
+    return f"{EXPERIMENT}_s{seed}"
+
+
+def command(runs: Path, root: str, seed: int, cm_model: Path | None = None) -> list[str]:
+    """The pipeline command: repro_tuned from its CM model (``<runs>/repro_tuned/cm_all/output``) with ``seed``."""
+    cm_model = cm_model or runs / EXPERIMENT / "cm_all" / "output"
+    return ["launch/run_pipeline.py", f"+experiment={EXPERIMENT}", f"data.root={root}",
+            f"pipeline.run_dir={runs / run_name(seed)}", f"seed={seed}", f"pipeline.skip=[{','.join(SHARED)}]",
+            f"model.name_or_path={cm_model}", "pipeline.eval.models=[sa,final]"]
+
+
+def _reports(run_dir: Path) -> dict[str, Path]:
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    return {row["evaluates"]: Path(row["report"]) for row in summary["stages"] if row.get("evaluates")}
+
+
+def _replicates(path: Path) -> dict[str, intervals.Replicates | None]:
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return {m: progression.metric_replicates(report, "strict", m) for m, _ in STRICT}
+
+
+def seed_lines(ours: Mapping[str, Path], baseline: Mapping[str, Path], seed: int) -> list[str]:
+    """RUN.md's seed sections: each model against the seed-42 model of its stage (paired), the mean over both seeds
+    with the spread between them, and DE's effect per seed and over the seeds (strict F1, points)."""
+    stages = [s for s in BASELINE_REPORTS if s in ours and s in baseline]
+    pairs = []
+    for stage in stages:
+        rows = progression.progression([(f"{stage} (seed {BASE_SEED})", baseline[stage], False),
+                                        (f"{stage} (seed {seed})", ours[stage], False)])["rows"]
+        pairs.append((rows[1]["model"], rows[1]["vs_previous"]))
+    reps = {(stage, s): _replicates(paths[stage]) for stage in stages
+            for s, paths in ((BASE_SEED, baseline), (seed, ours))}
+    lines = [f"## Seed {seed} against seed {BASE_SEED}: the same stage's models, paired", "",
+             f"This run's model minus the published seed-{BASE_SEED} run's (`docs/repro_tuned/reports/`), in points, "
+             "95 % paired bootstrap interval over the same test records, `*` where it excludes 0. Both start from "
+             "the same CM model; the seed changes SA's data draw, DE's prompts and every stage's training seed.", "",
+             *progression.difference_lines(pairs), "",
+             "## Over the two seeds (strict F1)", "",
+             "Mean of the two runs' F1 with the 95 % bootstrap interval of that mean over the test records (both "
+             "runs resampled on the same records), and the standard deviation between the runs (ddof = 1; of two "
+             "runs it is |difference| / sqrt 2, itself rough): training noise, which the interval does not cover.",
+             "", "| model | " + " | ".join(f"{name} mean | {name} sd" for _, name in STRICT) + " |",
+             "| --- |" + " ---: |" * (2 * len(STRICT))]
+    means = {}
+    for stage in stages:
+        cells = []
+        for metric, _ in STRICT:
+            pair = [reps[stage, s][metric] for s in (BASE_SEED, seed)]
+            means[stage, metric] = mean = intervals.mean_of(pair)
+            if mean is None:
+                cells += ["–", "–"]
+                continue
+            cells += [score_cell(mean.estimate, intervals.interval_of(mean)),
+                      f"{100 * float(np.std([p.estimate for p in pair], ddof=1)):.1f}"]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    if len(stages) == len(BASELINE_REPORTS):
+        lines += ["", "## DE's effect (final minus SA) per seed and over the seeds", "",
+                  "Each seed's final model minus its SA model, and the mean over the seeds of the final models minus "
+                  "that of the SA models, paired on the same test records (strict F1, points).", "",
+                  "| seed | " + " | ".join(name for _, name in STRICT) + " |", "| --- |" + " ---: |" * len(STRICT)]
+        for s in (BASE_SEED, seed):
+            lines.append(f"| {s} | " + " | ".join(
+                difference_cell(intervals.difference(reps["de_ee", s][m], reps["sa", s][m])) for m, _ in STRICT) + " |")
+        lines.append("| mean of both | " + " | ".join(
+            difference_cell(intervals.difference(means["de_ee", m], means["sa", m])) for m, _ in STRICT) + " |")
+    return [*lines, ""]
+
+
+def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | None) -> Path:
+    """``docs/repro_tuned/seed<seed>/``: the seed run's progression, DE curves, and ``RUN.md`` with its seed
+    sections (against the reports in ``baseline_dir``)."""
+    run_dir = runs / run_name(seed)
+    data = progression.from_summary(run_dir)
+    progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    times, _, _ = run_time(summary, wall)
+    table, _ = de_trend_table(de_stages([({}, run_dir)]), [], out / "curves", lambda de: de["stage"])
+    baseline = {stage: baseline_dir / name for stage, name in BASELINE_REPORTS.items()
+                if (baseline_dir / name).is_file()}
+    shown = " ".join(command(runs, "<originals>", seed)).replace(str(REPO) + "/", "")
+    lines = [f"# {EXPERIMENT}, seed {seed}: SA and DE again from the published run's CM model", "",
+             f"Command: `python benchmarks/repro_tuned_seed.py --seed {seed} --data-root <originals>`, which runs", "",
+             f"    python {shown}", "",
+             f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`", "",
+             "This run's progression (SA and final on the same test records): [progression.md](progression.md); "
+             "what it shows: [../NOTES.md](../NOTES.md) (written by hand).", "",
+             "## What each SFT stage trained on", "", *repro_balanced.training_rows(run_dir, summary), "",
+             "## Wall time of every stage", "", *times, "",
+             "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "",
+             *(seed_lines(_reports(run_dir), baseline, seed) if baseline else
+               [f"## Against seed {BASE_SEED}", "", f"Not paired: no reports in `{rel(baseline_dir)}`.", ""])]
+    (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "RUN.md"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import subprocess
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, required=True, help=f"the training seed (the published run's: {BASE_SEED})")
+    parser.add_argument("--runs", default=str(REPO / "runs"), help="where repro_tuned's run folder is")
+    parser.add_argument("--out", help="default: docs/repro_tuned/seed<seed>")
+    parser.add_argument("--baseline-reports", default=str(REPO / "docs" / EXPERIMENT / "reports"),
+                        help=f"the seed-{BASE_SEED} run's eval reports ({', '.join(BASELINE_REPORTS.values())})")
+    parser.add_argument("--publish-only", action="store_true")
+    add_data_root(parser)
+    args = parser.parse_args(argv)
+    args.error = parser.error
+    if args.seed == BASE_SEED:
+        parser.error(f"--seed {BASE_SEED} is the published run's seed: give another")
+    runs = Path(args.runs).resolve()
+    walls = runs / f"{run_name(args.seed)}-wall.json"
+    if not args.publish_only:
+        cm_model = runs / EXPERIMENT / "cm_all" / "output"
+        if not cm_model.is_dir():
+            parser.error(f"{cm_model} is missing: run python benchmarks/repro_tuned.py --data-root <originals> first")
+        start = time.monotonic()
+        subprocess.run([sys.executable, *command(runs, data_root(args), args.seed)], cwd=REPO, check=True)
+        walls.write_text(json.dumps(time.monotonic() - start) + "\n", encoding="utf-8")
+    wall = json.loads(walls.read_text(encoding="utf-8")) if walls.is_file() else None
+    out = Path(args.out or REPO / "docs" / EXPERIMENT / f"seed{args.seed}")
+    print(publish(runs, out, args.seed, Path(args.baseline_reports), wall).read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

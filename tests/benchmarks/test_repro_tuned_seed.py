@@ -1,0 +1,101 @@
+"""benchmarks/repro_tuned_seed.py: SA and DE again with another seed from a CM model, paired against the published
+seed-42 reports, with the mean over the seeds, the spread between them and DE's effect per seed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import repro_tuned_seed
+from eval import bootstrap
+from eval.report import difference_cell, score_cell
+from launch.compose import compose_recipe
+from launch.driver import execute_plan
+from launch.plan import build_plan
+from tests.benchmarks.test_repro_balanced import _played_reports
+from tests.benchmarks.test_repro_tuned import all_right
+from tests.helpers.recording_executor import RecordingExecutor
+
+SEED = 43
+# the played reports' two NER sets (tests.benchmarks.test_repro_balanced._played_reports): F1 0.5 and 1.0
+PLAYED = [np.array([(1, 1, 1), (0, 1, 1)] * 10, float), np.array([(1, 1, 1)] * 5, float)]
+RIGHT = [np.array([(1, 1, 1)] * 20, float), np.array([(1, 1, 1)] * 5, float)]
+
+
+def _cell(values: np.ndarray, estimate: float) -> str:
+    low, high = bootstrap.percentile_interval(values)
+    return difference_cell({"diff": estimate, "low": low, "high": high})
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, tiny_model_dir):
+    """The smoke recipe planned with the script's command (CM skipped, the tiny model as the CM model), backends
+    played: both models score 0.75; the seed-42 baseline's SA 1.0 and its final model 0.75, on the same records."""
+    runs = tmp_path_factory.mktemp("runs")
+    argv = repro_tuned_seed.command(runs, "x", SEED, tiny_model_dir)
+    plan = build_plan(compose_recipe(["+experiment=smoke", *argv[3:]]))
+    assert [s.name for s in plan.stages][:1] == ["sa"] and plan.run_dir == runs / "repro_tuned_s43"
+    execute_plan(plan, RecordingExecutor())
+    _played_reports(plan.run_dir)
+    baseline = tmp_path_factory.mktemp("reports")
+    played = json.loads((plan.run_dir / "eval_sa" / "output" / "report.json").read_text())
+    (baseline / "sa.json").write_text(json.dumps(all_right(played)))
+    (baseline / "final_de_ee.json").write_text((plan.run_dir / "eval" / "output" / "report.json").read_text())
+    out = tmp_path_factory.mktemp("docs")
+    return plan, repro_tuned_seed.publish(runs, out, SEED, baseline, None).read_text(), out
+
+
+def _row(text: str, section: str, first: str) -> list[str]:
+    body = text.split(f"## {section}")[1].split("\n## ")[0]
+    [row] = [line for line in body.splitlines() if line.startswith(f"| {first} |")]
+    return row.split(" | ")
+
+
+def test_the_command_trains_sa_and_de_with_the_seed_from_the_cm_model(published, tiny_model_dir):
+    plan, text, _ = published
+    assert [s.name for s in plan.stages] == ["sa", "de_ner", "de_re", "de_ee", "eval_sa", "eval"]
+    assert plan.stages[0].config["model_name_or_path"] == str(tiny_model_dir)
+    assert {s.settings.seed for s in plan.stages} == {SEED}
+    [shown] = [line for line in text.splitlines() if line.startswith("    python launch/run_pipeline.py")]
+    assert "seed=43" in shown and shown.endswith("pipeline.eval.models=[sa,final]")
+
+
+def test_each_model_is_paired_against_the_seed_42_model_of_its_stage(published):
+    _, text, out = published
+    section = "Seed 43 against seed 42"
+    expected = difference_cell(dict(zip(("diff", "low", "high"), bootstrap.paired_difference(PLAYED, RIGHT))))
+    assert expected.startswith("−25.0 [") and expected.endswith("*")
+    assert _row(text, section, "sa (seed 43)")[1:3] == ["sa (seed 42)", expected]
+    assert _row(text, section, "de_ee (seed 43)")[1:3] == ["de_ee (seed 42)", "+0.0 [0.0, 0.0]"]
+    assert (out / "progression.md").is_file() and (out / "RUN.md").is_file()
+
+
+def test_the_mean_over_seeds_carries_the_spread_between_them_and_des_effect_per_seed(published):
+    _, text, _ = published
+    played, right = bootstrap.replicates(PLAYED), bootstrap.replicates(RIGHT)  # same records: same resamples
+    mean_sa = (played + right) / 2
+    sa = _row(text, "Over the two seeds", "sa")
+    assert sa[1:3] == [score_cell(0.875, bootstrap.percentile_interval(mean_sa)), "17.7"]  # sd of two: 25 / sqrt 2
+    assert _row(text, "Over the two seeds", "de_ee")[1:3] == [score_cell(0.75, bootstrap.percentile_interval(played)),
+                                                               "0.0"]
+    section = "DE's effect (final minus SA)"
+    assert _row(text, section, "42")[1] == _cell(played - right, -0.25)
+    assert _row(text, section, "43")[1] == "+0.0 [0.0, 0.0]"
+    assert _row(text, section, "mean of both")[1] == _cell(played - mean_sa, -0.125)
+
+
+def test_without_baseline_reports_nothing_is_paired(published, tmp_path):
+    plan, _, _ = published
+    text = repro_tuned_seed.publish(plan.run_dir.parent, tmp_path / "docs", SEED, tmp_path / "none", None).read_text()
+    assert "## Against seed 42\n\nNot paired: no reports in" in text and "## Over the two seeds" not in text
+
+
+def test_the_published_seed_and_a_missing_cm_model_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        repro_tuned_seed.main(["--seed", "42", "--runs", str(tmp_path)])
+    assert "--seed 42 is the published run's seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        repro_tuned_seed.main(["--seed", "43", "--runs", str(tmp_path), "--data-root", "x"])
+    assert "repro_tuned/cm_all/output is missing: run python benchmarks/repro_tuned.py" in capsys.readouterr().err

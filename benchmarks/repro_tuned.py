@@ -58,8 +58,9 @@ def against_baseline(runs: Path) -> list[str]:
     if not pairs:
         return []
     return [f"## Against {BASELINE}: the same stages' models, paired", "",
-            f"This run's model minus {BASELINE}'s model of the same stage (`{BASELINE}/`), in F1 points, 95 % paired "
-            "bootstrap interval over the same test records, `*` where it excludes 0.", "",
+            f"This run's model minus {BASELINE}'s model of the same stage (`{BASELINE}/`), in F1 points (parsed and "
+            "valid: percentage points of outputs), 95 % paired bootstrap interval over the same test records, `*` "
+            "where it excludes 0; `–` where a report does not keep which records were valid.", "",
             *progression.difference_lines(pairs), ""]
 
 

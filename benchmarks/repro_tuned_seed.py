@@ -82,8 +82,10 @@ def seed_lines(ours: Mapping[str, Path], baseline: Mapping[str, Path], seed: int
     reps = {(stage, s): _replicates(paths[stage]) for stage in stages
             for s, paths in ((BASE_SEED, baseline), (seed, ours))}
     lines = [f"## Seed {seed} against seed {BASE_SEED}: the same stage's models, paired", "",
-             f"This run's model minus the published seed-{BASE_SEED} run's (`docs/repro_tuned/reports/`), in points, "
-             "95 % paired bootstrap interval over the same test records, `*` where it excludes 0. Both start from "
+             f"This run's model minus the published seed-{BASE_SEED} run's (`docs/repro_tuned/reports/`), in F1 "
+             "points (parsed and valid: percentage points of outputs), 95 % paired bootstrap interval over the same "
+             "test records, `*` where it excludes 0; `–` where a report does not keep which records were valid. "
+             "Both start from "
              "the same CM model; the seed changes SA's data draw, DE's prompts and every stage's training seed.", "",
              *progression.difference_lines(pairs), "",
              "## Over the two seeds (strict F1)", "",

@@ -79,11 +79,15 @@ def rate_replicates(datasets: Sequence[Mapping[str, Any]], key: str, n_resamples
     for d in rows:
         v = d["validity"]
         flags = (v.get("records") or {}).get(key.removesuffix("_rate"))
+        if flags is not None and len(flags) != v["n"]:
+            raise ValueError(f"dataset {d['key']!r}: validity.records.{key.removesuffix('_rate')} has {len(flags)} "
+                             f"flags for n = {v['n']} records")
+        # pairable only where the flags say which records passed
+        ids.append(d.get("records_id") if flags is not None else None)
         if flags is None:  # an older report: as many passing records as the rate says, in no known order
             passed = round(v[key] * v["n"])
             flags = [1] * passed + [0] * (v["n"] - passed)
         strata.append(np.column_stack([np.asarray(flags, dtype=float), np.ones(len(flags)), np.ones(len(flags))]))
-        ids.append(d.get("records_id") if "records" in v else None)
     sizes = [len(s) for s in strata]
     return Replicates(bootstrap.estimate(strata, sizes), bootstrap.replicates(strata, n_resamples, seed, sizes),
                       tuple((d["key"], rid, n) for d, rid, n in zip(rows, ids, sizes)))

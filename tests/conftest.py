@@ -46,10 +46,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(autouse=True)
 def _one_compute_thread_in_fast_tests(request):
-    """Fast tests compute with one torch thread (restored after): their models are tiny, and on a shared 2-core
-    machine an OpenMP thread that is not scheduled stalls every small operation (the tiny model's decoding test in
-    tests/eval/test_constrained.py: 107 s with torch's 2 threads beside another job, 1.1 s with one). Slow tests
-    (the real model) keep the default; stage subprocesses get the planner's ``pipeline.threads``."""
+    """Fast tests' bodies and function-scoped fixtures compute with one torch thread (restored after): their models
+    are tiny, and on a shared 2-core machine an OpenMP thread that is not scheduled stalls every small operation
+    (the tiny model's decoding test in tests/eval/test_constrained.py: 107 s with torch's 2 threads beside another
+    job, 1.1 s with one). Module and session fixtures set up before it, slow tests (the real model) keep the
+    default; stage subprocesses get the planner's ``pipeline.threads``."""
     if tier_of(request.node.keywords) != "fast":
         yield
         return

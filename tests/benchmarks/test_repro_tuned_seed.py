@@ -24,6 +24,18 @@ PLAYED = [np.array([(1, 1, 1), (0, 1, 1)] * 10, float), np.array([(1, 1, 1)] * 5
 RIGHT = [np.array([(1, 1, 1)] * 20, float), np.array([(1, 1, 1)] * 5, float)]
 
 
+VALID = {"half": [1, 0] * 10, "all": [1] * 5}  # this run's SA: 15 of 25 outputs valid; the baseline's: all 25
+
+
+def _with_valid(report: dict, flags: dict[str, list[int]]) -> dict:
+    """A played report that keeps which of its records were valid (every output parsed)."""
+    for d in report["datasets"]:
+        valid = flags.get(d["key"], [1] * d["validity"]["n"])
+        d["validity"] = {"n": len(valid), "parsed_rate": 1.0, "valid_rate": sum(valid) / len(valid),
+                         "records": {"parsed": [1] * len(valid), "valid": valid}}
+    return report
+
+
 def _cell(values: np.ndarray, estimate: float) -> str:
     low, high = bootstrap.percentile_interval(values)
     return difference_cell({"diff": estimate, "low": low, "high": high})
@@ -40,8 +52,10 @@ def published(tmp_path_factory, tiny_model_dir):
     execute_plan(plan, RecordingExecutor())
     _played_reports(plan.run_dir)
     baseline = tmp_path_factory.mktemp("reports")
-    played = json.loads((plan.run_dir / "eval_sa" / "output" / "report.json").read_text())
-    (baseline / "sa.json").write_text(json.dumps(all_right(played)))
+    sa_report = plan.run_dir / "eval_sa" / "output" / "report.json"
+    played = json.loads(sa_report.read_text())
+    (baseline / "sa.json").write_text(json.dumps(all_right(_with_valid(json.loads(json.dumps(played)), {}))))
+    sa_report.write_text(json.dumps(_with_valid(played, VALID)))
     (baseline / "final_de_ee.json").write_text((plan.run_dir / "eval" / "output" / "report.json").read_text())
     out = tmp_path_factory.mktemp("docs")
     return plan, repro_tuned_seed.publish(runs, out, SEED, baseline, None).read_text(), out
@@ -67,7 +81,12 @@ def test_each_model_is_paired_against_the_seed_42_model_of_its_stage(published):
     section = "Seed 43 against seed 42"
     expected = difference_cell(dict(zip(("diff", "low", "high"), bootstrap.paired_difference(PLAYED, RIGHT))))
     assert expected.startswith("−25.0 [") and expected.endswith("*")
-    assert _row(text, section, "sa (seed 43)")[1:3] == ["sa (seed 42)", expected]
+    row = _row(text, section, "sa (seed 43)")
+    assert row[1:3] == ["sa (seed 42)", expected]
+    strata = [np.column_stack([VALID[k], np.ones(len(VALID[k])), np.ones(len(VALID[k]))]) for k in ("half", "all")]
+    rates = bootstrap.replicates(strata, weights=[20, 5])  # the pooled rate, each set weighted by its size
+    assert row[-2:] == ["+0.0 [0.0, 0.0]", _cell(rates - 1.0, 15 / 25 - 1.0) + " |"]  # parsed, valid
+    assert _row(text, section, "de_ee (seed 43)")[-1] == "– |"  # the final reports keep rates only
     assert _row(text, section, "de_ee (seed 43)")[1:3] == ["de_ee (seed 42)", "+0.0 [0.0, 0.0]"]
     assert (out / "progression.md").is_file() and (out / "RUN.md").is_file()
 

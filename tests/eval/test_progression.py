@@ -113,17 +113,21 @@ def test_validity_differences_are_paired_on_the_records_that_passed(tmp_path: Pa
     """Against scipy's paired bootstrap (same seed: same resamples) of the difference of two rates on 40 records."""
     from scipy import stats
 
-    before = [1] * 20 + [0] * 20  # 50 % valid
-    after = [1] * 28 + [0] * 12  # 70 %: the same 20 records and 8 more, so the paired interval is narrow
+    before = [1, 0] * 20  # 50 % valid, every other record
+    after = [1, 1, 1, 0] * 7 + [0] * 12  # 52.5 %: which records passed matters, not only how many
     data = progression([("sa", _with_validity(write_report(tmp_path / "s.json", BASE), before), False),
                         ("final", _with_validity(write_report(tmp_path / "f.json", STAGE), after), True)])
     diff = data["rows"][1]["vs_previous"]["validity"]["valid"]
     res = stats.bootstrap((np.array(after, float), np.array(before, float)),
                           lambda a, b, axis=-1: a.mean(axis) - b.mean(axis), paired=True, n_resamples=1000,
                           method="percentile", vectorized=True, rng=np.random.default_rng(bootstrap.SEED))
-    assert diff["diff"] == pytest.approx(0.2) and diff["significant"]
+    assert diff["diff"] == pytest.approx(0.025)
     assert (diff["low"], diff["high"]) == pytest.approx((res.confidence_interval.low, res.confidence_interval.high),
                                                         abs=1e-12)
+    unordered = stats.bootstrap((np.sort(after)[::-1].astype(float), np.sort(before)[::-1].astype(float)),
+                                lambda a, b, axis=-1: a.mean(axis) - b.mean(axis), paired=True, n_resamples=1000,
+                                method="percentile", vectorized=True, rng=np.random.default_rng(bootstrap.SEED))
+    assert unordered.confidence_interval.high - unordered.confidence_interval.low < diff["high"] - diff["low"] - 0.05
     assert data["rows"][1]["vs_previous"]["validity"]["parsed"] == {"diff": 0.0, "low": 0.0, "high": 0.0,
                                                                     "significant": False}
     md = markdown(data, paper={})
@@ -136,6 +140,9 @@ def test_validity_differences_are_paired_on_the_records_that_passed(tmp_path: Pa
     assert old["rows"][0]["validity_intervals"]["valid"] == [1.0, 1.0]
     assert old["rows"][1]["vs_previous"]["validity"] == {"parsed": None, "valid": None}
     assert [x for x in markdown(old, paper={}).splitlines() if x.startswith("| final | sa |")][0].endswith("| – | – |")
+    _with_validity(tmp_path / "f.json", after[:-1])  # a flag short of the records
+    with pytest.raises(ValueError, match="dataset 'toy_ner': validity.records.valid has 39 flags for n = 40"):
+        progression([("final", tmp_path / "f.json", True)])
 
 
 def test_reports_named_on_the_command_line_are_paired_in_their_order(tmp_path: Path, capsys) -> None:

@@ -34,7 +34,8 @@ def command(runs: Path, root: str) -> list[str]:
     return [*repro_balanced.command(runs, root, EXPERIMENT), f"pipeline.reuse=[{runs / BASELINE}]"]
 
 
-def _reports(run_dir: Path) -> dict[str, Path]:
+def eval_reports(run_dir: Path) -> dict[str, Path]:
+    """Each evaluated model's report in a finished run, by the stage it evaluates (``sa``, ``de_ee``, ...)."""
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     return {row["evaluates"]: Path(row["report"]) for row in summary["stages"] if row.get("evaluates")}
 
@@ -47,7 +48,7 @@ def against_baseline(runs: Path) -> list[str]:
         return [f"## Against {BASELINE}", "",
                 f"Not paired: `{BASELINE}/` was not in the runs folder when this run was published, so its CM stages "
                 f"ran in this run and no model of {BASELINE} was there to pair with.", ""]
-    ours, theirs = _reports(runs / EXPERIMENT), _reports(runs / BASELINE)
+    ours, theirs = eval_reports(runs / EXPERIMENT), eval_reports(runs / BASELINE)
     pairs = []
     for model, report in ours.items():
         base = theirs.get(model)

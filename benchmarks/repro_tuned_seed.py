@@ -60,11 +60,6 @@ def command(runs: Path, root: str, seed: int, cm_model: Path | None = None) -> l
             f"model.name_or_path={cm_model}", "pipeline.eval.models=[sa,final]"]
 
 
-def _reports(run_dir: Path) -> dict[str, Path]:
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    return {row["evaluates"]: Path(row["report"]) for row in summary["stages"] if row.get("evaluates")}
-
-
 def _replicates(path: Path) -> dict[str, intervals.Replicates | None]:
     report = json.loads(path.read_text(encoding="utf-8"))
     return {m: progression.metric_replicates(report, "strict", m) for m, _ in STRICT}
@@ -140,7 +135,7 @@ def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | 
              "## What each SFT stage trained on", "", *repro_balanced.training_rows(run_dir, summary), "",
              "## Wall time of every stage", "", *times, "",
              "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "",
-             *(seed_lines(_reports(run_dir), baseline, seed) if baseline else
+             *(seed_lines(repro_tuned.eval_reports(run_dir), baseline, seed) if baseline else
                [f"## Against seed {BASE_SEED}", "", f"Not paired: no reports in `{rel(baseline_dir)}`.", ""])]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "RUN.md"

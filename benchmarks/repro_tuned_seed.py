@@ -8,15 +8,17 @@ training run of the same recipe would land. This script trains SA -> DE-NER -> D
 ``+experiment=repro_tuned`` with ``seed=<seed>`` (SA's data draw, DE's prompts and every stage's training seed)
 from ``<runs>/repro_tuned/cm_all`` (CM is shared: only what follows it is replicated) into
 ``<runs>/repro_tuned_s<seed>``, evaluates its SA and final models, and publishes ``docs/repro_tuned/seed<seed>/``:
-its progression, DE curves, and each model paired against the published seed-42 run's model of the same stage
-(``docs/repro_tuned/reports/``, committed so that any machine pairs with it), with the mean over the seeds, the
-spread between them, and DE's effect (final minus SA) per seed and averaged over the seeds.
+its progression, DE curves, eval reports, and each model paired against the published seed-42 run's model of the
+same stage (``docs/repro_tuned/reports/``, committed so that any machine pairs with it); and
+``docs/repro_tuned/seeds.md`` over every published seed: each seed's scores, their mean with the spread between the
+seeds and a t interval over them, and DE's effect (final minus SA) per seed and over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -40,10 +42,12 @@ from benchmarks.publish import (  # noqa: E402
 )
 from eval import intervals, progression  # noqa: E402
 from eval.report import difference_cell, score_cell  # noqa: E402
+from launch.engines.grpo_records import paired_t_interval  # noqa: E402
 
 EXPERIMENT = repro_tuned.EXPERIMENT
 BASE_SEED = 42  # recipes/config.yaml's seed: the published run's
 BASELINE_REPORTS = {"sa": "sa.json", "de_ee": "final_de_ee.json"}  # in docs/repro_tuned/reports/, by stage
+SEEDS_PAGE = "seeds.md"  # beside the seed<N>/ folders: every published seed together
 SHARED = ("cm_ner", "cm_ner_re", "cm_all")
 STRICT = [(m, name) for m, name in progression.METRICS]
 
@@ -66,57 +70,104 @@ def _replicates(path: Path) -> dict[str, intervals.Replicates | None]:
 
 
 def seed_lines(ours: Mapping[str, Path], baseline: Mapping[str, Path], seed: int) -> list[str]:
-    """RUN.md's seed sections: each model against the seed-42 model of its stage (paired), the mean over both seeds
-    with the spread between them, and DE's effect per seed and over the seeds (strict F1, points)."""
-    stages = [s for s in BASELINE_REPORTS if s in ours and s in baseline]
+    """RUN.md's seed section: each model against the seed-42 model of its stage, paired on the same records."""
     pairs = []
-    for stage in stages:
+    for stage in (s for s in BASELINE_REPORTS if s in ours and s in baseline):
         rows = progression.progression([(f"{stage} (seed {BASE_SEED})", baseline[stage], False),
                                         (f"{stage} (seed {seed})", ours[stage], False)])["rows"]
         pairs.append((rows[1]["model"], rows[1]["vs_previous"]))
-    reps = {(stage, s): _replicates(paths[stage]) for stage in stages
-            for s, paths in ((BASE_SEED, baseline), (seed, ours))}
-    lines = [f"## Seed {seed} against seed {BASE_SEED}: the same stage's models, paired", "",
-             f"This run's model minus the published seed-{BASE_SEED} run's (`docs/repro_tuned/reports/`), in F1 "
-             "points (parsed and valid: percentage points of outputs), 95 % paired bootstrap interval over the same "
-             "test records, `*` where it excludes 0; `–` where a report does not keep which records were valid. "
-             "Both start from "
-             "the same CM model; the seed changes SA's data draw, DE's prompts and every stage's training seed.", "",
-             *progression.difference_lines(pairs), "",
-             "## Over the two seeds (strict F1)", "",
-             "Mean of the two runs' F1 with the 95 % bootstrap interval of that mean over the test records (both "
-             "runs resampled on the same records), and the standard deviation between the runs (ddof = 1; of two "
-             "runs it is |difference| / sqrt 2, itself rough): training noise, which the interval does not cover.",
-             "", "| model | " + " | ".join(f"{name} mean | {name} sd" for _, name in STRICT) + " |",
-             "| --- |" + " ---: |" * (2 * len(STRICT))]
+    return [f"## Seed {seed} against seed {BASE_SEED}: the same stage's models, paired", "",
+            f"This run's model minus the published seed-{BASE_SEED} run's (`docs/repro_tuned/reports/`), in F1 "
+            "points (parsed and valid: percentage points of outputs), 95 % paired bootstrap interval over the same "
+            "test records, `*` where it excludes 0; `–` where a report does not keep which records were valid. "
+            "Both start from the same CM model; the seed changes SA's data draw, DE's prompts and every stage's "
+            "training seed.", "", *progression.difference_lines(pairs), "",
+            f"Over every published seed (the mean, the spread between seeds, DE's effect): [../{SEEDS_PAGE}]"
+            f"(../{SEEDS_PAGE}).", ""]
+
+
+def published_seeds(docs: Path, baseline_dir: Path) -> dict[int, dict[str, Path]]:
+    """Seed -> stage -> eval report: the seed-42 run's (``baseline_dir``) and each ``<docs>/seed<N>/reports/``."""
+    found = {}
+    folders = [(int(d.parent.name[4:]), d) for d in docs.glob("seed*/reports") if d.parent.name[4:].isdigit()]
+    for seed, folder in [(BASE_SEED, baseline_dir), *folders]:
+        reports = {stage: folder / name for stage, name in BASELINE_REPORTS.items() if (folder / name).is_file()}
+        if reports:
+            found[seed] = reports
+    return dict(sorted(found.items()))
+
+
+def _seeds_interval(values: Sequence[float]) -> list[float] | None:
+    """Student's t interval of the mean over the seeds: each seed one observation, so training noise counts."""
+    return paired_t_interval(list(values))
+
+
+def _seeds_difference(values: Sequence[float]) -> str:
+    ci = _seeds_interval(values)
+    return "–" if ci is None else difference_cell({"diff": float(np.mean(values)), "low": ci[0], "high": ci[1]})
+
+
+def seeds_lines(reports: Mapping[int, Mapping[str, Path]]) -> list[str]:
+    """``seeds.md``: each seed's SA and final scores, their mean over the seeds with the record interval of the mean,
+    the sd between seeds and a t interval over seeds, and DE's effect (final minus SA) per seed and over them."""
+    seeds = sorted(reports)
+    stages = [s for s in BASELINE_REPORTS if all(s in reports[seed] for seed in seeds)]
+    reps = {(stage, seed): _replicates(reports[seed][stage]) for stage in stages for seed in seeds}
+    k = len(seeds)
+    lines = [f"# {EXPERIMENT}: every published seed", "",
+             f"Seeds {', '.join(map(str, seeds))}: the same CM model, then SA -> DE-NER -> DE-RE -> DE-EE with the "
+             f"seed (`benchmarks/repro_tuned_seed.py`; seed {BASE_SEED} is the published run). Strict micro-F1 in %. "
+             "Two kinds of interval, each 95 %: `[record]`, a bootstrap over the test records (the same resamples "
+             "for every seed), measures which records were drawn, not training; `[seeds]`, Student's t over the "
+             f"{k} seeds' numbers (df {k - 1}), measures training noise too: the one to read for what the recipe "
+             "does in expectation. `*` where an interval excludes 0.", "",
+             "## Each seed's models", "", "| model | seed | " + " | ".join(n for _, n in STRICT) + " |",
+             "| --- | ---: |" + " ---: |" * len(STRICT)]
+    for stage in stages:
+        lines += [f"| {stage} | {seed} | " + " | ".join(
+            score_cell(r.estimate, intervals.interval_of(r)) if (r := reps[stage, seed][m]) else "–"
+            for m, _ in STRICT) + " |" for seed in seeds]
+    lines += ["", "## Mean over the seeds", "",
+              "Mean [record], the sd between the seeds (ddof 1), and the mean with its [seeds] interval.", "",
+              "| model | " + " | ".join(f"{n} mean [record] | {n} sd | {n} [seeds]" for _, n in STRICT) + " |",
+              "| --- |" + " ---: |" * (3 * len(STRICT))]
     means = {}
     for stage in stages:
         cells = []
         for metric, _ in STRICT:
-            pair = [reps[stage, s][metric] for s in (BASE_SEED, seed)]
-            means[stage, metric] = mean = intervals.mean_of(pair)
+            parts = [reps[stage, seed][metric] for seed in seeds]
+            means[stage, metric] = mean = intervals.mean_of(parts)
             if mean is None:
-                cells += ["–", "–"]
+                cells += ["–"] * 3
                 continue
+            estimates = [p.estimate for p in parts]
             cells += [score_cell(mean.estimate, intervals.interval_of(mean)),
-                      f"{100 * float(np.std([p.estimate for p in pair], ddof=1)):.1f}"]
+                      f"{100 * float(np.std(estimates, ddof=1)):.1f}",
+                      score_cell(mean.estimate, _seeds_interval(estimates))]
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     if len(stages) == len(BASELINE_REPORTS):
-        lines += ["", "## DE's effect (final minus SA) per seed and over the seeds", "",
-                  "Each seed's final model minus its SA model, and the mean over the seeds of the final models minus "
-                  "that of the SA models, paired on the same test records (strict F1, points).", "",
-                  "| seed | " + " | ".join(name for _, name in STRICT) + " |", "| --- |" + " ---: |" * len(STRICT)]
-        for s in (BASE_SEED, seed):
-            lines.append(f"| {s} | " + " | ".join(
-                difference_cell(intervals.difference(reps["de_ee", s][m], reps["sa", s][m])) for m, _ in STRICT) + " |")
-        lines.append("| mean of both | " + " | ".join(
-            difference_cell(intervals.difference(means["de_ee", m], means["sa", m])) for m, _ in STRICT) + " |")
+        effects = {m: [reps["de_ee", seed][m].estimate - reps["sa", seed][m].estimate for seed in seeds
+                       if reps["de_ee", seed][m] and reps["sa", seed][m]] for m, _ in STRICT}
+        lines += ["", "## DE's effect: final minus SA", "",
+                  "Each seed's final model minus its SA model, paired on the same test records [record]; the mean "
+                  "over the seeds of that difference with its [record] interval (both models of every seed "
+                  "resampled together) and with its [seeds] interval (the per-seed differences as observations).",
+                  "", "| seed | " + " | ".join(n for _, n in STRICT) + " |", "| --- |" + " ---: |" * len(STRICT)]
+        lines += [f"| {seed} | " + " | ".join(difference_cell(intervals.difference(reps["de_ee", seed][m],
+                                                                                   reps["sa", seed][m]))
+                                              for m, _ in STRICT) + " |" for seed in seeds]
+        lines += ["| mean [record] | " + " | ".join(
+                      difference_cell(intervals.difference(means["de_ee", m], means["sa", m])) for m, _ in STRICT)
+                  + " |",
+                  "| mean [seeds] | " + " | ".join(
+                      _seeds_difference(effects[m]) if len(effects[m]) == k else "–" for m, _ in STRICT) + " |"]
     return [*lines, ""]
 
 
 def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | None) -> Path:
-    """``docs/repro_tuned/seed<seed>/``: the seed run's progression, DE curves, and ``RUN.md`` with its seed
-    sections (against the reports in ``baseline_dir``)."""
+    """``docs/repro_tuned/seed<seed>/``: the seed run's progression, DE curves, eval reports (``reports/``, for any
+    machine to pair with) and ``RUN.md`` with its pairs against the reports in ``baseline_dir``; and ``seeds.md``
+    beside it, over that seed and every other published one."""
     run_dir = runs / run_name(seed)
     data = progression.from_summary(run_dir)
     progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out)
@@ -138,6 +189,13 @@ def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | 
              *(seed_lines(repro_tuned.eval_reports(run_dir), baseline, seed) if baseline else
                [f"## Against seed {BASE_SEED}", "", f"Not paired: no reports in `{rel(baseline_dir)}`.", ""])]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ours = repro_tuned.eval_reports(run_dir)
+    (out / "reports").mkdir(exist_ok=True)
+    for stage, name in BASELINE_REPORTS.items():
+        if stage in ours:
+            shutil.copyfile(ours[stage], out / "reports" / name)
+    (out.parent / SEEDS_PAGE).write_text("\n".join(seeds_lines(published_seeds(out.parent, baseline_dir))),
+                                         encoding="utf-8")
     return out / "RUN.md"
 
 

@@ -4,6 +4,7 @@ seed-42 reports, with the mean over the seeds, the spread between them and DE's 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -51,13 +52,16 @@ def published(tmp_path_factory, tiny_model_dir):
     assert [s.name for s in plan.stages][:1] == ["sa"] and plan.run_dir == runs / "repro_tuned_s43"
     execute_plan(plan, RecordingExecutor())
     _played_reports(plan.run_dir)
-    baseline = tmp_path_factory.mktemp("reports")
+    docs = tmp_path_factory.mktemp("docs")
+    baseline = docs / "baseline"  # the seed-42 reports (docs/repro_tuned/reports/ in the repository)
+    baseline.mkdir()
     sa_report = plan.run_dir / "eval_sa" / "output" / "report.json"
     played = json.loads(sa_report.read_text())
     (baseline / "sa.json").write_text(json.dumps(all_right(_with_valid(json.loads(json.dumps(played)), {}))))
     sa_report.write_text(json.dumps(_with_valid(played, VALID)))
     (baseline / "final_de_ee.json").write_text((plan.run_dir / "eval" / "output" / "report.json").read_text())
-    out = tmp_path_factory.mktemp("docs")
+    out = docs / f"seed{SEED}"
+    out.mkdir()
     return plan, repro_tuned_seed.publish(runs, out, SEED, baseline, None).read_text(), out
 
 
@@ -91,20 +95,57 @@ def test_each_model_is_paired_against_the_seed_42_model_of_its_stage(published):
     assert (out / "progression.md").is_file() and (out / "RUN.md").is_file()
 
 
-def test_the_mean_over_seeds_carries_the_spread_between_them_and_des_effect_per_seed(published):
-    _, text, _ = published
+def _t_cell(values: list[float]) -> tuple[float, float]:
+    """A t interval of the mean by its closed form (t quantiles of 0.975 at df 1 and 2 from tables)."""
+    quantile = {2: 12.706204736174698, 3: 4.302652729911275}[len(values)]
+    half = quantile * float(np.std(values, ddof=1)) / np.sqrt(len(values))
+    return float(np.mean(values)) - half, float(np.mean(values)) + half
+
+
+def test_the_seeds_page_carries_the_mean_the_spread_and_des_effect_per_seed(published):
+    plan, _, out = published
+    text = (out.parent / "seeds.md").read_text()
+    assert text.startswith("# repro_tuned: every published seed\n\nSeeds 42, 43:")
     played, right = bootstrap.replicates(PLAYED), bootstrap.replicates(RIGHT)  # same records: same resamples
     mean_sa = (played + right) / 2
-    sa = _row(text, "Over the two seeds", "sa")
-    assert sa[1:3] == [score_cell(0.875, bootstrap.percentile_interval(mean_sa)), "17.7"]  # sd of two: 25 / sqrt 2
-    assert _row(text, "Over the two seeds", "de_ee")[1:3] == [score_cell(0.75, bootstrap.percentile_interval(played)),
-                                                               "0.0"]
-    section = "DE's effect (final minus SA)"
+    sa = _row(text, "Mean over the seeds", "sa")
+    # sd of two runs: |1.0 - 0.75| / sqrt 2; [seeds]: mean +- t(0.975, df 1) sd / sqrt 2
+    assert sa[1:4] == [score_cell(0.875, bootstrap.percentile_interval(mean_sa)), "17.7",
+                       score_cell(0.875, _t_cell([1.0, 0.75]))]
+    assert _row(text, "Mean over the seeds", "de_ee")[1:4] == [
+        score_cell(0.75, bootstrap.percentile_interval(played)), "0.0", "75.0"]  # no spread: no t interval
+    assert _row(text, "Each seed's models", "sa | 42")[2] == score_cell(1.0, [1.0, 1.0])
+    assert _row(text, "Each seed's models", "sa | 43")[2] == score_cell(0.75, bootstrap.percentile_interval(played))
+    section = "DE's effect: final minus SA"
     assert _row(text, section, "42")[1] == _cell(played - right, -0.25)
     assert _row(text, section, "43")[1] == "+0.0 [0.0, 0.0]"
-    assert _row(text, section, "mean of both")[1] == _cell(played - mean_sa, -0.125)
+    assert _row(text, section, "mean [record]")[1] == _cell(played - mean_sa, -0.125)
+    low, high = _t_cell([-0.25, 0.0])
+    assert _row(text, section, "mean [seeds]")[1] == difference_cell({"diff": -0.125, "low": low, "high": high})
+    assert "Over every published seed" in (out / "RUN.md").read_text()
+    ours = plan.run_dir / "eval_sa" / "output" / "report.json"
+    assert (out / "reports" / "sa.json").read_bytes() == ours.read_bytes()
 
 
+def test_a_third_seed_joins_the_seeds_page_with_t_intervals_over_three(published, tmp_path):
+    plan, _, out = published
+    docs = tmp_path / "docs"
+    shutil.copytree(out, docs / f"seed{SEED}")
+    third = docs / "seed44" / "reports"  # SA as seed 43's played report, final all right: DE +0.25
+    third.mkdir(parents=True)
+    shutil.copyfile(out / "reports" / "final_de_ee.json", third / "sa.json")
+    final = all_right(json.loads((out / "reports" / "sa.json").read_text()))
+    (third / "final_de_ee.json").write_text(json.dumps(final))
+    (docs / "seedling" / "reports").mkdir(parents=True)  # not a seed folder: ignored
+    repro_tuned_seed.publish(plan.run_dir.parent, docs / f"seed{SEED}", SEED, out.parent / "baseline", None)
+    text = (docs / "seeds.md").read_text()
+    assert "Seeds 42, 43, 44:" in text
+    effects = [-0.25, 0.0, 0.25]  # mean 0, sd 0.25: half width t(0.975, df 2) 0.25 / sqrt 3
+    low, high = _t_cell(effects)
+    assert round(high, 4) == 0.6210
+    assert _row(text, "DE's effect: final minus SA", "mean [seeds]")[1] == difference_cell(
+        {"diff": 0.0, "low": low, "high": high})
+    assert [r.split(" | ")[1] for r in text.splitlines() if r.startswith("| de_ee | ")][:3] == ["42", "43", "44"]
 def test_without_baseline_reports_nothing_is_paired(published, tmp_path):
     plan, _, _ = published
     text = repro_tuned_seed.publish(plan.run_dir.parent, tmp_path / "docs", SEED, tmp_path / "none", None).read_text()

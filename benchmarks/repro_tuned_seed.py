@@ -169,7 +169,7 @@ def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | 
     machine to pair with) and ``RUN.md`` with its pairs against the reports in ``baseline_dir``; and ``seeds.md``
     beside it, over that seed and every other published one."""
     run_dir = runs / run_name(seed)
-    data = progression.from_summary(run_dir)
+    data, ours = progression.from_summary(run_dir), repro_tuned.eval_reports(run_dir)
     progression.write({**data, "rows": [{**r, "report": rel(r["report"])} for r in data["rows"]]}, out)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     times, _, _ = run_time(summary, wall)
@@ -186,10 +186,9 @@ def publish(runs: Path, out: Path, seed: int, baseline_dir: Path, wall: float | 
              "## What each SFT stage trained on", "", *repro_balanced.training_rows(run_dir, summary), "",
              "## Wall time of every stage", "", *times, "",
              "## DE: reward over the steps of each stage", "", DE_TREND_INTRO, "", *table, "",
-             *(seed_lines(repro_tuned.eval_reports(run_dir), baseline, seed) if baseline else
+             *(seed_lines(ours, baseline, seed) if baseline else
                [f"## Against seed {BASE_SEED}", "", f"Not paired: no reports in `{rel(baseline_dir)}`.", ""])]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ours = repro_tuned.eval_reports(run_dir)
     (out / "reports").mkdir(exist_ok=True)
     for stage, name in BASELINE_REPORTS.items():
         if stage in ours:

@@ -33,8 +33,8 @@ def _imported(path: Path, name: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _imports_in(source: str, filename: str, package: str) -> frozenset[str]:
-    """The imports of ``source`` (a module of ``package``), cached on the text itself: every plan stamps the same
-    files, and parsing them is most of a plan's cost, while an edited file is parsed again because its text differs."""
+    """The imports of ``source`` (a module of ``package``), cached on the text itself: every plan of a process
+    stamps the same files again, and an edited file is parsed again because its text differs."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):

@@ -1,5 +1,5 @@
-"""What the published runs (``mini_run.py``, ``repro_small.py``, ``data_scaling.py``) write the same way: the
-machine, stage times and a study's report."""
+"""What the published runs (``mini_run.py``, ``repro_small.py``, ``data_scaling.py``, ``re_scaling.py``) write the
+same way: the machine, stage times and a study's report."""
 
 from __future__ import annotations
 

@@ -102,6 +102,13 @@ def _seeds_interval(values: Sequence[float]) -> list[float] | None:
     return paired_t_interval(list(values))
 
 
+def _seeds_score_interval(values: Sequence[float]) -> list[float] | None:
+    """``_seeds_interval`` of scores, clipped to [0, 1]: with two or three seeds t's half width can pass a bound
+    that no F1 crosses."""
+    ci = _seeds_interval(values)
+    return None if ci is None else [max(ci[0], 0.0), min(ci[1], 1.0)]
+
+
 def _seeds_difference(values: Sequence[float]) -> str:
     ci = _seeds_interval(values)
     return "–" if ci is None else difference_cell({"diff": float(np.mean(values)), "low": ci[0], "high": ci[1]})
@@ -120,7 +127,7 @@ def seeds_lines(reports: Mapping[int, Mapping[str, Path]]) -> list[str]:
              "Two kinds of interval, each 95 %: `[record]`, a bootstrap over the test records (the same resamples "
              "for every seed), measures which records were drawn, not training; `[seeds]`, Student's t over the "
              f"{k} seeds' numbers (df {k - 1}), measures training noise too: the one to read for what the recipe "
-             "does in expectation. `*` where an interval excludes 0.", "",
+             "does in expectation (a score's clipped to [0, 100]). `*` where an interval excludes 0.", "",
              "## Each seed's models", "", "| model | seed | " + " | ".join(n for _, n in STRICT) + " |",
              "| --- | ---: |" + " ---: |" * len(STRICT)]
     for stage in stages:
@@ -143,7 +150,7 @@ def seeds_lines(reports: Mapping[int, Mapping[str, Path]]) -> list[str]:
             estimates = [p.estimate for p in parts]
             cells += [score_cell(mean.estimate, intervals.interval_of(mean)),
                       f"{100 * float(np.std(estimates, ddof=1)):.1f}",
-                      score_cell(mean.estimate, _seeds_interval(estimates))]
+                      score_cell(mean.estimate, _seeds_score_interval(estimates))]
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     if len(stages) == len(BASELINE_REPORTS):
         effects = {m: [reps["de_ee", seed][m].estimate - reps["sa", seed][m].estimate for seed in seeds

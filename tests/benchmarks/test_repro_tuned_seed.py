@@ -109,9 +109,11 @@ def test_the_seeds_page_carries_the_mean_the_spread_and_des_effect_per_seed(publ
     played, right = bootstrap.replicates(PLAYED), bootstrap.replicates(RIGHT)  # same records: same resamples
     mean_sa = (played + right) / 2
     sa = _row(text, "Mean over the seeds", "sa")
-    # sd of two runs: |1.0 - 0.75| / sqrt 2; [seeds]: mean +- t(0.975, df 1) sd / sqrt 2
+    # sd of two runs: |1.0 - 0.75| / sqrt 2; [seeds]: mean +- t(0.975, df 1) sd / sqrt 2, clipped to [0, 1]
+    low, high = _t_cell([1.0, 0.75])
+    assert low < 0.0 and high > 1.0
     assert sa[1:4] == [score_cell(0.875, bootstrap.percentile_interval(mean_sa)), "17.7",
-                       score_cell(0.875, _t_cell([1.0, 0.75]))]
+                       score_cell(0.875, [0.0, 1.0])]
     assert _row(text, "Mean over the seeds", "de_ee")[1:4] == [
         score_cell(0.75, bootstrap.percentile_interval(played)), "0.0", "75.0"]  # no spread: no t interval
     assert _row(text, "Each seed's models", "sa | 42")[2] == score_cell(1.0, [1.0, 1.0])

@@ -48,14 +48,17 @@ def test_every_recipe_composes_and_its_settings_are_read_as_written(overrides):
     _typed_as_composed(cfg, recipe_settings(cfg))
 
 
-@pytest.mark.parametrize("study", ["table5", "table6", "table7", "data_scaling"])
-def test_every_study_variant_composes(study):
+@pytest.mark.parametrize(("study", "experiments"), [
+    *((s, ("mini", "repro_small")) for s in ("table5", "table6", "table7", "data_scaling")),
+    ("re_scaling", ("repro_tuned",)),  # zeroes the NER and EE of repro_tuned's SA mixture
+])
+def test_every_study_variant_composes(study, experiments):
     from launch.study import check_study
 
     spec = yaml.safe_load((REPO / "recipes" / "study" / f"{study}.yaml").read_text(encoding="utf-8"))
     check_study(spec)
     for variant in spec["variants"].values():
-        for experiment in ("mini", "repro_small"):
+        for experiment in experiments:
             cfg = compose_recipe([f"+experiment={experiment}", *spec.get("common", []), *variant["overrides"]])
             _typed_as_composed(cfg, recipe_settings(cfg))
 

@@ -40,10 +40,9 @@ from eval.report import score_cell  # noqa: E402
 
 @dataclass(frozen=True)
 class ScalingStudy:
-    """A study of one training stage against its data: the stage's task, which experiment it runs on, the script
-    that runs and publishes it, and any arguments its command needs beyond the data root (``extra(runs)``)."""
+    """A study of one training stage against its data (run and published by ``benchmarks/<study>.py``): the stage's
+    task, which experiment it runs on, and any arguments its command needs beyond the data root (``extra(runs)``)."""
 
-    script: str
     experiment: str
     study: str
     stage: str
@@ -86,7 +85,7 @@ class ScalingStudy:
             f"{sum((r['train_seconds'] or 0) + (r['eval_seconds'] or 0) for r in rows.values()):.0f} s, the sum of "
             "the variants' stages (republished)")
         lines = [f"# {self.study}: {self.title}, as published", "",
-                 f"Command: `python benchmarks/{self.script}.py --data-root <originals>`, which runs (from a warm "
+                 f"Command: `python benchmarks/{self.study}.py --data-root <originals>`, which runs (from a warm "
                  "cache: SmolLM2 already converted)", "",
                  "    python " + " ".join(self.command(runs, "<originals>")).replace(str(REPO) + "/", ""), "",
                  f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: `{json.dumps(machine())}`. "
@@ -132,10 +131,10 @@ def _table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 # CM on NER from the base model (recipes/study/data_scaling.yaml)
-NER = ScalingStudy("data_scaling", "repro_small", "data_scaling", "cm_ner", "ner",
+NER = ScalingStudy("repro_small", "data_scaling", "cm_ner", "ner",
                    "CM on NER against training data at 135M")
 # SA on RE alone from repro_tuned's CM model (recipes/study/re_scaling.yaml; that run in <runs>/repro_tuned)
-RE = ScalingStudy("re_scaling", "repro_tuned", "re_scaling", "sa", "re", "SA on RE against training data at 135M",
+RE = ScalingStudy("repro_tuned", "re_scaling", "sa", "re", "SA on RE against training data at 135M",
                   lambda runs: [f"model.name_or_path={runs / 'repro_tuned' / 'cm_all' / 'output'}"])
 
 

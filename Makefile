@@ -38,9 +38,12 @@ test: venv
 
 # tests/conftest.py marks `slow` every test that builds an engine environment, converts the real model or runs the
 # whole pipeline; the other slow ones carry the mark themselves.
+# Two pytest-xdist workers by default (the fast tests run torch on one thread each: tests/conftest.py), so the tier
+# fits its 3 minutes on 2 cores; TEST_WORKERS=0 runs it in one process.
 FAST_TESTS := not slow and not ray and not gpu
+TEST_WORKERS ?= 2
 test-fast: venv
-	$(PY) -m pytest -q -m "$(FAST_TESTS)" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

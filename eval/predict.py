@@ -142,8 +142,8 @@ def generate_tokens(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
         return greedy_decode(model, ids, mask, cache, n, max_new_tokens, stops, constraint)
 
 
-def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: str | None, template: str
-                            ) -> Generator:
+def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: str | None, template: str,
+                            bf16: bool = False) -> Generator:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -153,7 +153,8 @@ def _transformers_generator(model_dir: str | Path, max_new_tokens: int, device: 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     # on a CPU, grouped K/V go to torch's SDPA as they are (eval/attention.py); CUDA keeps transformers' default
     attention = {"attn_implementation": register_sdpa_gqa()} if device == "cpu" else {}
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="auto", **attention).to(device).eval()
+    dtype = torch.bfloat16 if bf16 else "auto"
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, **attention).to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens(template, tokenizer))
                 if i is not None and i != tokenizer.unk_token_id]
     grammars: list[GrammarConstraints] = []  # built on the first constrained batch
@@ -203,13 +204,13 @@ def _vllm_structured(fields: dict[str, Any]) -> dict[str, Any]:
     return {"structured_outputs": StructuredOutputsParams(**fields)}
 
 
-def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str) -> Generator:
+def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str, bf16: bool = False) -> Generator:
     try:
         from vllm import LLM, SamplingParams
     except ImportError:
         raise RuntimeError("backend 'vllm' needs vLLM on a CUDA machine: pip install 'prouie[gpu]' "
                            "(or use backend=transformers)") from None
-    llm = LLM(model=str(model_dir))
+    llm = LLM(model=str(model_dir), dtype="bfloat16" if bf16 else "auto")
     stops = stop_tokens(template, llm.get_tokenizer())
 
     def generate(prompts: list[str], json_schemas: Sequence[JsonSchema | None] | None = None) -> list[Generation]:
@@ -225,13 +226,14 @@ def _vllm_generator(model_dir: str | Path, max_new_tokens: int, template: str) -
 
 
 def make_generator(model_dir: str | Path, template: str, backend: str = "transformers", max_new_tokens: int = 512,
-                   device: str | None = None) -> Generator:
+                   device: str | None = None, bf16: bool = False) -> Generator:
     """A function from a batch of model inputs to (text, generated token count) pairs, stopping where
-    ``template`` ends a turn."""
+    ``template`` ends a turn. ``bf16``: decode with the weights in bfloat16 (else the checkpoint's own dtype):
+    faster on a CPU with AVX512-/AMX-BF16, and some predictions change (benchmarks/bench_eval_bf16.py)."""
     if backend == "transformers":
-        return _transformers_generator(model_dir, max_new_tokens, device, template)
+        return _transformers_generator(model_dir, max_new_tokens, device, template, bf16)
     if backend == "vllm":
-        return _vllm_generator(model_dir, max_new_tokens, template)
+        return _vllm_generator(model_dir, max_new_tokens, template, bf16)
     raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
 
 
@@ -239,7 +241,7 @@ def predict(records: Sequence[Mapping[str, Any]], model_dir: str | Path, out_fil
             backend: str = "transformers", template: str = "qwen3_nothink", style: str = "cm",
             profile: str = "default", max_new_tokens: int = 512, batch_size: int = 8,
             device: str | None = None, generator: Generator | None = None, constrained: bool = False,
-            ) -> list[dict[str, Any]]:
+            bf16: bool = False) -> list[dict[str, Any]]:
     """Predict every record into ``out_file`` (resuming it) and return the rows in record order.
 
     Rows are ``{"id", "dataset", "prediction", "n_tokens"}``. ``generator`` replaces the backend (tests,
@@ -254,7 +256,7 @@ def predict(records: Sequence[Mapping[str, Any]], model_dir: str | Path, out_fil
     done = {str(row["id"]): row for row in resume_rows(out_file)}
     todo = [r for r in records if str(r["id"]) not in done]
     if todo:
-        generate = generator or make_generator(model_dir, template, backend, max_new_tokens, device)
+        generate = generator or make_generator(model_dir, template, backend, max_new_tokens, device, bf16)
         tokenizer = load_tokenizer(str(model_dir))
         with tqdm(total=len(records), initial=len(records) - len(todo), desc=f"predict {out_file.stem}",
                   unit="ex") as bar:

@@ -65,7 +65,7 @@ def _rows(ds: BenchmarkDataset, records: list[dict[str, Any]], cfg: Mapping[str,
     return predict(records, cfg["model"], out_dir / "predictions" / f"{ds.key}.jsonl", backend=cfg["backend"],
                    template=cfg["template"], style=cfg["style"], profile=cfg["profile"],
                    max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], device=cfg.get("device"),
-                   generator=generator, constrained=bool(cfg.get("constrained", False)))
+                   generator=generator, constrained=bool(cfg.get("constrained", False)), bf16=bool(cfg.get("bf16")))
 
 
 def _scored(task: str, records: list[dict[str, Any]], predictions: list[str], scorer: str, profile: str,
@@ -91,7 +91,7 @@ def run_benchmark(cfg: Mapping[str, Any] | DictConfig,
     check_limits(cfg["benchmark"], cfg.get("limits"), datasets)  # before the model loads
     if generator is None and cfg["backend"] in ("transformers", "vllm"):
         generator = make_generator(cfg["model"], cfg["template"], cfg["backend"], cfg["max_new_tokens"],
-                                   cfg.get("device"))
+                                   cfg.get("device"), bool(cfg.get("bf16")))
     tokenizer = _tokenizer(cfg["model"])
     manifests = manifest_paths(cfg["train_manifests"]) if cfg.get("train_manifests") else run_manifests(cfg["model"])
     trained = trained_labels(manifests)

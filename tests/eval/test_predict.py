@@ -109,6 +109,30 @@ def test_shared_prefix_decoding_gives_the_tokens_of_transformers_generate(tiny_m
     assert generate_tokens(fast, tokenizer, prompts, 12, set(stops)) == expected
 
 
+def test_bf16_decodes_with_the_weights_in_bfloat16(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``bf16=True`` (eval config ``bf16``) casts the checkpoint's weights to bfloat16 for decoding; false keeps the
+    checkpoint's fp32. Each generator gives the tokens of the fast path on the model loaded in that dtype."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(str(tiny_model_dir))
+    config.initializer_range = 0.5  # large random weights: bf16's rounding changes some argmax
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.save_pretrained(tmp_path)
+    prompts = [build_prompt(r, "qwen3_nothink", tokenizer) for r in bundled_records("crossner_ai", "test")[:4]]
+    outputs = {}
+    for bf16, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        model = AutoModelForCausalLM.from_pretrained(str(tmp_path), dtype=dtype,
+                                                     attn_implementation=register_sdpa_gqa())
+        expected = [tokenizer.decode(row) for row in generate_tokens(model.eval(), tokenizer, prompts, 10, set())]
+        gen = make_generator(tmp_path, "qwen3_nothink", "transformers", max_new_tokens=10, device="cpu", bf16=bf16)
+        outputs[bf16] = [text for text, _ in gen(prompts)]
+        assert outputs[bf16] == expected
+    assert outputs[True] != outputs[False]
+
+
 def test_vllm_request_and_missing_vllm() -> None:
     prompts, params = vllm_request(["a", "b"], 64, ["<|im_end|>"])
     assert prompts == ["a", "b"]

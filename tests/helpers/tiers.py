@@ -1,10 +1,11 @@
 """The fast tier's time inside one whole-suite run, so that CI runs every test once and still reports it.
 
 ``make test-fast`` is the suite without the tests marked ``slow``, ``ray`` or ``gpu`` (the Makefile's ``FAST_TESTS``);
-its budget is 3 minutes of test time. CI used to run that tier and then the whole suite, the fast tests twice (about
-a sixth of CI's time on a slow machine). Instead, each test's setup, call and teardown time is added to the tier its
-markers put it in, and the sums are printed at the end of the run. A session or module fixture is counted in the
-setup of the first test that needs it, so a fixture shared by both tiers lands in the tier that used it first.
+its budget is 3 minutes of wall time on two pytest-xdist workers (6 minutes of test time). CI used to run that tier
+and then the whole suite, the fast tests twice (about a sixth of CI's time on a slow machine). Instead, each test's
+setup, call and teardown time is added to the tier its markers put it in, and the sums are printed at the end of the
+run. A session or module fixture is counted in the setup of the first test that needs it, so a fixture shared by both
+tiers lands in the tier that used it first.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ COMMAND = ["launch/run_pipeline.py", "+experiment=mini"]
 METRICS = [m for m, _ in progression.METRICS]
 
 
+REPORTS = "reports"  # the published copies of the eval reports, one per evaluated model
 TIME_TARGET = 20 * 60  # seconds, the whole command from a warm cache on 2 cores
 
 
@@ -56,13 +58,40 @@ def targets(data: dict, seconds: float, what: str) -> list[str]:
     return lines
 
 
-def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
+def against(out: Path, other: Path) -> list[str]:
+    """RUN.md's section: each model of this publication minus the same model of another one (``other``, a published
+    folder with its ``reports/``, e.g. a run on another machine), paired on the test records the two share."""
+    ours, theirs = (sorted((d / REPORTS).glob("*.json")) for d in (out, other))
+    shared = [p.name for p in ours if p.name in {q.name for q in theirs}]
+    where = os.path.relpath(other, REPO)
+    if not shared:
+        return [f"## Against `{where}`", "", f"Not paired: `{where}/{REPORTS}/` holds no report of the same models.",
+                ""]
+    pairs = []
+    for name in shared:
+        rows = progression.progression([(f"{Path(name).stem} ({where})", other / REPORTS / name, False),
+                                        (Path(name).stem, out / REPORTS / name, False)], full_run=False)["rows"]
+        pairs.append((rows[1]["model"], rows[1]["vs_previous"]))
+    return [f"## Against `{where}`", "",
+            f"Each model here minus the same model of `{where}`, in F1 points with the 95 % paired bootstrap interval "
+            "over the test records both scored (`*`: the interval excludes 0). The intervals are over test records "
+            "only: a difference outside them is a different trained model (another machine, precision or seed), not "
+            "a different draw of records.", "", *progression.difference_lines(pairs), ""]
+
+
+def publish(run_dir: Path, out: Path, wall: float | None, other: Path | None = None) -> Path:
     data = progression.from_summary(run_dir)
     hashes = {r["model"]: json.loads(Path(r["report"]).read_text(encoding="utf-8"))["recipe_hash"]
               for r in data["rows"]}
-    # the published copy names the reports relative to the repository, not this machine's checkout
-    progression.write({**data, "rows": [{**r, "report": os.path.relpath(r["report"], REPO)} for r in data["rows"]]},
-                      out)
+    # the reports travel with the publication (another run can be paired with them); the published progression
+    # names those copies, relative to the repository, not this machine's run folder
+    (out / REPORTS).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for r in data["rows"]:
+        copy = out / REPORTS / f"{r['model']}.json"
+        shutil.copyfile(r["report"], copy)
+        rows.append({**r, "report": os.path.relpath(copy, REPO)})
+    progression.write({**data, "rows": rows}, out)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     lines = ["# The mini experiment, as published", "",
              f"Command: `python {' '.join(COMMAND)}` (from a warm cache: SmolLM2 already converted)", "",
@@ -71,7 +100,11 @@ def publish(run_dir: Path, out: Path, wall: float | None) -> Path:
              + ", ".join(f"{k} `{v}`" for k, v in hashes.items()), "",
              "## Wall time of the invocation that ran the stages", ""]
     table, seconds, what = run_time(summary, wall)
+    final = os.path.relpath(out / REPORTS / f"{data['rows'][-1]['model']}.json", REPO)
     lines += [*table, "", "## Targets (issue #14)", "", *targets(data, seconds, what), "",
+              *(against(out, other) if other else []),
+              "To pair a run of yours with this one, on the same test records: `python -m eval.progression --report "
+              f"published={final} --report mine=runs/mini/eval/output/report.json --out /tmp/mini-vs-published`.", "",
               "The table and plot: [progression.md](progression.md), [progression.png](progression.png). What the "
               "published run does and does not show: [NOTES.md](NOTES.md) (written by hand, not regenerated)."]
     (out / "RUN.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -83,13 +116,15 @@ def main() -> int:
     parser.add_argument("--run-dir", default=str(REPO / "runs" / "mini"))
     parser.add_argument("--out", default=str(REPO / "docs" / "mini"))
     parser.add_argument("--publish-only", action="store_true")
+    parser.add_argument("--against", help="a published folder (e.g. docs/mini) to pair this run's models with")
     args = parser.parse_args()
     wall = None
     if not args.publish_only:
         start = time.monotonic()
         subprocess.run([sys.executable, *COMMAND, f"pipeline.run_dir={args.run_dir}"], cwd=REPO, check=True)
         wall = time.monotonic() - start
-    print(publish(Path(args.run_dir), Path(args.out), wall).read_text(encoding="utf-8"))
+    other = Path(args.against).resolve() if args.against else None
+    print(publish(Path(args.run_dir), Path(args.out), wall, other).read_text(encoding="utf-8"))
     return 0
 
 

@@ -22,7 +22,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from launch.compose import resolved_config  # noqa: E402
+from launch.compose import precision_note, resolved_config  # noqa: E402
 from launch.driver import execute_plan, print_dry_run, validate_plan  # noqa: E402
 from launch.executors.local import make_executor  # noqa: E402
 from launch.plan import build_plan  # noqa: E402
@@ -49,6 +49,8 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> int:
     except (ValueError, KeyError) as err:
         console.print(f"[red]config error:[/] {err}")
         return 2
+    if note := precision_note(cfg):
+        console.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)
     try:
         if settings.pipeline.dry_run:
             if plain.get("study"):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from benchmarks import mini_run
+from benchmarks.mini_run import REPO
 from launch.compose import compose_recipe
 from launch.driver import execute_plan
 from launch.plan import build_plan
@@ -37,3 +42,30 @@ def test_without_the_base_model_a_target_line_gives_the_final_score_with_its_int
 def test_with_the_base_model_a_target_line_gives_the_paired_difference_and_equal_scores_fail(tmp_path):
     ner = _target(_published(tmp_path, "base,sa,final"), "ner")
     assert ner.endswith(" vs base 75.00 (+0.0 [0.0, 0.0]) -> FAIL")  # the same records, the same hits
+
+
+def test_the_publication_keeps_its_reports_and_pairs_them_with_another_publication(tmp_path):
+    import json
+
+    _published(tmp_path / "a", "cm_all,sa,final")
+    there = tmp_path / "a" / "docs"
+    data = json.loads((there / "progression.json").read_text())
+    assert [Path(r["report"]).name for r in data["rows"]] == ["cm_all.json", "sa.json", "de_ee.json"]
+    assert all((REPO / r["report"]).resolve().is_file() for r in data["rows"])  # the copies, not runs/
+    # a second run whose final model found one entity fewer in the half-right set: -1 hit of 10 there, paired
+    plan = build_plan(compose_recipe(["+experiment=smoke", f"pipeline.run_dir={tmp_path / 'b' / 'mini'}",
+                                      "pipeline.eval.models=[cm_all,sa,final]"]))
+    execute_plan(plan, RecordingExecutor())
+    _played_reports(plan.run_dir)
+    final = plan.run_dir / "eval" / "output" / "report.json"
+    report = json.loads(final.read_text())
+    report["datasets"][0]["scores"]["strict"]["records"]["tp"][0] = 0
+    final.write_text(json.dumps(report))
+    out = tmp_path / "b" / "docs"
+    out.mkdir()
+    text = mini_run.publish(plan.run_dir, out, 1300.0, there).read_text()
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["| sa"].split(" | ")[2] == "+0.0 [0.0, 0.0]"  # same hits on the same records
+    diff = float(rows["| de_ee"].split(" | ")[2].split(" [")[0].replace("−", "-"))
+    assert diff == pytest.approx(100 * (2 * 9 / 40 - 2 * 10 / 40) / 2, abs=0.05)  # half set F1 0.5 -> 0.45, mean /2
+    assert "--report published=" in text and text.count("de_ee.json") == 1

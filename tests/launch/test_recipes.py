@@ -116,3 +116,20 @@ def test_the_mini_recipe_trains_in_bf16_only_where_the_cpu_has_it() -> None:
     mini = compose_recipe(["+experiment=mini"])
     assert mini["sft"]["args"]["bf16"] is cpu_bf16() and isinstance(cpu_bf16(), bool)
     assert mini["sft"]["args"]["train_sampling_strategy"] == "group_by_length"
+
+
+@pytest.mark.parametrize(("experiment", "has_bf16", "noted"), [
+    ("mini", False, True), ("mini", True, False), ("smoke", False, False)])  # smoke asks fp32 itself
+def test_a_run_says_when_its_cpu_trains_in_fp32_what_the_recipe_asked_in_bf16(
+        monkeypatch: pytest.MonkeyPatch, experiment: str, has_bf16: bool, noted: bool) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from launch import compose as composing
+
+    monkeypatch.setattr(composing, "cpu_bf16", lambda: has_bf16)
+    with initialize_config_dir(config_dir=str(composing.RECIPES), version_base=None):
+        cfg = compose(config_name="config", overrides=[f"+experiment={experiment}"])
+    note = composing.precision_note(cfg)
+    assert (note is not None) is noted
+    if noted:
+        assert "fp32" in note and "docs/mini_fp32/NOTES.md" in note

@@ -2,12 +2,16 @@
 
     python benchmarks/mini_run.py                      # run (or resume) runs/mini, then publish into docs/mini/
     python benchmarks/mini_run.py --publish-only       # publish an existing runs/mini again
+    python benchmarks/mini_run.py --publish-only --run-dir runs/mine --out /tmp/mine --against docs/mini
+                                                       # a run of yours, paired with the published one
 
 Publishing writes ``docs/mini/``: the progression table and plot (``eval.progression``), and ``RUN.md`` with the
-exact command, the recipe hashes of the evaluated models, the machine, and the wall time of every stage of the
-invocation that ran them. Targets of issue #14 (measured here, not asserted in tests): the whole run takes at most
-20 minutes on a 2-core machine from a warm cache (the model already converted), and the final model's strict F1 is
-above 0, and above the base model's zero-shot score, for NER, RE, EE trigger and EE argument.
+exact command, the recipe hashes of the evaluated models, the machine (with whether its CPU trains in bf16), and
+the wall time of every stage of the invocation that ran them; and ``reports/``, the eval reports, so that a run on
+another machine can be paired with this one record by record (``--against``). Targets of issue #14 (measured
+here, not asserted in tests): the whole run takes at most 20 minutes on a 2-core machine from a warm cache (the
+model already converted), and the final model's strict F1 is above 0, and above the base model's zero-shot score,
+for NER, RE, EE trigger and EE argument.
 """
 
 from __future__ import annotations

@@ -18,13 +18,21 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def machine() -> dict[str, object]:
-    """The machine a published run ran on (its numbers are this machine's: bf16 autocast depends on the CPU)."""
+def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, object]:
+    """The machine a published run ran on (its numbers are this machine's: a CPU with bf16 hardware trains in bf16
+    autocast where the recipe asks ``${cpu_bf16:}``, another in fp32, and the two train different models)."""
     import torch
 
+    from launch.compose import cpu_bf16
+
+    try:
+        info = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        info = ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), None)
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "cpus_usable": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine()}
+            "processor": platform.processor() or platform.machine(), "cpu": model, "cpu_bf16": cpu_bf16(cpuinfo)}
 
 
 def stage_time_rows(summary: Mapping[str, Any]) -> tuple[list[str], float]:

@@ -69,3 +69,14 @@ def test_the_publication_keeps_its_reports_and_pairs_them_with_another_publicati
     diff = float(rows["| de_ee"].split(" | ")[2].split(" [")[0].replace("−", "-"))
     assert diff == pytest.approx(100 * (2 * 9 / 40 - 2 * 10 / 40) / 2, abs=0.05)  # half set F1 0.5 -> 0.45, mean /2
     assert "--report published=" in text and text.count("de_ee.json") == 1
+
+
+def test_a_publication_names_the_cpu_and_whether_it_trained_in_bf16(tmp_path):
+    from benchmarks.publish import machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert (machine(cpuinfo)["cpu"], machine(cpuinfo)["cpu_bf16"]) == ("AMD EPYC 9R14", True)
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2\n")
+    assert (machine(cpuinfo)["cpu"], machine(cpuinfo)["cpu_bf16"]) == ("AMD EPYC", False)
+    assert machine(tmp_path / "absent")["cpu"] is None  # no /proc/cpuinfo (macOS): unknown, not a guess
